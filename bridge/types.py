@@ -1,0 +1,83 @@
+"""The values that flow through the bridge, one direction only (see design.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+
+@dataclass
+class AudioBlock:
+    """Audio that arrived with one video frame; it leaves with that frame."""
+
+    samples: np.ndarray  # float32, planar: (channels, n_samples)
+    sample_rate: int
+    timecode: int = 0  # NDI timecode, 100 ns units
+
+    @property
+    def channels(self) -> int:
+        return int(self.samples.shape[0])
+
+
+@dataclass
+class Frame:
+    """One picture and what belongs to it.
+
+    `image` is H×W×3 uint8 BGR. `received_at` is `time.monotonic()` when the
+    receiver got it; latency is measured from there to the send.
+    """
+
+    image: np.ndarray
+    sequence: int
+    timecode: int = 0  # NDI source timecode, 100 ns units; kept on the output
+    timestamp: int = 0  # NDI timestamp, 100 ns units
+    frame_rate: tuple[int, int] = (30, 1)
+    received_at: float = 0.0
+    audio: list[AudioBlock] = field(default_factory=list)
+    metadata: list[str] = field(default_factory=list)
+    held: bool = False  # True when the output repeats or slates because the input is gone
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height)."""
+        return int(self.image.shape[1]), int(self.image.shape[0])
+
+
+@dataclass
+class Face:
+    """One detected face in frame pixels."""
+
+    box: np.ndarray  # (4,) float32 x0, y0, x1, y1
+    score: float
+    kps5: np.ndarray | None = None  # (5, 2) float32: right eye, left eye, nose, mouth right, mouth left (image left to right)
+    landmarks68: np.ndarray | None = None  # (68, 2) float32
+    landmark_score: float = 0.0
+    embedding: np.ndarray | None = None  # (512,) float32, L2-normalised
+
+
+TrackState = Literal["detected", "coasting", "fallback"]
+
+
+@dataclass
+class Track:
+    """A person followed across frames; `id` stays with them."""
+
+    id: int
+    face: Face
+    state: TrackState = "detected"
+    person: str | None = None
+    target: str | None = None
+    age: int = 0
+    misses: int = 0
+
+
+@dataclass
+class Target:
+    """A face to swap in: a name, its images, and what each swapper prepared from them."""
+
+    name: str
+    images: list[str]
+    embedding: np.ndarray | None = None
+    prepared: dict[str, Any] = field(default_factory=dict)
