@@ -71,6 +71,8 @@ class Track:
     target: str | None = None
     age: int = 0
     misses: int = 0
+    embedding: np.ndarray | None = None  # appearance gallery (EMA of recogniser embeddings); mapping recognises from it
+    reidentified: int = 0  # times this id came back after being lost (smoothing restarts each time)
 
 
 @dataclass

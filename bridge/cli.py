@@ -1,0 +1,83 @@
+"""The `facebridge` command: parses arguments and calls bridge.app."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bridge import __version__
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT like 1280x720, got {text!r}") from None
+    if not (16 <= width <= 7680 and 16 <= height <= 4320):
+        raise argparse.ArgumentTypeError(f"size {text} is out of range 16x16..7680x4320")
+    return width, height
+
+
+def _ips(text: str) -> list[str]:
+    return [ip.strip() for ip in text.split(",") if ip.strip()]
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="facebridge", description="Live multi-face face swapping for OBS Studio over NDI.")
+    top.add_argument("--version", action="version", version=f"facebridge {__version__}")
+    top.add_argument("--log-json", action="store_true", help="log one JSON object per line")
+    top.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the bridge on a profile")
+    run.add_argument("--profile", required=True, help="show profile (YAML)")
+    run.add_argument("--input", help="NDI source to receive (overrides input.ndi_source)")
+    run.add_argument("--output", help="NDI name to send as (overrides output.ndi_name)")
+
+    sources = commands.add_parser("sources", help="list NDI sources on the network")
+    sources.add_argument("--timeout", type=float, default=3.0, help="seconds to look (default 3)")
+    sources.add_argument("--extra-ips", type=_ips, default=[], help="comma-separated IPs to ask besides discovery")
+
+    demo_source = commands.add_parser("demo-source", help="send a moving test scene with real faces and a tone")
+    demo_source.add_argument("--name", required=True, help="NDI name to send as")
+    demo_source.add_argument("--size", type=_size, default=(1280, 720), help="WIDTHxHEIGHT (default 1280x720)")
+    demo_source.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
+    demo_source.add_argument("--faces", type=int, default=2, help="number of faces, 0..6 (default 2)")
+    demo_source.add_argument("--seconds", type=float, default=0.0, help="stop after this long (default: never)")
+
+    demo = commands.add_parser("demo", help="the demo source and the bridge on profiles/demo.yaml together")
+    demo.add_argument("--profile", help="profile to use instead of profiles/demo.yaml")
+
+    check = commands.add_parser("check", help="say what is ready and what is missing for a profile")
+    check.add_argument("--profile", required=True, help="show profile (YAML)")
+    check.add_argument("--timeout", type=float, default=3.0, help="seconds to look for the NDI source")
+
+    commands.add_parser("profile-example", help="print the commented example profile (every key)")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from bridge import app
+
+    app.configure_logging(args.log_json, args.verbose)
+    if args.command == "run":
+        return app.run(args.profile, args.input, args.output)
+    if args.command == "sources":
+        return app.sources(args.timeout, args.extra_ips)
+    if args.command == "demo-source":
+        return app.demo_source(args.name, args.size, args.fps, args.faces, args.seconds)
+    if args.command == "demo":
+        return app.demo(args.profile)
+    if args.command == "check":
+        return app.check(args.profile, args.timeout)
+    if args.command == "profile-example":
+        from bridge.profile import example_yaml
+
+        sys.stdout.write(example_yaml())
+        return 0
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

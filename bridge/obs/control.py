@@ -1,0 +1,400 @@
+"""The bridge as an obs-websocket client: place its NDI input in the show's scenes, take commands.
+
+`ObsControl` runs on its own thread and never blocks the video pipeline: OBS may be absent,
+start late, quit or restart; the control thread reconnects with backoff and redoes the setup.
+
+On every connect:
+  1. Check the NDI input kind (DistroAV's `ndi_source`) with GetInputKindList. Missing → one
+     clear line (install DistroAV and the NDI runtime) and no placing; commands still work.
+  2. Find or create one input named `source_name` showing the bridge's NDI output with
+     DistroAV's low-latency settings, and make sure every listed scene holds it. Idempotent:
+     an existing item is never moved or duplicated (the user's transform wins); an item this
+     class creates is fitted to the canvas.
+  3. Apply the current program scene's mapping override, and broadcast the target list.
+
+Custom events with realm `facebridge` are parsed with `parse_command` and handed to the
+command sink; program-scene changes become `scene_mapping` commands. The sink is called on
+obs-websocket's event thread: it must be quick (a `queue.put_nowait`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from bridge.obs.commands import (
+    REALM,
+    Command,
+    CommandError,
+    is_bridge_event,
+    parse_command,
+    scene_command,
+    targets_event,
+)
+
+NDI_INPUT_KIND = "ndi_source"  # DistroAV (formerly obs-ndi)
+MISSING_NDI_MESSAGE = (
+    "OBS has no NDI input (input kind 'ndi_source' is missing): install DistroAV "
+    "(https://distroav.org, OBS 31.1 or newer) and the NDI 6 runtime, then restart OBS; "
+    "facebridge carries on without placing its source"
+)
+# Bounds that fit a source of any size to the canvas, keeping its aspect (Settings → Edit Transform → Fit).
+ALIGN_TOP_LEFT = 5  # OBS_ALIGN_LEFT | OBS_ALIGN_TOP
+
+CommandSink = Callable[[Command], None]
+StatusSink = Callable[[str], None]
+
+
+def ndi_low_latency_settings(ndi_source_name: str, latency: int = 1) -> dict[str, Any]:
+    """DistroAV `ndi_source` settings for watching the bridge's output with as little delay as possible.
+
+    bandwidth highest (0), keep the receiver active when hidden (0) so scene switches do not
+    reconnect, sync on NDI timestamps (1) rather than source timecode (which buffers), no frame
+    sync (it adds a buffer), latency mode low (1) or lowest (2), audio on (the bridge re-sends it in sync).
+    """
+    return {
+        "ndi_source_name": ndi_source_name,
+        "ndi_bw_mode": 0,
+        "ndi_behavior": 0,
+        "ndi_sync": 1,
+        "ndi_framesync": False,
+        "latency": latency,
+        "ndi_audio": True,
+    }
+
+
+class _RawEvents:
+    """Stands in for obsws-python's `Callback`: hands the event type and the raw eventData dict over.
+
+    obsws-python turns event data into dataclasses with snake_case names, which would rename the
+    keys of a custom event; the protocol is defined on the JSON keys, so we take them as sent.
+    """
+
+    def __init__(self, handler: Callable[[str, dict[str, Any]], None]) -> None:
+        self._handler = handler
+
+    def trigger(self, event_type: str, data: dict[str, Any]) -> None:
+        self._handler(event_type, data)
+
+
+class ObsControl:
+    """obs-websocket client of the bridge: scene placement, commands in, target list out.
+
+    host, port, password: obs-websocket server (password from the profile's env var; never logged).
+    source_name: the OBS input that shows the bridge's output.
+    ndi_source_name: the bridge's full NDI name as OBS lists it, e.g. "HOST (facebridge)".
+    scenes: scenes that must hold the input; empty = the program scene at first connect.
+    scene_overrides: program scene name → mapping override, sent as a `scene_mapping` command.
+    command_sink: called with each valid `Command` (on the event thread; keep it quick).
+    on_status: called with each one-line status message (also logged).
+    input_kind: the input kind to place; "ndi_source" in real use. Tests inject a kind that
+        Debian's OBS has (e.g. "color_source_v3"), because there DistroAV is not installed.
+    input_settings: settings of a created input; default: DistroAV low-latency settings.
+    ndi_latency: DistroAV latency mode for the default settings (0 normal, 1 low, 2 lowest).
+    backoff: (first, longest) wait between reconnect attempts, seconds; doubles after each failure.
+    request_timeout: seconds a connect or a request may take before the connection counts as lost.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 4455,
+        password: str = "",
+        source_name: str = "facebridge",
+        ndi_source_name: str = "",
+        scenes: Sequence[str] = (),
+        scene_overrides: Mapping[str, Any] | None = None,
+        command_sink: CommandSink | None = None,
+        on_status: StatusSink | None = None,
+        input_kind: str = NDI_INPUT_KIND,
+        input_settings: Mapping[str, Any] | None = None,
+        ndi_latency: int = 1,
+        backoff: tuple[float, float] = (0.5, 10.0),
+        request_timeout: float = 3.0,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.host = host
+        self.port = int(port)
+        self._password = password
+        self.source_name = source_name
+        self.ndi_source_name = ndi_source_name
+        self.scenes = list(scenes)
+        self.scene_overrides = dict(scene_overrides or {})
+        self.command_sink = command_sink or (lambda command: None)
+        self.on_status = on_status
+        self.input_kind = input_kind
+        self.input_settings = dict(
+            input_settings if input_settings is not None else ndi_low_latency_settings(ndi_source_name, ndi_latency)
+        )
+        self.backoff = backoff
+        self.request_timeout = request_timeout
+        self.log = logger or logging.getLogger("facebridge.obs")
+        # obsws-python logs the password at INFO when it connects and a traceback for every failed
+        # request; our own lines say what matters, so keep its logger quiet.
+        logging.getLogger("obsws_python").setLevel(logging.CRITICAL)
+
+        self.connected = False
+        self.reconnects = 0  # successful connects after the first one
+        self.connects = 0
+        self.ndi_available: bool | None = None  # None until OBS answered
+        self.placed_scenes: list[str] = []
+        self.last_error = ""
+        self.commands_received = 0
+        self.events_rejected = 0
+
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._targets: dict[str, Any] | None = None
+        self._targets_dirty = False
+        self._thread: threading.Thread | None = None
+        self._req: Any = None
+        self._events: Any = None
+
+    # ── lifecycle ────────────────────────────────────────────────────────────────────────────
+    def start(self) -> ObsControl:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="obs-control", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._disconnect()
+
+    def __enter__(self) -> ObsControl:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def status(self) -> dict[str, Any]:
+        """A snapshot for the bridge's status and /healthz."""
+        return {
+            "connected": self.connected,
+            "address": f"{self.host}:{self.port}",
+            "reconnects": self.reconnects,
+            "ndi_input_available": self.ndi_available,
+            "source_name": self.source_name,
+            "placed_scenes": list(self.placed_scenes),
+            "commands_received": self.commands_received,
+            "events_rejected": self.events_rejected,
+            "last_error": self.last_error,
+        }
+
+    def publish_targets(self, targets: Sequence[str], active: str | None) -> None:
+        """Tell the OBS script the target list and the active target (sent now, and again on every connect)."""
+        with self._lock:
+            self._targets = targets_event(list(targets), active)
+            self._targets_dirty = True
+        self._wake.set()
+
+    # ── the control thread ───────────────────────────────────────────────────────────────────
+    def _run(self) -> None:
+        delay = self.backoff[0]
+        reported_down = False
+        while not self._stop.is_set():
+            try:
+                self._connect()
+            except Exception as error:  # anything: OBS absent, refusing, wrong password, half-started
+                self._disconnect()
+                self.last_error = _describe(error)
+                if not reported_down:
+                    self._say(f"OBS not reachable at {self.host}:{self.port} ({self.last_error}); retrying in the background")
+                    reported_down = True
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.backoff[1])
+                continue
+            delay = self.backoff[0]
+            reported_down = False
+            self.connected = True
+            if self.connects:
+                self.reconnects += 1
+            self.connects += 1
+            self._say(f"connected to OBS at {self.host}:{self.port}")
+            try:
+                self._setup()
+                self._serve()
+            except Exception as error:
+                self.last_error = _describe(error)
+            was_stopping = self._stop.is_set()
+            self.connected = False
+            self._disconnect()
+            if not was_stopping:
+                self._say(f"lost the connection to OBS ({self.last_error or 'closed'}); reconnecting")
+                self._stop.wait(self.backoff[0])
+
+    def _connect(self) -> None:
+        import obsws_python as obsws
+
+        auth = {"host": self.host, "port": self.port, "password": self._password}
+        self._req = obsws.ReqClient(**auth, timeout=self.request_timeout)
+        self._events = obsws.EventClient(**auth, subs=obsws.Subs.GENERAL | obsws.Subs.SCENES)
+        self._events.callback = _RawEvents(self._on_event)
+
+    def _disconnect(self) -> None:
+        for client in (self._events, self._req):
+            if client is not None:
+                try:
+                    client.base_client.ws.close()
+                except Exception:
+                    pass
+        self._events = self._req = None
+
+    def _serve(self) -> None:
+        """Wait for stop or the event socket closing; broadcast target lists as they change."""
+        while not self._stop.is_set():
+            events = self._events
+            if events is None or not events.worker.is_alive():
+                return  # OBS quit or restarted: the event thread ended with the socket
+            with self._lock:
+                message = self._targets if self._targets_dirty else None
+                self._targets_dirty = False
+            if message is not None:
+                self._request("BroadcastCustomEvent", {"eventData": message})
+            self._wake.wait(0.2)
+            self._wake.clear()
+
+    def _request(self, request_type: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        return self._req.send(request_type, dict(data) if data else None, raw=True) or {}
+
+    # ── setup on connect ─────────────────────────────────────────────────────────────────────
+    def _setup(self) -> None:
+        from obsws_python.error import OBSSDKRequestError
+
+        kinds = self._request("GetInputKindList", {"unversioned": False}).get("inputKinds", [])
+        self.ndi_available = self.input_kind in kinds
+        if not self.ndi_available:
+            self.placed_scenes = []
+            if self.input_kind == NDI_INPUT_KIND:
+                self._say(MISSING_NDI_MESSAGE, logging.WARNING)
+            else:
+                self._say(f"OBS has no input kind '{self.input_kind}'; not placing the source", logging.WARNING)
+        else:
+            try:
+                self._place()
+            except OBSSDKRequestError as error:
+                # a user renaming or deleting things mid-setup: say so, keep taking commands
+                self.last_error = _describe(error)
+                self._say(f"could not place '{self.source_name}' in OBS: {self.last_error}", logging.WARNING)
+        if self.scene_overrides:
+            scene = self._request("GetCurrentProgramScene").get("currentProgramSceneName")
+            if scene:
+                self._sink(scene_command(scene, self.scene_overrides))
+        with self._lock:
+            self._targets_dirty = self._targets is not None
+
+    def _place(self) -> None:
+        scenes_in_obs = [s["sceneName"] for s in self._request("GetSceneList").get("scenes", [])]
+        wanted = self.scenes or [self._request("GetCurrentProgramScene").get("currentProgramSceneName", "")]
+        for scene in wanted:
+            if scene not in scenes_in_obs:
+                self._say(f"scene '{scene}' (profile obs.scenes) does not exist in OBS; skipped", logging.WARNING)
+        wanted = [scene for scene in wanted if scene in scenes_in_obs]
+
+        inputs = self._request("GetInputList").get("inputs", [])
+        same_name = [i for i in inputs if i.get("inputName") == self.source_name]
+        if same_name and same_name[0].get("inputKind") != self.input_kind:
+            self._say(
+                f"OBS already has an input named '{self.source_name}' of kind '{same_name[0].get('inputKind')}'; "
+                f"rename it or set another obs.source_name — not touching it",
+                logging.WARNING,
+            )
+            self.placed_scenes = []
+            return
+        placed: list[str] = []
+        if same_name:
+            # the profile may name another NDI stream now; position and size stay the user's
+            self._request(
+                "SetInputSettings", {"inputName": self.source_name, "inputSettings": self.input_settings, "overlay": True}
+            )
+        elif wanted:
+            scene = wanted[0]
+            created = self._request(
+                "CreateInput",
+                {
+                    "sceneName": scene,
+                    "inputName": self.source_name,
+                    "inputKind": self.input_kind,
+                    "inputSettings": self.input_settings,
+                    "sceneItemEnabled": True,
+                },
+            )
+            self._fit_to_canvas(scene, int(created["sceneItemId"]))
+            self._say(f"created '{self.source_name}' in scene '{scene}'")
+            placed.append(scene)
+        for scene in wanted:
+            if scene in placed:
+                continue
+            items = self._request("GetSceneItemList", {"sceneName": scene}).get("sceneItems", [])
+            if not any(item.get("sourceName") == self.source_name for item in items):
+                created = self._request(
+                    "CreateSceneItem", {"sceneName": scene, "sourceName": self.source_name, "sceneItemEnabled": True}
+                )
+                self._fit_to_canvas(scene, int(created["sceneItemId"]))
+                self._say(f"added '{self.source_name}' to scene '{scene}'")
+            placed.append(scene)
+        self.placed_scenes = placed
+
+    def _fit_to_canvas(self, scene: str, item_id: int) -> None:
+        video = self._request("GetVideoSettings")
+        width, height = float(video["baseWidth"]), float(video["baseHeight"])
+        transform = {
+            "positionX": 0.0,
+            "positionY": 0.0,
+            "alignment": ALIGN_TOP_LEFT,
+            "boundsType": "OBS_BOUNDS_SCALE_INNER",
+            "boundsAlignment": 0,
+            "boundsWidth": width,
+            "boundsHeight": height,
+        }
+        self._request("SetSceneItemTransform", {"sceneName": scene, "sceneItemId": item_id, "sceneItemTransform": transform})
+
+    # ── events (obs-websocket's event thread) ─────────────────────────────────────────────────
+    def _on_event(self, event_type: str, data: dict[str, Any]) -> None:
+        # never raise here: an exception would end obsws-python's event thread
+        try:
+            if event_type == "CustomEvent":
+                self._on_custom_event(data)
+            elif event_type == "CurrentProgramSceneChanged" and self.scene_overrides:
+                scene = data.get("sceneName")
+                if isinstance(scene, str):
+                    self._sink(scene_command(scene, self.scene_overrides))
+        except Exception as error:
+            self.log.warning("OBS event %s ignored: %s", event_type, _describe(error))
+
+    def _on_custom_event(self, data: dict[str, Any]) -> None:
+        if not isinstance(data, dict) or data.get("realm") != REALM or is_bridge_event(data):
+            return  # another plugin's event, or our own target-list broadcast
+        try:
+            command = parse_command(data, source="obs")
+        except CommandError as error:
+            self.events_rejected += 1
+            self.log.warning("ignored a malformed facebridge event from OBS: %s", error)
+            return
+        self._sink(command)
+
+    def _sink(self, command: Command) -> None:
+        self.commands_received += 1
+        self.command_sink(command)
+
+    def _say(self, message: str, level: int = logging.INFO) -> None:
+        self.log.log(level, "%s", message)
+        if self.on_status is not None:
+            try:
+                self.on_status(message)
+            except Exception:
+                pass
+
+
+def _describe(error: BaseException) -> str:
+    """One line for a log: the type and the first line of the message."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

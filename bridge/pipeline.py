@@ -1,0 +1,253 @@
+"""Threads and queues: receive → process → send, with latency accounting.
+
+Stages know nothing of threads or NDI. The receive thread keeps only the newest frames;
+the process thread applies commands between frames and runs the stage; the send thread
+sends what is ready and, when the input goes quiet, keeps the output's frame rate by
+holding the last frame, a slate or black.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from bridge.types import Frame
+
+log = logging.getLogger(__name__)
+
+
+class Stage(Protocol):
+    def process(self, frame: Frame) -> Frame: ...
+
+
+class FrameSource(Protocol):
+    def capture(self, timeout_s: float = 0.1) -> Frame | None: ...
+
+
+class FrameSink(Protocol):
+    def send(self, frame: Frame) -> None: ...
+
+
+class PassThrough:
+    """The stage that changes nothing (the bridge with no face work)."""
+
+    def process(self, frame: Frame) -> Frame:
+        return frame
+
+
+class LatestFrames:
+    """A bounded queue that drops the oldest frame when full, handing its audio and metadata on.
+
+    Dropping a picture is fine under overload; dropping sound is not, so a dropped frame's
+    audio and metadata travel with the frame that replaced it.
+    """
+
+    def __init__(self, capacity: int):
+        self._frames: deque[Frame] = deque()
+        self._capacity = capacity
+        self._ready = threading.Condition()
+        self.dropped = 0
+
+    def put(self, frame: Frame) -> None:
+        with self._ready:
+            while len(self._frames) >= self._capacity:
+                oldest = self._frames.popleft()
+                successor = self._frames[0] if self._frames else frame
+                successor.audio[:0] = oldest.audio
+                successor.metadata[:0] = oldest.metadata
+                self.dropped += 1
+            self._frames.append(frame)
+            self._ready.notify()
+
+    def get(self, timeout_s: float) -> Frame | None:
+        with self._ready:
+            if not self._frames:
+                self._ready.wait(timeout_s)
+            return self._frames.popleft() if self._frames else None
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+
+class LatencyWindow:
+    """Receive-to-send latency of the most recent frames, in seconds."""
+
+    def __init__(self, size: int = 600):
+        self._values: deque[float] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            self._values.append(seconds)
+
+    def percentiles(self) -> dict[str, float]:
+        with self._lock:
+            values = np.array(self._values) if self._values else None
+        if values is None:
+            return {"p50_ms": 0.0, "p95_ms": 0.0, "max_ms": 0.0}
+        p50, p95 = np.percentile(values, [50, 95])
+        return {"p50_ms": float(p50 * 1e3), "p95_ms": float(p95 * 1e3), "max_ms": float(values.max() * 1e3)}
+
+
+@dataclass
+class PipelineCounters:
+    frames_in: int = 0
+    frames_out: int = 0
+    frames_held: int = 0  # sent while the input was gone
+    dropped: int = 0  # received but never processed (overload)
+    stage_errors: int = 0
+    last_input_at: float = 0.0
+    last_output_at: float = 0.0
+    input_size: tuple[int, int] = (0, 0)
+    input_rate: tuple[int, int] = (0, 1)
+
+
+def slate_picture(width: int, height: int, text: str) -> np.ndarray:
+    picture = np.full((height, width, 3), 32, np.uint8)
+    scale = max(0.5, width / 1280)
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
+    cv2.putText(picture, text, ((width - tw) // 2, (height + th) // 2), cv2.FONT_HERSHEY_SIMPLEX,
+                scale, (200, 200, 200), 2, cv2.LINE_AA)
+    return picture
+
+
+class Pipeline:
+    """Wires a frame source, a stage and a frame sink with three threads."""
+
+    def __init__(self, source: FrameSource, stage: Stage, sink: FrameSink, *, queue_frames: int = 2,
+                 on_loss: str = "hold", loss_after_s: float = 0.25, slate_text: str = "facebridge: waiting for input",
+                 apply_command: Callable[[Any], None] | None = None):
+        self.source, self.stage, self.sink = source, stage, sink
+        self.on_loss, self.loss_after_s, self.slate_text = on_loss, loss_after_s, slate_text
+        self.apply_command = apply_command
+        self.incoming = LatestFrames(queue_frames)
+        self.outgoing = LatestFrames(2)
+        self.commands: queue.Queue[Any] = queue.Queue(maxsize=256)
+        self.counters = PipelineCounters()
+        self.latency = LatencyWindow()
+        self.stop_event = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._stage_errors_seen: set[str] = set()
+
+    # -- control -------------------------------------------------------------------------
+    def start(self) -> None:
+        for name, target in (("receive", self._receive_loop), ("process", self._process_loop), ("send", self._send_loop)):
+            thread = threading.Thread(target=self._guard(target), name=f"facebridge-{name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout_s: float = 1.5) -> None:
+        self.stop_event.set()
+        deadline = time.monotonic() + timeout_s
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def submit(self, command: Any) -> bool:
+        """Queue a command to apply between frames; False when the queue is full."""
+        try:
+            self.commands.put_nowait(command)
+            return True
+        except queue.Full:
+            return False
+
+    def _guard(self, loop: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                loop()
+            except Exception:  # a dead thread would freeze the show: log and stop cleanly instead
+                log.exception("pipeline thread %s failed", threading.current_thread().name)
+                self.stop_event.set()
+        return run
+
+    # -- threads -------------------------------------------------------------------------
+    def _receive_loop(self) -> None:
+        while not self.stop_event.is_set():
+            frame = self.source.capture(0.1)
+            if frame is None:
+                continue
+            self.counters.frames_in += 1
+            self.counters.last_input_at = frame.received_at or time.monotonic()
+            self.counters.input_size = frame.size
+            self.counters.input_rate = frame.frame_rate
+            self.incoming.put(frame)
+            self.counters.dropped = self.incoming.dropped + self.outgoing.dropped
+
+    def _process_loop(self) -> None:
+        while not self.stop_event.is_set():
+            self._apply_commands()
+            frame = self.incoming.get(0.05)
+            if frame is None:
+                continue
+            try:
+                result = self.stage.process(frame)
+            except Exception as error:  # the frame still goes out, unchanged
+                self.counters.stage_errors += 1
+                kind = type(error).__name__
+                if kind not in self._stage_errors_seen:
+                    self._stage_errors_seen.add(kind)
+                    log.error("processing failed (%s: %s); frames pass through unchanged while it does", kind, error)
+                result = frame
+            self.outgoing.put(result)
+
+    def _apply_commands(self) -> None:
+        while True:
+            try:
+                command = self.commands.get_nowait()
+            except queue.Empty:
+                return
+            if self.apply_command is not None:
+                try:
+                    self.apply_command(command)
+                except Exception as error:
+                    log.error("command %r failed: %s", command, error)
+
+    def _send_loop(self) -> None:
+        last: Frame | None = None
+        next_hold = 0.0
+        while not self.stop_event.is_set():
+            interval = _interval(last.frame_rate if last else (30, 1))
+            frame = self.outgoing.get(interval / 2)
+            now = time.monotonic()
+            if frame is not None:
+                self.sink.send(frame)
+                done = time.monotonic()
+                self.latency.add(done - frame.received_at)
+                self.counters.frames_out += 1
+                self.counters.last_output_at = done
+                last = frame
+                next_hold = done + max(self.loss_after_s, interval)
+                continue
+            if last is None or now < next_hold:
+                continue
+            held = self._hold_frame(last)
+            self.sink.send(held)
+            self.counters.frames_held += 1
+            self.counters.last_output_at = time.monotonic()
+            next_hold += interval
+            if next_hold < now:  # fell behind (e.g. stalled sink): resync instead of bursting
+                next_hold = now + interval
+
+    def _hold_frame(self, last: Frame) -> Frame:
+        width, height = last.size
+        if self.on_loss == "slate":
+            image = slate_picture(width, height, self.slate_text)
+        elif self.on_loss == "black":
+            image = np.zeros_like(last.image)
+        else:
+            image = last.image
+        return Frame(image=image, sequence=last.sequence, frame_rate=last.frame_rate, held=True,
+                     received_at=time.monotonic())
+
+
+def _interval(rate: tuple[int, int]) -> float:
+    numerator, denominator = rate
+    return denominator / numerator if numerator > 0 else 1 / 30

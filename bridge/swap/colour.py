@@ -1,0 +1,24 @@
+"""Colour transfer: make a swapped face take the colour of the face it replaces."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def match_colour(image: np.ndarray, reference: np.ndarray, mask: np.ndarray, max_gain: float = 2.0) -> np.ndarray:
+    """`image` with the LAB mean/std of `reference` measured inside `mask` (uint8, nonzero = inside).
+
+    Both images are uint8 BGR of the same size. The per-channel gain is clipped to
+    [1/max_gain, max_gain] so a grey target (a/b std ≈ 0) does not blow up chroma noise.
+    """
+    if not mask.any():
+        return image
+    source_lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB)
+    reference_lab = cv2.cvtColor(reference, cv2.COLOR_BGR2LAB)
+    source_mean, source_std = cv2.meanStdDev(source_lab, mask=mask)
+    reference_mean, reference_std = cv2.meanStdDev(reference_lab, mask=mask)
+    gain = np.clip(reference_std.ravel() / np.maximum(source_std.ravel(), 1e-3), 1.0 / max_gain, max_gain)
+    offset = reference_mean.ravel() - gain * source_mean.ravel()
+    matched = source_lab.astype(np.float32) * gain.astype(np.float32) + offset.astype(np.float32)
+    return cv2.cvtColor(cv2.convertScaleAbs(matched), cv2.COLOR_LAB2BGR)

@@ -1,0 +1,78 @@
+"""The swap stage the pipeline calls once per frame: crop → swap (batched) → paste back."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from bridge.swap.base import FaceCrop, Swapper, SwapOutput, SwapperError, crop_face
+from bridge.swap.compose import Compose
+from bridge.swap.fallback import SwapFallback
+from bridge.types import Face, Target
+
+log = logging.getLogger("bridge.swap")
+
+
+@dataclass
+class FaceToSwap:
+    """One face of the frame, the track it belongs to, and the target mapped to that track."""
+
+    track_id: int
+    face: Face
+    target: Target
+
+
+class FaceSwapper:
+    """Swaps every mapped face of a frame, in place; a failing swap never takes the frame down."""
+
+    def __init__(self, swapper: Swapper, compose: Compose | None = None, fallback: SwapFallback | None = None) -> None:
+        self.swapper = swapper
+        self.compose = compose or Compose()
+        self.fallback = fallback or SwapFallback()
+
+    def swap_faces(self, frame_image: np.ndarray, faces: Sequence[FaceToSwap]) -> np.ndarray:
+        """`frame_image` with each face swapped to its target (the same array, changed in place)."""
+        ready: list[tuple[FaceToSwap, FaceCrop]] = []
+        for job in faces:
+            try:
+                ready.append((job, crop_face(frame_image, job.face, self.swapper.crop_geometry)))
+            except Exception as error:  # geometry we cannot cut: nothing to paste either
+                self.fallback.errors += 1
+                self.fallback.errors_by_track[job.track_id] += 1
+                log.debug("track %d: cannot crop face: %s", job.track_id, error)
+        outputs = self._swap_all(ready)
+        for (job, crop), swapped in zip(ready, outputs):
+            if isinstance(swapped, BaseException):
+                replacement = self.fallback.apply(job.track_id, crop, swapped)
+                if replacement is not None:
+                    self.compose.paste_face(frame_image, crop, replacement, None)
+                continue
+            self.fallback.remember(job.track_id, swapped)
+            self.compose.paste_face(frame_image, crop, swapped, job.face)
+        self.compose.finish(frame_image)  # the label stays on every frame, not only those with faces
+        return frame_image
+
+    def _swap_all(self, ready: list[tuple[FaceToSwap, FaceCrop]]) -> list[SwapOutput | BaseException]:
+        """One batched call; if it fails, face by face so one bad face does not cost the others."""
+        prepared = []
+        for job, _ in ready:
+            data = job.target.prepared.get(self.swapper.name)
+            if data is None:
+                return [self._one(job, crop) for job, crop in ready]
+            prepared.append(data)
+        try:
+            return list(self.swapper.swap_batch([crop for _, crop in ready], prepared))
+        except Exception:  # any swapper failure: retry one by one to find the culprit
+            return [self._one(job, crop) for job, crop in ready]
+
+    def _one(self, job: FaceToSwap, crop: FaceCrop) -> SwapOutput | BaseException:
+        data = job.target.prepared.get(self.swapper.name)
+        if data is None:
+            return SwapperError(f"target {job.target.name!r} has no prepared data for {self.swapper.name}")
+        try:
+            return self.swapper.swap(crop, data)
+        except Exception as error:  # never let one face stop the frame
+            return error

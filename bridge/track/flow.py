@@ -1,0 +1,110 @@
+"""Optical-flow keypoint prediction: where a face moved between two frames.
+
+Pyramidal Lucas–Kanade (cv2.calcOpticalFlowPyrLK) follows the face's five keypoints plus a few
+corner features inside its box from the previous grey frame to the current one; points that
+do not come back to where they started (forward–backward check) are dropped, and a similarity
+transform (shift, scale, rotation) fitted to the rest moves the box and every landmark.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from bridge.types import Face
+
+
+def warp_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Apply a 2×3 affine matrix to (N, 2) points."""
+    pts = np.asarray(points, dtype=np.float32).reshape(-1, 2)
+    return (pts @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
+
+
+def warp_box(matrix: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Move a box by a similarity transform: centre mapped, size scaled (stays axis-aligned)."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    centre = warp_points(matrix, np.array([[(x0 + x1) / 2, (y0 + y1) / 2]]))[0]
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    half_w, half_h = (x1 - x0) * scale / 2, (y1 - y0) * scale / 2
+    return np.array([centre[0] - half_w, centre[1] - half_h, centre[0] + half_w, centre[1] + half_h], np.float32)
+
+
+def warp_face(matrix: np.ndarray, face: Face) -> Face:
+    """The face moved by `matrix`: box, kps5 and 68 landmarks; score and embedding kept."""
+    return Face(
+        box=warp_box(matrix, face.box),
+        score=face.score,
+        kps5=None if face.kps5 is None else warp_points(matrix, face.kps5),
+        landmarks68=None if face.landmarks68 is None else warp_points(matrix, face.landmarks68),
+        landmark_score=face.landmark_score,
+        embedding=face.embedding,
+    )
+
+
+class KeypointFlow:
+    """Predicts each face's motion between consecutive frames with pyramidal LK flow.
+
+    win_size: LK window (px). Larger: follows faster moves, blurs small faces' detail.
+    max_level: pyramid levels; each doubles the largest motion LK can follow.
+    max_fb_error: forward–backward error (px) above which a point is not trusted.
+        Lower: fewer but surer points; flow fails sooner on blur.
+    min_points: fewer trusted points than this and the prediction fails (the track cannot coast).
+    features: corner features sought inside the box besides the five keypoints.
+    """
+
+    def __init__(self, win_size: int = 21, max_level: int = 3, max_fb_error: float = 1.5,
+                 min_points: int = 4, features: int = 16) -> None:
+        self.lk = dict(winSize=(win_size, win_size), maxLevel=max_level,
+                       criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 0.03))
+        self.max_fb_error = max_fb_error
+        self.min_points = max(min_points, 2)
+        self.features = features
+
+    def seed(self, gray: np.ndarray, face: Face) -> np.ndarray:
+        """Points to follow for one face: its kps5 (if any) and corners inside the inner box."""
+        h, w = gray.shape[:2]
+        x0, y0, x1, y1 = face.box
+        # inner 70 % of the box: the face, not the background behind it
+        mx, my = (x1 - x0) * 0.15, (y1 - y0) * 0.15
+        ix0, iy0 = int(max(0, x0 + mx)), int(max(0, y0 + my))
+        ix1, iy1 = int(min(w, x1 - mx)), int(min(h, y1 - my))
+        points = [] if face.kps5 is None else [np.asarray(face.kps5, np.float32).reshape(-1, 2)]
+        if ix1 - ix0 >= 8 and iy1 - iy0 >= 8 and self.features > 0:
+            corners = cv2.goodFeaturesToTrack(gray[iy0:iy1, ix0:ix1], self.features, 0.01, 3)
+            if corners is not None:
+                points.append(corners.reshape(-1, 2) + np.float32([ix0, iy0]))
+            else:  # flat face patch: a coarse grid still gives LK something to hold
+                gx, gy = np.meshgrid(np.linspace(ix0, ix1 - 1, 3), np.linspace(iy0, iy1 - 1, 3))
+                points.append(np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32))
+        if not points:
+            return np.zeros((0, 2), np.float32)
+        return np.concatenate(points).astype(np.float32)
+
+    def predict(self, prev_gray: np.ndarray, gray: np.ndarray, point_sets: list[np.ndarray]) -> list[np.ndarray | None]:
+        """One 2×3 similarity per point set (None where the flow failed); one LK call for all faces."""
+        if not point_sets:
+            return []
+        counts = [len(p) for p in point_sets]
+        if sum(counts) == 0:
+            return [None] * len(point_sets)
+        p0 = np.concatenate(point_sets).reshape(-1, 1, 2).astype(np.float32)
+        p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev_gray, gray, p0, None, **self.lk)
+        p0r, st2, _ = cv2.calcOpticalFlowPyrLK(gray, prev_gray, p1, None, **self.lk)
+        fb = np.linalg.norm((p0 - p0r).reshape(-1, 2), axis=1)
+        good = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb < self.max_fb_error)
+        out: list[np.ndarray | None] = []
+        start = 0
+        for n in counts:
+            sl = slice(start, start + n)
+            start += n
+            g = good[sl]
+            if g.sum() < self.min_points:
+                out.append(None)
+                continue
+            src, dst = p0[sl][g].reshape(-1, 2), p1[sl][g].reshape(-1, 2)
+            matrix, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=2.0)
+            if matrix is None or inliers is None or int(inliers.sum()) < self.min_points:
+                out.append(None)
+                continue
+            out.append(matrix.astype(np.float32))
+        return out

@@ -1,0 +1,61 @@
+"""Landmark smoothing: the One-Euro filter (Casiez et al., CHI 2012).
+
+A low-pass filter whose cut-off rises with speed: a still face is smoothed hard (no jitter),
+a fast move is followed with little lag. Works on whole arrays (all points of a face at once).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _alpha(cutoff_hz: float, dt: float) -> float:
+    tau = 1.0 / (2.0 * math.pi * cutoff_hz)
+    return 1.0 / (1.0 + tau / dt)
+
+
+class OneEuroFilter:
+    """One-Euro filter over an array of coordinates.
+
+    min_cutoff: cut-off (Hz) when still. Lower: less jitter, more lag on slow drifts.
+    beta: how fast the cut-off grows with speed. Higher: less lag on fast moves, more jitter.
+        Speed is measured in `scale` units per second (pass the face size as scale so the
+        same beta fits near and far faces).
+    d_cutoff: cut-off (Hz) of the speed estimate itself.
+    """
+
+    def __init__(self, min_cutoff: float = 0.5, beta: float = 4.0, d_cutoff: float = 1.0) -> None:
+        if min_cutoff <= 0 or d_cutoff <= 0 or beta < 0:
+            raise ValueError("OneEuroFilter: min_cutoff and d_cutoff must be > 0 and beta >= 0")
+        self.min_cutoff = min_cutoff
+        self.beta = beta
+        self.d_cutoff = d_cutoff
+        self._x: np.ndarray | None = None
+        self._dx: np.ndarray | None = None
+        self._t: float | None = None
+
+    def reset(self) -> None:
+        """Forget the past (a re-identified face starts fresh, no smear from where it was)."""
+        self._x = self._dx = None
+        self._t = None
+
+    def __call__(self, x: np.ndarray, t: float, scale: float = 1.0) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if self._x is None or self._t is None or self._x.shape != x.shape or t <= self._t:
+            self._x, self._dx, self._t = x.copy(), np.zeros_like(x), t
+            return x.astype(np.float32)
+        dt = t - self._t
+        dx = (x - self._x) / dt
+        a_d = _alpha(self.d_cutoff, dt)
+        self._dx = a_d * dx + (1.0 - a_d) * self._dx
+        # speed per point (norm over the last axis), in scale units per second
+        speed = np.linalg.norm(self._dx.reshape(-1, x.shape[-1]) if x.ndim > 1 else self._dx[:, None], axis=-1)
+        speed = speed.reshape(x.shape[:-1] + (1,)) if x.ndim > 1 else speed
+        cutoff = self.min_cutoff + self.beta * speed / max(scale, 1e-6)
+        tau = 1.0 / (2.0 * np.pi * cutoff)
+        a = 1.0 / (1.0 + tau / dt)
+        self._x = a * x + (1.0 - a) * self._x
+        self._t = t
+        return self._x.astype(np.float32)
