@@ -266,3 +266,62 @@ class TruthEmbedder:
                 v = self.rng.normal(size=self.dim)
             out.append((v / np.linalg.norm(v)).astype(np.float32))
         return out
+
+
+# -- running a tracker over a clip -----------------------------------------------------------
+
+@dataclass
+class Run:
+    tracks: list[list]  # per frame, the tracker's Track list
+    hypothesis: list[tuple[list[int], np.ndarray]]
+
+    def ids(self, i: int) -> list[int]:
+        return [t.id for t in self.tracks[i]]
+
+
+def run(clip: Clip, tracker, detect, every: int = 1, frames: list[np.ndarray] | None = None) -> Run:
+    """Feed the clip to `tracker.update`; `detect(image, i)` gives the faces of frame i and runs
+    on every `every`-th frame only (None is passed on the others)."""
+    frames = frames or clip.frames
+    out, hyp = [], []
+    for i, image in enumerate(frames):
+        faces = detect(image, i) if i % every == 0 else None
+        tracks = tracker.update(image, faces, clip.time(i))
+        out.append(tracks)
+        hyp.append(([t.id for t in tracks], np.array([t.face.box for t in tracks], np.float32).reshape(-1, 4)))
+    return Run(out, hyp)
+
+
+def uncovered(clip: Clip, result: Run, min_iou: float = 0.3, every: int = 1) -> list[tuple[int, int]]:
+    """(frame, truth id) of every visible face that no track covers: each would be a leak.
+
+    With detection every `every` frames, a face that (re)appears between detections cannot be
+    known before the next detection; it counts from the last detection frame it was visible on."""
+    from bridge.track.metrics import iou_matrix
+
+    missing = []
+    for i in range(len(clip)):
+        ids, boxes = clip.truth_boxes(i)
+        iou = iou_matrix(boxes, result.hypothesis[i][1])
+        detected_on = {t.id for t in clip.truth[i - i % every]}
+        for n, tid in enumerate(ids):
+            if tid not in detected_on:
+                continue
+            if iou.shape[1] == 0 or iou[n].max() < min_iou:
+                missing.append((i, tid))
+    return missing
+
+
+def identity_of(clip: Clip, result: Run, min_iou: float = 0.5) -> dict[int, set[int]]:
+    """Truth id → the set of track ids that covered it over the clip (one each when ids are stable)."""
+    from bridge.track.metrics import iou_matrix
+
+    seen: dict[int, set[int]] = {}
+    for i in range(len(clip)):
+        ids, boxes = clip.truth_boxes(i)
+        h_ids, h_boxes = result.hypothesis[i]
+        iou = iou_matrix(boxes, h_boxes)
+        for n, tid in enumerate(ids):
+            if iou.shape[1] and iou[n].max() >= min_iou:
+                seen.setdefault(tid, set()).add(int(h_ids[int(iou[n].argmax())]))
+    return seen

@@ -25,6 +25,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "obs_scripts" / "facebridge_hotkeys.py"
+# `obs_studio` (conftest.py) binds this key to "facebridge.next_target" through the script's saved
+# settings, so a test can press it for real with xdotool on the Xvfb display.
+OBS_TEST_KEY = "F9"
 LAST_VERSION = 486539266  # 29.0.2 as OBS stores it; stops the "what's new" dialog
 
 
@@ -77,7 +80,8 @@ class ObsStudio:
     `script_settings` become the script's saved settings in the scene collection (that is how a
     test binds a key: hotkey data under the hotkey's name, restored by the script's
     `obs_hotkey_load`). The collection is saved by OBS on a clean stop, so `restart()` keeps
-    whatever a test created.
+    whatever a test created. Disconnect your own clients before a stop/restart: OBS waits 5 s
+    for the closing handshake of a client that is not reading.
     """
 
     host = "127.0.0.1"
@@ -282,6 +286,13 @@ class ObsStudio:
         return "\n".join(
             line for path in logs for line in path.read_text(errors="replace").splitlines() if "facebridge_hotkeys" in line
         )
+
+    def press_key(self, key: str = OBS_TEST_KEY, hold: float = 0.15) -> None:
+        """A real key press on this Xvfb display (xdotool); held briefly because OBS polls the keyboard."""
+        env = {"DISPLAY": self.display, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        subprocess.run(["xdotool", "keydown", key], env=env, check=True)
+        time.sleep(hold)
+        subprocess.run(["xdotool", "keyup", key], env=env, check=True)
 
     # ── clients ─────────────────────────────────────────────────────────────────────────────
     def request_client(self) -> Any:

@@ -70,30 +70,45 @@ def resolve_source(wanted: str, names: list[str]) -> str:
 
 
 class SourceFinder:
-    """NDI discovery; `extra_ips` reach senders on other subnets."""
+    """NDI discovery; `extra_ips` reach senders on other subnets.
+
+    With unicast discovery (a fixed IP list, no mDNS) one finder connection can end up
+    seeing the senders of only one process on a machine, so a finder that misses what it
+    looks for is renewed, and a listing gathers what several finder connections saw.
+    """
 
     def __init__(self, extra_ips: list[str] | None = None):
+        self._extra_ips = extra_ips or []
+        self._find: object | None = None
+        self._sources: dict[str, object] = {}
+        self.renew()
+
+    def renew(self) -> None:
         ndi = _ndi()
+        self.close()
         settings = ndi.FindCreate()
         settings.show_local_sources = True
-        if extra_ips:
-            settings.extra_ips = ",".join(extra_ips)
+        if self._extra_ips:
+            settings.extra_ips = ",".join(self._extra_ips)
         self._find = ndi.find_create_v2(settings)
         if self._find is None:
             raise NdiError("cannot create an NDI finder")
-        self._sources: dict[str, object] = {}
 
     def sources(self, wait_s: float = 0.0) -> list[str]:
-        """Names visible now, after waiting up to `wait_s` for changes."""
+        """Names visible now; with `wait_s` ≥ 1, everything seen during that time."""
         ndi = _ndi()
+        seen: dict[str, object] = {}
         deadline = time.monotonic() + wait_s
         while True:
             remaining = deadline - time.monotonic()
             if remaining > 0:
                 ndi.find_wait_for_sources(self._find, int(min(remaining, 0.5) * 1000))
-            self._sources = {s.ndi_name: s for s in ndi.find_get_current_sources(self._find)}
+            seen.update({s.ndi_name: s for s in ndi.find_get_current_sources(self._find)})
             if remaining <= 0:
-                return sorted(self._sources)
+                self._sources.update(seen)
+                return sorted(seen)
+            if wait_s >= 1.0:
+                self.renew()
 
     def source(self, name: str) -> object:
         return self._sources[name]
@@ -142,6 +157,7 @@ class NdiReceiver:
         if self._recv is None:
             raise NdiError("cannot create an NDI receiver")
         self._connected_to: str | None = None
+        self._lost = False
         self._last_video = 0.0
         self._last_search = -1e9
         self._last_wait_log = 0.0
@@ -154,10 +170,15 @@ class NdiReceiver:
         return self._connected_to is not None
 
     def _search(self) -> None:
-        """Connect (or reconnect) to the wanted source if it is visible; say what is visible while waiting."""
+        """Connect to the wanted source when it is visible; say what is visible while waiting.
+
+        A source that is only quiet keeps its connection (reconnecting would drop frames);
+        one that left discovery, or whose connection closed, is connected afresh when seen.
+        """
+        ndi = _ndi()
         now = time.monotonic()
         self._last_search = now
-        names = self._finder.sources(0.0)
+        names = self._finder.sources(0.05)
         try:
             name = resolve_source(self.wanted, names)
         except AmbiguousSource as error:
@@ -165,15 +186,19 @@ class NdiReceiver:
             return
         except SourceNotFound as error:
             self._log_wait(now, f"waiting for {error}")
+            self._lost = True
+            self._finder.renew()
             return
-        if name != self._connected_to or now - self._last_video > self.reconnect_after_s:
-            _ndi().recv_connect(self._recv, self._finder.source(name))
-            if name != self._connected_to:
-                log.info("receiving NDI source %r", name)
-            self._connected_to = name
-            self.stats.source = name
-            self.stats.connects += 1
-            self._last_video = now  # give the new connection time before searching again
+        if name == self._connected_to and not self._lost and ndi.recv_get_no_connections(self._recv) > 0:
+            return
+        ndi.recv_connect(self._recv, self._finder.source(name))
+        if name != self._connected_to:
+            log.info("receiving NDI source %r", name)
+        elif self._lost:
+            log.info("NDI source %r is back", name)
+        self._connected_to, self._lost = name, False
+        self.stats.source = name
+        self.stats.connects += 1
 
     def _log_wait(self, now: float, message: str) -> None:
         if now - self._last_wait_log >= self.wait_log_s:
@@ -241,12 +266,28 @@ class NdiReceiver:
         self._last_video = time.monotonic()
         self._sequence += 1
         self.stats.video_frames += 1
-        frame = Frame(image=image, sequence=self._sequence, timecode=int(video.timecode),  # type: ignore[attr-defined]
+        rate = (int(video.frame_rate_N) or 30, int(video.frame_rate_D) or 1)  # type: ignore[attr-defined]
+        timecode = int(video.timecode)  # type: ignore[attr-defined]
+        frame = Frame(image=image, sequence=self._sequence, timecode=timecode,
                       timestamp=int(video.timestamp),  # type: ignore[attr-defined]
-                      frame_rate=(int(video.frame_rate_N) or 30, int(video.frame_rate_D) or 1),  # type: ignore[attr-defined]
-                      received_at=self._last_video, audio=self._pending_audio, metadata=self._pending_metadata)
-        self._pending_audio, self._pending_metadata = [], []
+                      frame_rate=rate, received_at=self._last_video,
+                      audio=self._audio_until(timecode + 10_000_000 * rate[1] // rate[0]),
+                      metadata=self._pending_metadata)
+        self._pending_metadata = []
         return frame
+
+    def _audio_until(self, end_timecode: int) -> list[AudioBlock]:
+        """Audio that belongs to a frame ending at `end_timecode`; what belongs to later frames waits.
+
+        NDI delivers audio and video as separate streams whose arrival order may swap, so
+        the frame a block belongs to is decided by timecode. Blocks on another clock (more
+        than a second off) are not held back.
+        """
+        def belongs(block: AudioBlock) -> bool:
+            return block.timecode < end_timecode or block.timecode - end_timecode > 10_000_000
+        now = [b for b in self._pending_audio if belongs(b)]
+        self._pending_audio = [b for b in self._pending_audio if not belongs(b)]
+        return now
 
     def close(self) -> None:
         if self._recv is not None:

@@ -4,6 +4,8 @@ Commands flow in (OBS hotkeys, Stream Deck, the HTTP API → the pipeline's comm
     {"realm": "facebridge", "action": A, ...}
 Events flow out (bridge → the OBS script), so the script can show what the bridge knows:
     {"realm": "facebridge", "event": "targets", "targets": [...], "active": name}
+and the script says hello when it (re)connects, so a running bridge re-sends that list:
+    {"realm": "facebridge", "event": "hello"}
 
 `parse_command` is the one gate for both inputs: whatever reaches the pipeline is a `Command`
 that is already valid, so no stage ever sees a malformed request.
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 REALM = "facebridge"
+SCRIPT_HELLO = "hello"  # event the OBS script broadcasts when it connects
 MAX_COMMAND_BYTES = 4096  # a command is a handful of small fields; anything bigger is not one of ours
 MAX_NAME_CHARS = 256
 SLOTS = range(1, 10)  # the nine target slots bound to hotkeys
@@ -143,7 +146,7 @@ def parse_command_json(body: str | bytes, source: str = "") -> Command:
 
 
 def is_bridge_event(data: object) -> bool:
-    """True for the bridge's own broadcasts (`"event"` instead of `"action"`): not commands, not errors."""
+    """True for events between bridge and script (`"event"` instead of `"action"`): not commands, not errors."""
     return isinstance(data, Mapping) and data.get("realm") == REALM and "event" in data and "action" not in data
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 from bridge.obs.commands import (
     REALM,
+    SCRIPT_HELLO,
     Command,
     CommandError,
     is_bridge_event,
@@ -86,7 +87,7 @@ class ObsControl:
     host, port, password: obs-websocket server (password from the profile's env var; never logged).
     source_name: the OBS input that shows the bridge's output.
     ndi_source_name: the bridge's full NDI name as OBS lists it, e.g. "HOST (facebridge)".
-    scenes: scenes that must hold the input; empty = the program scene at first connect.
+    scenes: scenes that must hold the input; empty = the program scene at the first connect (then kept).
     scene_overrides: program scene name → mapping override, sent as a `scene_mapping` command.
     command_sink: called with each valid `Command` (on the event thread; keep it quick).
     on_status: called with each one-line status message (also logged).
@@ -207,7 +208,14 @@ class ObsControl:
                 self._disconnect()
                 self.last_error = _describe(error)
                 if not reported_down:
-                    self._say(f"OBS not reachable at {self.host}:{self.port} ({self.last_error}); retrying in the background")
+                    if "identify" in self.last_error or "authentication" in self.last_error:
+                        self._say(
+                            f"OBS at {self.host}:{self.port} refused the login: check the obs-websocket password "
+                            f"(profile obs.password / its env var); retrying in the background",
+                            logging.WARNING,
+                        )
+                    else:
+                        self._say(f"OBS not reachable at {self.host}:{self.port} ({self.last_error}); retrying in the background")
                     reported_down = True
                 self._stop.wait(delay)
                 delay = min(delay * 2, self.backoff[1])
@@ -240,13 +248,14 @@ class ObsControl:
         self._events.callback = _RawEvents(self._on_event)
 
     def _disconnect(self) -> None:
-        for client in (self._events, self._req):
-            if client is not None:
-                try:
-                    client.base_client.ws.close()
-                except Exception:
-                    pass
+        # bounded: websocket-client waits 3 s for a close frame that a quitting OBS never sends
+        events, req = self._events, self._req
         self._events = self._req = None
+        if events is not None:
+            _hang_up(events.base_client.ws, abort=True)  # wakes obsws-python's reader thread
+            events.worker.join(1.0)
+        if req is not None:
+            _hang_up(req.base_client.ws, abort=False)
 
     def _serve(self) -> None:
         """Wait for stop or the event socket closing; broadcast target lists as they change."""
@@ -293,7 +302,9 @@ class ObsControl:
 
     def _place(self) -> None:
         scenes_in_obs = [s["sceneName"] for s in self._request("GetSceneList").get("scenes", [])]
-        wanted = self.scenes or [self._request("GetCurrentProgramScene").get("currentProgramSceneName", "")]
+        if not self.scenes:  # none listed: the program scene when the bridge first meets OBS, then kept
+            self.scenes = [self._request("GetCurrentProgramScene").get("currentProgramSceneName", "")]
+        wanted = list(self.scenes)
         for scene in wanted:
             if scene not in scenes_in_obs:
                 self._say(f"scene '{scene}' (profile obs.scenes) does not exist in OBS; skipped", logging.WARNING)
@@ -371,8 +382,14 @@ class ObsControl:
             self.log.warning("OBS event %s ignored: %s", event_type, _describe(error))
 
     def _on_custom_event(self, data: dict[str, Any]) -> None:
-        if not isinstance(data, dict) or data.get("realm") != REALM or is_bridge_event(data):
-            return  # another plugin's event, or our own target-list broadcast
+        if not isinstance(data, dict) or data.get("realm") != REALM:
+            return  # another plugin's event
+        if is_bridge_event(data):
+            if data.get("event") == SCRIPT_HELLO:  # the OBS script (re)connected: tell it the targets
+                with self._lock:
+                    self._targets_dirty = self._targets is not None
+                self._wake.set()
+            return  # our own target-list broadcast, or the script's hello: not commands
         try:
             command = parse_command(data, source="obs")
         except CommandError as error:
@@ -392,6 +409,20 @@ class ObsControl:
                 self.on_status(message)
             except Exception:
                 pass
+
+
+def _hang_up(ws: Any, abort: bool) -> None:
+    try:
+        if abort:
+            ws.abort()
+        else:
+            ws.close(timeout=0.3)
+    except Exception:
+        pass
+    try:
+        ws.shutdown()
+    except Exception:
+        pass
 
 
 def _describe(error: BaseException) -> str:

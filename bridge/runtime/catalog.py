@@ -8,6 +8,7 @@ and outputs against its entry so a wrong or corrupt file is one line naming what
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import time
 import urllib.error
@@ -277,12 +278,16 @@ def download(url: str, dest: Path, *, expected_size: int | None = None, timeout:
                     break
                 part.unlink()
             raise CatalogError(f"{dest.name}: {url} answered HTTP {error.code} {error.reason}") from None
-        except (urllib.error.URLError, OSError, TimeoutError) as error:
-            reason = getattr(error, "reason", error)
+        except (urllib.error.URLError, http.client.HTTPException, OSError, TimeoutError) as error:
             attempt += 1
-            if attempt <= retries and part.exists() and part.stat().st_size > have:
-                continue  # made progress: resume right away
-            raise CatalogError(f"{dest.name}: cannot download {url} ({reason}); offline? a later fetch resumes") from None
+            if attempt <= retries:
+                time.sleep(0.2)
+                continue  # resume from what arrived
+            if isinstance(error, http.client.IncompleteRead) or (part.exists() and part.stat().st_size > 0):
+                got = part.stat().st_size if part.exists() else 0
+                raise CatalogError(f"{dest.name}: download truncated at {got} bytes ({url}); run fetch again to resume") from None
+            reason = getattr(error, "reason", error)
+            raise CatalogError(f"{dest.name}: cannot download {url} ({reason}); offline?") from None
         size = part.stat().st_size
         if total is not None and size < total:
             attempt += 1

@@ -7,7 +7,6 @@ from collections import Counter
 from typing import Literal
 
 import cv2
-import numpy as np
 
 from bridge.swap.base import FaceCrop, SwapOutput
 

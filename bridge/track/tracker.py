@@ -117,7 +117,7 @@ class Tracker:
                  ambiguity_margin: float = 0.3, appearance_gate: float = 0.3, appearance_weight: float = 2.0,
                  reid_threshold: float = 0.5, reid_margin: float = 0.05, recheck_s: float = 2.0,
                  gallery_momentum: float = 0.8, max_coast_s: float = 1.0, forget_s: float = 30.0,
-                 occlusion: float = 0.3, min_cutoff: float = 0.5, beta: float = 2.0,
+                 occlusion: float = 0.45, min_cutoff: float = 0.5, beta: float = 2.0,
                  flow: KeypointFlow | None = None) -> None:
         self.embed = embed
         self.iou_gate = iou_gate
@@ -146,6 +146,7 @@ class Tracker:
             raise ValueError(f"Tracker.update: expected an H×W×3 BGR image, got shape {image_bgr.shape}")
         gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
         self.stats.frames += 1
+        self._forget(now)
         visible = [e for e in self._entries.values() if e.visible]
         predicted = self._predict(gray, visible)
 
@@ -159,9 +160,9 @@ class Tracker:
         else:
             self._associate(image_bgr, gray.shape, visible, predicted, list(faces), now)
 
-        self._forget(now)
+        shown = [e for e in self._entries.values() if e.visible]
         for e in self._entries.values():
-            e.points = self.flow.seed(gray, e.raw) if e.visible else None
+            e.points = self._seed(gray, e, shown) if e.visible else None
         self._prev_gray = gray
         return [self._snapshot(e) for e in sorted(self._entries.values(), key=lambda e: e.id) if e.visible]
 
@@ -174,6 +175,18 @@ class Tracker:
     def lost_ids(self) -> list[int]:
         """Ids waiting for their person to come back."""
         return sorted(e.id for e in self._entries.values() if not e.visible)
+
+    def _seed(self, gray: np.ndarray, e: _Entry, shown: list[_Entry]) -> np.ndarray:
+        """Flow points for `e`, leaving out those inside another face's box: where two faces
+        overlap, a point may belong to either, and the one in front would drag the other."""
+        points = self.flow.seed(gray, e.raw)
+        others = np.array([o.raw.box for o in shown if o is not e], np.float32).reshape(-1, 4)
+        if len(points) == 0 or len(others) == 0:
+            return points
+        inside = ((points[:, None, 0] >= others[None, :, 0]) & (points[:, None, 0] <= others[None, :, 2])
+                  & (points[:, None, 1] >= others[None, :, 1]) & (points[:, None, 1] <= others[None, :, 3])).any(1)
+        kept = points[~inside]
+        return kept if len(kept) >= self.flow.min_points else points
 
     # -- steps ------------------------------------------------------------------
     def _predict(self, gray: np.ndarray, visible: list[_Entry]) -> dict[int, Face | None]:
@@ -429,3 +442,14 @@ class Tracker:
     def _snapshot(self, e: _Entry) -> Track:
         return Track(id=e.id, face=e.face, state=e.state, age=e.age, misses=e.misses,  # type: ignore[arg-type]
                      embedding=e.gallery, reidentified=e.reidentified)
+
+
+def embed_with(recogniser: object) -> EmbedFn:
+    """Adapt a recogniser whose `embed(image, faces)` fills each `face.embedding` in place
+    (bridge.faces.embed.Recogniser) to the tracker's `embed` callable."""
+
+    def embed(image: np.ndarray, faces: list[Face]) -> list[np.ndarray]:
+        done = recogniser.embed(image, faces)  # type: ignore[attr-defined]
+        return [f.embedding for f in done]
+
+    return embed
