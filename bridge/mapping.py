@@ -8,7 +8,7 @@ track it concerns.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -284,7 +284,6 @@ class Mapping:
                        references: dict[str, np.ndarray] | None = None) -> CommandResult:
         """New target library: keep the active target by name where it still exists."""
         active = self.active_target
-        new = replace(self.base)
         old = (self.targets, self.people, self.references)
         self.targets = list(targets)
         if people is not None:
@@ -296,7 +295,6 @@ class Mapping:
         except MappingError as exc:
             self.targets, self.people, self.references = old
             return CommandResult(False, str(exc))
-        self.base = new
         self._active = self.targets.index(active) if active in self.targets else 0
         self._face_target = {k: v for k, v in self._face_target.items() if v in self.targets}
         return CommandResult(True, f"{len(self.targets)} targets")

@@ -49,7 +49,7 @@ class ModelsSection:
 
 @dataclass
 class PipelineSection:
-    queue_frames: int = field(2, "frames waiting for processing before the oldest is dropped (counted); small keeps latency low", minimum=1, maximum=16)
+    queue_frames: int = field(3, "frames waiting for processing before the oldest is dropped (counted); small keeps latency low", minimum=1, maximum=16)
 
 
 @dataclass

@@ -217,7 +217,7 @@ class Tracker:
         if ambiguous and self.embed is not None:
             self.stats.ambiguous += len(ambiguous)
             need = [j for j in sorted(ambiguous) if faces[j].embedding is None]
-            embeddings.update(self._embed(image, faces, need, now=None))
+            embeddings.update(self._embed(image, faces, need))
             for j in ambiguous:
                 e_j = self._embedding_of(faces[j], embeddings.get(j))
                 if e_j is None:
@@ -242,13 +242,13 @@ class Tracker:
         due = [c for r, c in pairs if now - visible[r].last_embedded >= self.recheck_s
                and c not in embeddings and faces[c].embedding is None]
         if self.embed is not None and due:
-            embeddings.update(self._embed(image, faces, due, now=None))
+            embeddings.update(self._embed(image, faces, due))
 
         # unmatched detections: re-identify against lost tracks, or start new tracks
         fresh = [j for j in range(len(faces)) if j not in matched_d]
         if self.embed is not None:
             need = [j for j in fresh if j not in embeddings and faces[j].embedding is None]
-            embeddings.update(self._embed(image, faces, need, now=None))
+            embeddings.update(self._embed(image, faces, need))
 
         for r, c in pairs:
             e = visible[r]
@@ -416,7 +416,7 @@ class Tracker:
             del self._entries[tid]
 
     # -- helpers ------------------------------------------------------------------
-    def _embed(self, image: np.ndarray, faces: list[Face], idx: list[int], now: float | None) -> dict[int, np.ndarray]:
+    def _embed(self, image: np.ndarray, faces: list[Face], idx: list[int]) -> dict[int, np.ndarray]:
         if not idx or self.embed is None:
             return {}
         vectors = self.embed(image, [faces[j] for j in idx])
