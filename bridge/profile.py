@@ -7,6 +7,7 @@ is rendered from them (`facebridge profile-example`).
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -47,6 +48,95 @@ class ModelsSection:
     threads: int = field(0, "CPU threads per model session; 0 = onnxruntime's choice", minimum=0)
 
 
+Detector = Literal["ulfd_rfb_320", "blazeface_back_256", "blazeface_front_128", "scrfd_2.5g", "retinaface_10g",
+                   "yoloface_8n"]
+Landmarker = Literal["fr_landmark_68", "2dfan4"]
+Recogniser = Literal["fr_feature", "arcface_w600k_r50"]
+SwapperName = Literal["warp68", "inswapper_128", "inswapper_128_fp16", "simswap_256", "hyperswap_1a_256",
+                      "hyperswap_1b_256", "hyperswap_1c_256"]
+Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
+
+
+@dataclass
+class AnalysisSection:
+    enabled: bool = field(True, "find and swap faces; false = the bridge passes the picture through untouched")
+    detector: Detector = field("ulfd_rfb_320", "face detector (models/manifest.yaml); ulfd_rfb_320 and blazeface_* run well on a CPU")
+    detect_size: int = field(640, "input size of scrfd/retinaface/yoloface (160..1280, multiple of 32)", minimum=160, maximum=1280)
+    score_threshold: float = field(0.7, "least detector score for a face; lower finds more faces and more false ones", minimum=0.0, maximum=1.0)
+    tiles: list[int] = field([1, 1], "columns and rows of overlapping tiles the detector runs on (small faces in wide shots cost more)")
+    landmarker: Landmarker = field("fr_landmark_68", "68-point landmark model")
+    recogniser: Recogniser = field("fr_feature", "face recogniser for identities (neural swappers need arcface_w600k_r50)")
+    detect_every: int | Literal["auto"] = field(1, "run the detector every N frames and follow faces by optical flow between; auto = from the measured time")
+
+
+@dataclass
+class TrackingSection:
+    forget_s: float = field(30.0, "a person who leaves and comes back within this many seconds gets the same id and target", minimum=0.0)
+    max_coast_s: float = field(1.0, "longest a face is followed on optical flow alone when detection misses it", minimum=0.0)
+    recheck_s: float = field(2.0, "seconds between identity re-checks of a track (each costs one embedding)", minimum=0.1)
+    reid_threshold: float = field(0.5, "least similarity to give a returning face its old id; higher: fewer wrong re-entries, more new ids", minimum=0.0, maximum=1.0)
+    smoothing_min_cutoff: float = field(0.5, "landmark smoothing cut-off (Hz) on a still face; lower: steadier, more lag", minimum=0.01)
+    smoothing_beta: float = field(2.0, "how fast smoothing lets go on fast moves; higher: less lag, more jitter", minimum=0.0)
+
+
+@dataclass
+class TargetEntry:
+    name: str = field("", "target name (hotkeys and mapping refer to it)")
+    images: list[Path] = field([], "one or more photos of the target face (more photos: an averaged identity)", path="file")
+
+
+@dataclass
+class PersonEntry:
+    name: str = field("", "who this is (e.g. host)")
+    photos: list[Path] = field([], "reference photos of this person", path="file")
+    target: str = field("", "the target this person is swapped to; empty = left as is")
+
+
+@dataclass
+class SceneMapping:
+    unknown: Literal["keep", "blur", "fixed", "active", "pool", ""] = field("", "unknown-face policy in this scene; empty = the show's")
+    fixed_target: str = field("", "target for unknown faces in this scene; empty = the show's")
+    active_target: str = field("", "active target when this scene goes on air; empty = unchanged")
+    bypass: bool | None = field(None, "swap nothing in this scene (true) or swap (false); empty = unchanged")
+
+
+@dataclass
+class MappingSection:
+    people: list[PersonEntry] = field([], "known people and the target each gets")
+    unknown: Literal["keep", "blur", "fixed", "active", "pool"] = field("active", "faces that match no known person: keep as is, blur, a fixed target, the hotkey-selected active target, or distinct targets from the pool")
+    fixed_target: str = field("", "target for unknown faces when unknown is fixed")
+    pool: list[str] = field([], "targets handed out once each to unknown faces in order of appearance")
+    match_threshold: float = field(0.45, "least similarity to recognise a known person; higher: fewer strangers taken for the host", minimum=0.0, maximum=1.0)
+    scenes: dict[str, SceneMapping] = field({}, "per-OBS-scene overrides, by scene name")
+
+
+@dataclass
+class SwapSection:
+    swapper: SwapperName = field("warp68", "face swapper: warp68 (classic, CPU) or a neural model (GPU)")
+    fallback: Literal["hold", "blur", "pass"] = field("hold", "a face whose swap fails on a frame: last good swap, blur, or the real face")
+    hold_frames: int = field(15, "frames a held swap is reused before the face is blurred", minimum=0)
+    inswapper_latent: Literal["insightface", "facefusion"] = field("insightface", "inswapper source-latent normalisation")
+
+
+@dataclass
+class LabelSection:
+    text: str = field("", "on-screen label for synthetic faces, e.g. AI-generated; empty = none")
+    corner: Corner = field("bottom-right", "where the label goes")
+    size: float = field(0.035, "label text height as a share of the frame height", minimum=0.005, maximum=0.3)
+
+
+@dataclass
+class ComposeSection:
+    mask_blur: float = field(0.3, "fade of the face box edge as a share of the crop; higher: softer seam", minimum=0.0, maximum=1.0)
+    mask_padding: list[float] = field([0.0, 0.0, 0.0, 0.0], "top, right, bottom, left % of the crop cut away")
+    colour_correction: bool = field(False, "match the swapped face's colour to the original (neural swappers; warp68 always does)")
+    occlusion_model: str = field("", "occlusion mask model (xseg_1); empty = none")
+    region_model: str = field("", "face-region mask model (bisenet_resnet_18); empty = none")
+    enhancer_model: str = field("", "face enhancer model (gfpgan_1.4); empty = none")
+    enhancer_blend: float = field(0.8, "share of the enhanced face kept", minimum=0.0, maximum=1.0)
+    label: LabelSection = field(LabelSection(), "AI-generated label")
+
+
 @dataclass
 class PipelineSection:
     queue_frames: int = field(3, "frames waiting for processing before the oldest is dropped (counted); small keeps latency low", minimum=1, maximum=16)
@@ -68,6 +158,7 @@ class ObsSection:
     password: Secret | None = field(None, "obs-websocket password, from the environment: ${OBS_WEBSOCKET_PASSWORD}", secret=True)
     source_name: str = field("facebridge", "name of the OBS input that shows the bridge's output")
     scenes: list[str] = field([], "scenes the bridge's source is placed in")
+    ndi_latency: int = field(1, "DistroAV latency mode of the placed source: 0 normal, 1 low, 2 lowest", minimum=0, maximum=2)
 
 
 @dataclass
@@ -75,6 +166,13 @@ class Profile:
     input: InputSection = field(InputSection(), "where the picture comes from")
     output: OutputSection = field(OutputSection(), "where the result goes")
     models: ModelsSection = field(ModelsSection(), "model files and how to run them")
+    analysis: AnalysisSection = field(AnalysisSection(), "finding faces")
+    tracking: TrackingSection = field(TrackingSection(), "following each person with a stable id")
+    targets: list[TargetEntry] = field([], "faces to swap in; the first is the active target at start")
+    mapping: MappingSection = field(MappingSection(), "which face gets which target")
+    swap: SwapSection = field(SwapSection(), "swapping")
+    compose: ComposeSection = field(ComposeSection(), "pasting the swapped face back")
+    target_cache: Path | None = field(None, "folder where prepared targets are cached; empty = .cache/targets in this checkout", path="dir")
     pipeline: PipelineSection = field(PipelineSection(), "queues and threads")
     telemetry: TelemetrySection = field(TelemetrySection(), "status, health and metrics")
     obs: ObsSection = field(ObsSection(), "OBS Studio control")
@@ -82,6 +180,10 @@ class Profile:
     @property
     def models_dir(self) -> Path:
         return self.models.dir or REPO_ROOT / "models"
+
+    @property
+    def target_cache_dir(self) -> Path:
+        return self.target_cache or REPO_ROOT / ".cache" / "targets"
 
 
 class ProfileError(Exception):
@@ -125,6 +227,32 @@ def parse_profile(text: str, source: str, base_dir: Path, env: dict[str, str] | 
 
 def _cross_checks(profile: Profile) -> list[tuple[str, str]]:
     found = []
+    names = [t.name for t in profile.targets]
+    for i, target in enumerate(profile.targets):
+        if not target.name:
+            found.append((f"targets[{i}].name", "every target needs a name"))
+        if not target.images:
+            found.append((f"targets[{i}].images", f"target {target.name!r} needs at least one image"))
+        if names.count(target.name) > 1 and names.index(target.name) != i:
+            found.append((f"targets[{i}].name", f"target {target.name!r} is listed twice"))
+    referenced = [("mapping.fixed_target", profile.mapping.fixed_target)]
+    referenced += [(f"mapping.pool[{i}]", t) for i, t in enumerate(profile.mapping.pool)]
+    referenced += [(f"mapping.people[{i}].target", p.target) for i, p in enumerate(profile.mapping.people)]
+    referenced += [(f"mapping.scenes.{scene}.{key}", getattr(m, key)) for scene, m in profile.mapping.scenes.items()
+                   for key in ("fixed_target", "active_target")]
+    for key, name in referenced:
+        if name and name not in names:
+            close = difflib.get_close_matches(name, names, n=1)
+            hint = f", did you mean {close[0]!r}?" if close else f" (targets: {', '.join(names) or 'none'})"
+            found.append((key, f"no target named {name!r}{hint}"))
+    if profile.mapping.unknown == "fixed" and not profile.mapping.fixed_target:
+        found.append(("mapping.fixed_target", "unknown is fixed: name the target unknown faces get"))
+    if len(profile.analysis.tiles) != 2 or min(profile.analysis.tiles, default=0) < 1:
+        found.append(("analysis.tiles", f"expected two numbers ≥ 1 (columns, rows), got {profile.analysis.tiles}"))
+    if len(profile.compose.mask_padding) != 4:
+        found.append(("compose.mask_padding", "expected four numbers: top, right, bottom, left"))
+    if isinstance(profile.analysis.detect_every, int) and profile.analysis.detect_every < 1:
+        found.append(("analysis.detect_every", "expected 1 or more, or auto"))
     if profile.telemetry.host not in ("127.0.0.1", "localhost", "::1") and not profile.telemetry.token:
         found.append(("telemetry.token", f"the HTTP API on {profile.telemetry.host} is reachable from other machines: "
                                          "set a token (e.g. ${FACEBRIDGE_TOKEN}) or use host 127.0.0.1"))

@@ -238,6 +238,34 @@ def render_example(cls: type, indent: int = 0) -> list[str]:
         else:
             lines.append(f"{pad}# {comment}")
             lines.append(f"{pad}{f.name}: {_yaml_scalar(value)}")
+            item = _item_class(hints[f.name])
+            if item is not None:
+                lines.extend(_commented_item(item, pad, keyed=get_origin(hints[f.name]) is dict))
+    return lines
+
+
+def _item_class(hint: Any) -> type | None:
+    """The dataclass held by a list[...] or dict[str, ...] field, if any."""
+    if get_origin(hint) in (list, dict):
+        item = get_args(hint)[-1]
+        return item if dataclasses.is_dataclass(item) else None
+    return None
+
+
+def _commented_item(cls: type, pad: str, keyed: bool) -> list[str]:
+    """A commented-out example entry, one documented line per key."""
+    lines = [f"{pad}# for example:"]
+    inner = pad + ("#   NAME:" if keyed else "#   -")
+    indent = "    "
+    hints = typing.get_type_hints(cls)
+    instance = cls()
+    for i, f in enumerate(dataclasses.fields(cls)):
+        choices = _choices(hints[f.name])
+        note = f.metadata.get("doc", "") + (f" [{' | '.join(choices)}]" if choices else "")
+        lead = inner if (i == 0 and not keyed) else f"{pad}#{indent}"
+        if keyed and i == 0:
+            lines.append(inner)
+        lines.append(f"{lead} {f.name}: {_yaml_scalar(getattr(instance, f.name))}  # {note}")
     return lines
 
 
