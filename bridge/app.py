@@ -6,15 +6,25 @@ import dataclasses
 import json
 import logging
 import signal
+import socket
 import sys
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from rich.console import Console
+
+from bridge.assemble import AssemblyError
 from bridge.io import ndi
 from bridge.io.demo_source import run_demo_source
 from bridge.pipeline import PassThrough, Pipeline, Stage
+from bridge.obs.commands import Command
+from bridge.obs.control import ObsControl
+from bridge.runtime import assets, catalog
+from bridge.runtime.onnx import provider_report
 from bridge.profile import REPO_ROOT, Profile, ProfileError, load_profile
+from bridge.stage import FaceStage
 
 log = logging.getLogger("facebridge")
 
@@ -62,7 +72,58 @@ def read_profile(path: str) -> Profile | None:
 
 
 def build_stage(profile: Profile) -> Stage:
-    return PassThrough()
+    """The face stage the profile describes, or pass-through when analysis is off."""
+    if not profile.analysis.enabled:
+        return PassThrough()
+    from bridge.assemble import build_face_stage
+
+    return build_face_stage(profile)
+
+
+@dataclass
+class RunningBridge:
+    """Everything one `run` holds, for status and a clean stop."""
+
+    profile: Profile
+    pipeline: Pipeline
+    receiver: ndi.NdiReceiver
+    sender: ndi.NdiSender
+    stage: Stage
+    obs: ObsControl | None = None
+    started_at: float = field(default_factory=time.monotonic)
+
+    def status(self) -> dict[str, object]:
+        counters = self.pipeline.counters
+        face: dict[str, object] = {}
+        if isinstance(self.stage, FaceStage):
+            face = dataclasses.asdict(self.stage.status())
+        return {
+            "input": {"source": self.receiver.stats.source or self.profile.input.ndi_source,
+                      "size": list(counters.input_size), "fps": _fps(counters.input_rate),
+                      "connected": self.receiver.connected, "reconnects": max(0, self.receiver.stats.connects - 1)},
+            "output": {"name": self.sender.full_name, "connections": self.sender.connections()},
+            "latency": self.pipeline.latency.percentiles(),
+            "frames": {"in": counters.frames_in, "out": counters.frames_out, "held": counters.frames_held,
+                       "dropped": counters.dropped, "skipped": self.receiver.stats.skipped_frames,
+                       "stage_errors": counters.stage_errors},
+            **face,
+            "obs": self.obs.status() if self.obs else {"connected": False, "enabled": False},
+            "uptime_s": round(time.monotonic() - self.started_at, 1),
+        }
+
+
+def _fps(rate: tuple[int, int]) -> float:
+    return round(rate[0] / rate[1], 3) if rate[1] else 0.0
+
+
+def apply_to(stage: Stage):  # type: ignore[no-untyped-def]
+    """The pipeline's command handler for this stage (commands only mean something to a face stage)."""
+    def apply(command: Command) -> None:
+        if isinstance(stage, FaceStage):
+            stage.apply(command)
+        else:
+            log.warning("%s ignored: face analysis is off in this profile", command.action)
+    return apply
 
 
 def run(profile_path: str, input_name: str | None, output_name: str | None, stop: threading.Event | None = None,
@@ -78,35 +139,62 @@ def run(profile_path: str, input_name: str | None, output_name: str | None, stop
         print(f"{profile_path}: input.ndi_source: no NDI source to receive; set it or pass --input NAME", file=sys.stderr)
         return EXIT_USAGE
     stop = stop or stop_on_signals()
-    with ndi.NdiRuntime():
+    try:
         stage = build_stage(profile)
+    except AssemblyError as error:
+        print(f"{profile_path}: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    with ndi.NdiRuntime():
         receiver = ndi.NdiReceiver(profile.input.ndi_source, profile.input.extra_ips, profile.input.color_format,
                                    profile.input.wait_log_s)
         sender = ndi.NdiSender(profile.output.ndi_name, profile.output.groups)
         pipeline = Pipeline(receiver, stage, sender, queue_frames=profile.pipeline.queue_frames,
                             on_loss=profile.input.on_loss, loss_after_s=profile.input.loss_after_ms / 1000,
-                            slate_text=f"facebridge: waiting for {profile.input.ndi_source}")
+                            slate_text=f"facebridge: waiting for {profile.input.ndi_source}",
+                            apply_command=apply_to(stage))
+        bridge = RunningBridge(profile, pipeline, receiver, sender, stage)
         log.info("sending NDI source %r", sender.full_name)
         pipeline.start()
+        bridge.obs = start_obs(profile, sender.full_name, pipeline) if profile.obs.enabled else None
         try:
-            last_status = time.monotonic()
-            while not stop.wait(0.2) and not pipeline.stop_event.is_set():
-                if status_every_s and time.monotonic() - last_status >= status_every_s:
-                    last_status = time.monotonic()
-                    log.info("status %s", json.dumps(status(pipeline, receiver)))
+            watch(bridge, stop, status_every_s)
         finally:
+            if bridge.obs is not None:
+                bridge.obs.stop(timeout=1.0)
             pipeline.stop()
             receiver.close()
             sender.close()
-    log.info("stopped: %s", json.dumps(status(pipeline, receiver)))
+    log.info("stopped: %s", json.dumps(bridge_summary(bridge)))
     return EXIT_OK
 
 
-def status(pipeline: Pipeline, receiver: ndi.NdiReceiver) -> dict[str, object]:
-    counters = dataclasses.asdict(pipeline.counters)
-    counters.pop("last_input_at"), counters.pop("last_output_at")
-    return {"source": receiver.stats.source, **counters, "latency": pipeline.latency.percentiles(),
-            "connects": receiver.stats.connects, "skipped": receiver.stats.skipped_frames}
+def start_obs(profile: Profile, ndi_name: str, pipeline: Pipeline) -> ObsControl:
+    o = profile.obs
+    scenes = {name: name for name in profile.mapping.scenes}
+    control = ObsControl(host=o.host, port=o.port, password=o.password.value if o.password else "",
+                         source_name=o.source_name, ndi_source_name=ndi_name, scenes=o.scenes,
+                         scene_overrides=scenes, command_sink=pipeline.submit, ndi_latency=o.ndi_latency)
+    return control.start()
+
+
+def watch(bridge: RunningBridge, stop: threading.Event, status_every_s: float) -> None:
+    """Until stopped: keep OBS's script told of the targets, and say how things go."""
+    last_status = time.monotonic()
+    published: tuple[object, ...] | None = None
+    while not stop.wait(0.2) and not bridge.pipeline.stop_event.is_set():
+        if bridge.obs is not None and isinstance(bridge.stage, FaceStage):
+            now = (tuple(bridge.stage.mapping.targets), bridge.stage.mapping.active_target)
+            if now != published:
+                bridge.obs.publish_targets(*now)  # type: ignore[arg-type]
+                published = now
+        if status_every_s and time.monotonic() - last_status >= status_every_s:
+            last_status = time.monotonic()
+            log.info("status %s", json.dumps(bridge_summary(bridge)))
+
+
+def bridge_summary(bridge: RunningBridge) -> dict[str, object]:
+    status = bridge.status()
+    return {k: status[k] for k in ("frames", "latency", "active_target", "leaks", "fallbacks") if k in status}
 
 
 def sources(timeout_s: float, extra_ips: list[str]) -> int:
@@ -133,6 +221,12 @@ def demo_source(name: str, size: tuple[int, int], fps: float, faces: int, second
 
 def demo(profile_path: str | None) -> int:
     """The demo source and the bridge on the demo profile, together, until Ctrl-C."""
+    try:
+        assets.fetch_cpu_models(REPO_ROOT / "models")
+        assets.demo_targets()
+    except assets.AssetError as error:
+        print(f"demo: {error}", file=sys.stderr)
+        return EXIT_FAILED
     path = profile_path or str(DEMO_PROFILE)
     profile = read_profile(path)
     if profile is None:
@@ -154,7 +248,22 @@ def check(profile_path: str, timeout_s: float = 3.0) -> int:
     if profile is None:
         return EXIT_USAGE
     print(f"ok      profile {profile_path}")
-    problems = 0
+    missing = 0
+    for provider, works, reason in provider_report():
+        print(f"{'ok     ' if works else 'n/a    '} provider {provider}" + ("" if works else f": {reason}"))
+    if profile.analysis.enabled:
+        from bridge.assemble import required_models
+
+        states = {row.name: row for row in catalog.list_models(profile.models_dir)}
+        for name in required_models(profile):
+            row = states.get(name)
+            ok = row is not None and row.state in ("present", "unverified")
+            missing += not ok
+            detail = row.state if row else "not in the manifest"
+            print(f"{'ok     ' if ok else 'MISSING'} model {name} ({detail})" +
+                  ("" if ok else " — run `facebridge models fetch --profile PROFILE`"))
+        for target in profile.targets:
+            print(f"ok      target {target.name}: {len(target.images)} image(s)")
     with ndi.NdiRuntime():
         names = ndi.list_sources(timeout_s, profile.input.extra_ips)
     try:
@@ -162,5 +271,92 @@ def check(profile_path: str, timeout_s: float = 3.0) -> int:
         print(f"ok      NDI source {found!r}")
     except ndi.NdiError as error:
         print(f"MISSING {error}")
-        problems += 1
-    return EXIT_FAILED if problems else EXIT_OK
+        missing += 1
+    if profile.obs.enabled:
+        reachable = obs_reachable(profile.obs.host, profile.obs.port)
+        missing += not reachable
+        print(f"{'ok     ' if reachable else 'MISSING'} OBS obs-websocket at {profile.obs.host}:{profile.obs.port}"
+              + ("" if reachable else " is not answering (is OBS running with the WebSocket server on?)"))
+    return EXIT_FAILED if missing else EXIT_OK
+
+
+def obs_reachable(host: str, port: int, timeout_s: float = 1.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout_s):
+            return True
+    except OSError:
+        return False
+
+
+def models_list(models_dir: Path | None) -> int:
+    Console().print(catalog.render(catalog.list_models(models_dir or REPO_ROOT / "models")))
+    return EXIT_OK
+
+
+def models_verify(models_dir: Path | None) -> int:
+    rows = catalog.verify_models(models_dir or REPO_ROOT / "models")
+    Console().print(catalog.render(rows))
+    return EXIT_FAILED if any(r.state == "corrupt" for r in rows) else EXIT_OK
+
+
+def models_fetch(names: list[str], profile_path: str | None, model_set: str | None) -> int:
+    models_dir = REPO_ROOT / "models"
+    if profile_path:
+        profile = read_profile(profile_path)
+        if profile is None:
+            return EXIT_USAGE
+        from bridge.assemble import required_models
+
+        names = names or required_models(profile)
+        models_dir = profile.models_dir
+    try:
+        rows = catalog.fetch_models(names or None, models_dir, model_set=model_set or (None if names else "cpu"))
+    except catalog.CatalogError as error:
+        print(f"models fetch: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    Console().print(catalog.render(rows))
+    return EXIT_OK
+
+
+def process(profile_path: str, input_path: str, output_path: str, tracks_path: str | None) -> int:
+    """Rehearsal: the same face pipeline on a recorded clip, written to a file."""
+    from rich.progress import Progress
+
+    from bridge.io.files import ClipError, ClipReader, ClipWriter
+    from bridge.track.records import tracks_jsonl_record
+
+    profile = read_profile(profile_path)
+    if profile is None:
+        return EXIT_USAGE
+    try:
+        stage = build_stage(profile)
+        reader = ClipReader(Path(input_path))
+        writer = ClipWriter(Path(output_path), reader.fps, reader.size)
+    except (AssemblyError, ClipError) as error:
+        print(f"process: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    records = open(tracks_path, "w", encoding="utf-8") if tracks_path else None
+    frames = 0
+    started = time.perf_counter()
+    try:
+        with Progress(transient=True) as progress:
+            task = progress.add_task(f"processing {Path(input_path).name}", total=reader.frame_count or None)
+            for frame in reader:
+                stage.process(frame)
+                writer.write(frame)
+                if records is not None and isinstance(stage, FaceStage):
+                    records.write(json.dumps(tracks_jsonl_record(frame.sequence, stage.last_tracks)) + "\n")
+                frames += 1
+                progress.advance(task)
+    finally:
+        reader.close()
+        writer.close()
+        if records is not None:
+            records.close()
+    seconds = time.perf_counter() - started
+    summary: dict[str, object] = {"frames": frames, "seconds": round(seconds, 2),
+                                  "fps": round(frames / seconds, 1) if seconds else 0.0}
+    if isinstance(stage, FaceStage):
+        summary.update(stage.coverage.summary())
+    print(json.dumps(summary, indent=2))
+    return EXIT_OK

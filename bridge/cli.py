@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from bridge import __version__
 
@@ -52,6 +53,23 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--profile", required=True, help="show profile (YAML)")
     check.add_argument("--timeout", type=float, default=3.0, help="seconds to look for the NDI source")
 
+    process = commands.add_parser("process", help="rehearsal: run a profile on a recorded clip")
+    process.add_argument("--profile", required=True, help="show profile (YAML)")
+    process.add_argument("--input", required=True, help="video file to read")
+    process.add_argument("--output", required=True, help="video file to write (.mp4, .avi, .mkv, .mov)")
+    process.add_argument("--tracks", help="write one JSON line per frame with every tracked face")
+
+    models = commands.add_parser("models", help="list, fetch or verify model files")
+    model_commands = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    listing = model_commands.add_parser("list", help="every model: kind, licence, size, present/missing/corrupt")
+    listing.add_argument("--dir", type=Path, help="models folder (default: models/ of this checkout)")
+    fetch = model_commands.add_parser("fetch", help="download and verify models")
+    fetch.add_argument("names", nargs="*", help="model names (default: what --profile needs, else the CPU set)")
+    fetch.add_argument("--profile", help="fetch only what this profile needs")
+    fetch.add_argument("--set", dest="model_set", choices=["cpu", "standard", "extra"], help="fetch a whole set")
+    verify = model_commands.add_parser("verify", help="check every present model file against its checksum")
+    verify.add_argument("--dir", type=Path, help="models folder (default: models/ of this checkout)")
+
     commands.add_parser("profile-example", help="print the commented example profile (every key)")
     return top
 
@@ -71,6 +89,14 @@ def main(argv: list[str] | None = None) -> int:
         return app.demo(args.profile)
     if args.command == "check":
         return app.check(args.profile, args.timeout)
+    if args.command == "process":
+        return app.process(args.profile, args.input, args.output, args.tracks)
+    if args.command == "models":
+        if args.models_command == "list":
+            return app.models_list(args.dir)
+        if args.models_command == "verify":
+            return app.models_verify(args.dir)
+        return app.models_fetch(args.names, args.profile, args.model_set)
     if args.command == "profile-example":
         from bridge.profile import example_yaml
 

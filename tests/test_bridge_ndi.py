@@ -15,7 +15,7 @@ from tests.ndi_tools import (COUNTER_MOD, PREROLL, SAMPLES_PER_FRAME, PatternSen
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ndi_runtime")]
 
-PASS_THROUGH = "input:\n  ndi_source: placeholder\n  on_loss: {on_loss}\ntelemetry:\n  port: 0\n"
+PASS_THROUGH = "input:\n  ndi_source: placeholder\n  on_loss: {on_loss}\nanalysis:\n  enabled: false\ntelemetry:\n  port: 0\n"
 
 
 @pytest.fixture

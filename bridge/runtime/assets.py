@@ -132,3 +132,28 @@ def fetch_photos(cache: Path = DEFAULT_CACHE) -> dict[str, Path]:
 
 def fetch_cpu_models(models_dir: Path, cache: Path = DEFAULT_CACHE) -> dict[str, Path]:
     return {name: fetch(asset, models_dir, cache) for name, asset in MODELS.items()}
+
+
+# Target faces for the demo profile: faces of t1.jpg that the demo source does not show
+# (it shows faces from the left), cut with a margin so the detector finds them.
+DEMO_TARGET_BOXES = {"guest5": (904, 53, 1006, 202), "guest6": (1130, 269, 1227, 398)}
+
+
+def demo_targets(cache: Path = DEFAULT_CACHE) -> dict[str, Path]:
+    """Target images for profiles/demo.yaml: the portrait and two faces cut from the group photo."""
+    import cv2
+
+    photos = fetch_photos(cache)
+    folder = photos_dir(cache) / "targets"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {"portrait": photos["Tom_Hanks_54745.png"]}
+    group = None
+    for name, (x0, y0, x1, y1) in DEMO_TARGET_BOXES.items():
+        path = folder / f"{name}.png"
+        if not path.exists():
+            group = cv2.imread(str(photos["t1.jpg"])) if group is None else group
+            margin = int(0.6 * max(x1 - x0, y1 - y0))
+            crop = group[max(0, y0 - margin):y1 + margin, max(0, x0 - margin):x1 + margin]
+            cv2.imwrite(str(path), crop)
+        out[name] = path
+    return out

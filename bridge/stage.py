@@ -1,0 +1,205 @@
+"""The face stage: one frame in, the same frame with every mapped face swapped out.
+
+detect (every N frames) → landmarks → track → map to targets → swap → paste back.
+Commands (hotkeys, scene changes, HTTP) arrive through `apply` between frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from bridge.mapping import BLUR, Mapping
+from bridge.obs.commands import Command
+from bridge.swap.stage import FaceSwapper, FaceToSwap
+from bridge.track.records import CoverageLedger
+from bridge.track.tracker import Tracker
+from bridge.types import Face, Frame, Target, Track
+
+log = logging.getLogger(__name__)
+
+
+class Detector(Protocol):
+    def detect(self, image: np.ndarray) -> list[Face]: ...
+
+
+class Landmarker(Protocol):
+    def landmark(self, image: np.ndarray, faces: list[Face]) -> list[Face]: ...
+
+
+@dataclass
+class StageTimes:
+    """Milliseconds spent per step on the last frame (0 when the step did not run)."""
+
+    detect: float = 0.0
+    landmarks: float = 0.0
+    track: float = 0.0
+    swap: float = 0.0
+
+
+@dataclass
+class FaceStageStatus:
+    faces: int = 0
+    tracks: list[dict[str, Any]] = field(default_factory=list)
+    active_target: str | None = None
+    targets: list[str] = field(default_factory=list)
+    bypass: bool = False
+    detect_every: int = 1
+    fallbacks: int = 0
+    leaks: int = 0
+    swap_errors: int = 0
+
+
+class DetectEvery:
+    """How often the detector runs: a fixed N, or (auto) the smallest N that keeps detection
+    within a quarter of the frame interval, measured as the show runs."""
+
+    def __init__(self, setting: int | str):
+        self.auto = setting == "auto"
+        self.every = 1 if self.auto else int(setting)
+        self._detect_ms: list[float] = []
+
+    def due(self, index: int) -> bool:
+        return index % self.every == 0
+
+    def measured(self, detect_ms: float, frame_interval_s: float) -> None:
+        if not self.auto:
+            return
+        self._detect_ms.append(detect_ms)
+        if len(self._detect_ms) >= 15:
+            median = float(np.median(self._detect_ms))
+            self._detect_ms.clear()
+            budget = 0.25 * frame_interval_s * 1000
+            self.every = int(min(6, max(1, math.ceil(median / budget))))
+
+
+class FaceStage:
+    """Finds, follows and swaps every face of each frame, in place."""
+
+    def __init__(self, detector: Detector, landmarker: Landmarker, tracker: Tracker, mapping: Mapping,
+                 swapper: FaceSwapper, targets: dict[str, Target], *, detect_every: int | str = 1,
+                 reload_targets: Callable[[], dict[str, Target]] | None = None, blur: float = 0.15):
+        self.detector, self.landmarker, self.tracker = detector, landmarker, tracker
+        self.mapping, self.swapper, self.targets = mapping, swapper, targets
+        self.detect_every = DetectEvery(detect_every)
+        self.reload = reload_targets
+        self.blur = blur
+        self.coverage = CoverageLedger()
+        self.times = StageTimes()
+        self.last_tracks: list[Track] = []
+        self._index = 0
+        self._live_ids: set[int] = set()
+
+    # -- per frame -----------------------------------------------------------------------
+    def process(self, frame: Frame) -> Frame:
+        image = frame.image
+        now = frame.received_at or time.monotonic()
+        times = StageTimes()
+        faces: list[Face] | None = None
+        if self.detect_every.due(self._index):
+            started = time.perf_counter()
+            faces = self.detector.detect(image)
+            times.detect = (time.perf_counter() - started) * 1e3
+            started = time.perf_counter()
+            faces = self.landmarker.landmark(image, faces)
+            times.landmarks = (time.perf_counter() - started) * 1e3
+            rate = frame.frame_rate
+            self.detect_every.measured(times.detect + times.landmarks, rate[1] / rate[0] if rate[0] else 1 / 30)
+        self._index += 1
+        started = time.perf_counter()
+        tracks = self.mapping.assign(self.tracker.update(image, faces, now))
+        times.track = (time.perf_counter() - started) * 1e3
+        self._forget_ended(tracks)
+        started = time.perf_counter()
+        self._swap(image, tracks)
+        times.swap = (time.perf_counter() - started) * 1e3
+        self.times, self.last_tracks = times, tracks
+        return frame
+
+    def _swap(self, image: np.ndarray, tracks: list[Track]) -> None:
+        jobs: list[FaceToSwap] = []
+        errors_before = dict(self.swapper.fallback.errors_by_track)
+        for track in tracks:
+            if self.mapping.bypass or track.target is None:
+                continue
+            if track.target == BLUR:
+                _blur_box(image, track.face.box, self.blur)
+                continue
+            target = self.targets.get(track.target)
+            if target is None:
+                continue
+            jobs.append(FaceToSwap(track.id, track.face, target))
+        self.swapper.swap_faces(image, jobs)
+        swapped = {job.track_id for job in jobs}
+        for track in tracks:
+            if self.mapping.bypass:
+                continue
+            failed = self.swapper.fallback.errors_by_track.get(track.id, 0) > errors_before.get(track.id, 0)
+            if track.target == BLUR or failed and self.swapper.fallback.mode != "pass":
+                shown = "fallback"
+            elif track.id in swapped and not failed:
+                shown = "swapped"
+            else:
+                shown = "raw"
+            if failed:
+                track.state = "fallback"
+            self.coverage.record(track, shown)  # type: ignore[arg-type]
+
+    def _forget_ended(self, tracks: list[Track]) -> None:
+        ids = {t.id for t in tracks}
+        for ended in self._live_ids - ids:
+            self.swapper.fallback.forget(ended)
+        self._live_ids = ids
+
+    # -- between frames ------------------------------------------------------------------
+    def apply(self, command: Command) -> None:
+        if command.action == "scene_mapping":
+            result = self.mapping.set_scene(command.scene)
+        elif command.action == "reload_targets":
+            result = self.mapping.apply({"action": "reload_targets"})
+            if result.reload and self.reload is not None:
+                self._reload()
+                return
+        else:
+            data = {k: v for k, v in asdict(command).items() if v is not None and k not in ("source", "mapping")}
+            result = self.mapping.apply(data)
+        (log.info if result.applied else log.warning)("%s: %s", command.action, result.message)
+
+    def _reload(self) -> None:
+        assert self.reload is not None
+        try:
+            targets = self.reload()
+        except Exception as error:  # the show goes on with the targets it has
+            log.error("reload_targets: kept the current targets: %s", error)
+            return
+        result = self.mapping.reload_targets(list(targets))
+        if result.applied:
+            self.targets = targets
+            log.info("reload_targets: %s", result.message)
+        else:
+            log.error("reload_targets: kept the current targets: %s", result.message)
+
+    def status(self) -> FaceStageStatus:
+        tracks = [{"id": t.id, "person": t.person, "target": t.target, "state": t.state} for t in self.last_tracks]
+        return FaceStageStatus(
+            faces=sum(1 for t in self.last_tracks if t.state == "detected"), tracks=tracks,
+            active_target=self.mapping.active_target, targets=list(self.mapping.targets), bypass=self.mapping.bypass,
+            detect_every=self.detect_every.every, fallbacks=self.coverage.fallbacks, leaks=self.coverage.leaks,
+            swap_errors=self.swapper.fallback.errors)
+
+
+def _blur_box(image: np.ndarray, box: np.ndarray, blur: float) -> None:
+    height, width = image.shape[:2]
+    x0, y0 = max(0, int(box[0])), max(0, int(box[1]))
+    x1, y1 = min(width, int(math.ceil(box[2]))), min(height, int(math.ceil(box[3])))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return
+    sigma = max(1.0, blur * (x1 - x0))
+    image[y0:y1, x0:x1] = cv2.GaussianBlur(image[y0:y1, x0:x1], (0, 0), sigma)

@@ -1,0 +1,435 @@
+"""See what the bridge does: Prometheus metrics and the local HTTP API (/healthz, /status, /metrics, /command).
+
+The pipeline keeps its own counts; `Metrics` mirrors them into a private prometheus-client
+registry (no global default registry, so two bridges or two tests never share numbers).
+`TelemetryServer` answers on 127.0.0.1 by default; any other address needs a bearer token.
+
+HTTP `POST /command` takes the same JSON as the OBS custom event (bridge.obs.commands). The
+URL already names the protocol, so `"realm"` may be left out there; a realm that is present
+must still be "facebridge".
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from bridge.obs.commands import MAX_COMMAND_BYTES, REALM, Command, CommandError, parse_command, parse_command_json
+from bridge.schema import Secret
+
+log = logging.getLogger(__name__)
+
+STAGES = ("receive", "convert", "detect", "landmarks", "embed", "track", "swap", "compose", "send")
+# Frame-time buckets: a 60 fps frame is 16.7 ms, a 30 fps one 33 ms; past 1 s the show has stalled anyway.
+LATENCY_BUCKETS = (0.001, 0.002, 0.004, 0.008, 0.0167, 0.0333, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
+SECRET_KEY_PARTS = ("password", "token", "secret")
+MAX_BODY_BYTES = MAX_COMMAND_BYTES
+REQUEST_TIMEOUT_S = 5.0  # a client that stops sending half-way frees its thread after this
+LOOPBACK_NAMES = ("localhost",)
+
+HealthCheck = Callable[[], tuple[bool, str]]
+StatusSource = Callable[[], Mapping[str, Any]]
+CommandSink = Callable[[Command], tuple[bool, str]]
+
+
+class TelemetryError(RuntimeError):
+    """The HTTP API cannot start as configured; the message is one line saying why."""
+
+
+# -- metrics -----------------------------------------------------------------------------------
+
+_COUNTERS = {
+    "frames_in": "frames received from the input",
+    "frames_out": "frames sent to the output (processed)",
+    "frames_held": "frames sent while the input was gone (last frame, slate or black)",
+    "frames_dropped": "frames received but never processed (overload)",
+    "frames_skipped": "frames the receiver skipped before the pipeline saw them",
+    "stage_errors": "frames whose processing failed and passed through unchanged",
+    "fallbacks": "times a model or provider fell back to a slower or simpler one",
+    "leaks": "frames where the original face would have shown (swap missing on a tracked face)",
+    "swap_errors": "face swaps that failed",
+}
+
+
+class Metrics:
+    """The bridge's Prometheus metrics in their own registry.
+
+    Counters mirror totals the pipeline already keeps: `set_counter_total` adds the difference
+    since the last call (a total lower than before counts as a restart of that counter).
+    """
+
+    def __init__(self, namespace: str = "facebridge"):
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        self._counters: dict[str, Counter] = {
+            name: Counter(name, text, namespace=namespace, registry=self.registry) for name, text in _COUNTERS.items()
+        }
+        self._counters["reconnects"] = Counter("reconnects", "reconnections, by what reconnected (ndi, obs)", ["what"],
+                                               namespace=namespace, registry=self.registry)
+        self.faces = Gauge("faces", "faces found in the latest frame", namespace=namespace, registry=self.registry)
+        self.tracks = Gauge("tracks", "faces being followed", namespace=namespace, registry=self.registry)
+        self.input_fps = Gauge("input_fps", "frames per second received", namespace=namespace, registry=self.registry)
+        self.output_fps = Gauge("output_fps", "frames per second sent", namespace=namespace, registry=self.registry)
+        self.bypass = Gauge("bypass", "1 while frames pass through unswapped", namespace=namespace, registry=self.registry)
+        self.obs_connected = Gauge("obs_connected", "1 while connected to obs-websocket", namespace=namespace,
+                                   registry=self.registry)
+        self.stage_seconds = Histogram("stage_seconds", "time spent in one pipeline stage per frame", ["stage"],
+                                       namespace=namespace, registry=self.registry, buckets=LATENCY_BUCKETS)
+        self.latency_seconds = Histogram("latency_seconds", "receive-to-send latency per frame", namespace=namespace,
+                                         registry=self.registry, buckets=LATENCY_BUCKETS)
+        for stage in STAGES:  # every stage shows up in /metrics from the start, at zero
+            self.stage_seconds.labels(stage=stage)
+        for what in ("ndi", "obs"):
+            self._counters["reconnects"].labels(what=what)
+
+    @property
+    def counter_names(self) -> tuple[str, ...]:
+        return tuple(self._counters)
+
+    def observe_stage(self, stage: str, seconds: float) -> None:
+        if stage not in STAGES:
+            raise ValueError(f"unknown stage {stage!r} (known: {', '.join(STAGES)})")
+        self.stage_seconds.labels(stage=stage).observe(seconds)
+
+    def observe_latency(self, seconds: float) -> None:
+        self.latency_seconds.observe(seconds)
+
+    def set_counter_total(self, name: str, value: float, **labels: str) -> None:
+        """Make counter `name` (with `labels`, e.g. what="ndi" for reconnects) show `value` in total."""
+        counter = self._counters.get(name)
+        if counter is None:
+            raise ValueError(f"unknown counter {name!r} (known: {', '.join(self._counters)})")
+        key = (name, tuple(sorted(labels.items())))
+        with self._lock:
+            last = self._seen.get(key, 0.0)
+            delta = value - last if value >= last else value  # lower than before: the source restarted
+            self._seen[key] = value
+        if delta > 0:
+            (counter.labels(**labels) if labels else counter).inc(delta)
+
+    def update(self, status: Mapping[str, Any]) -> None:
+        """Mirror one status dict (bridge.status_view.BridgeStatus) into the metrics; missing keys are left alone."""
+        frames = status.get("frames") or {}
+        for key in ("in", "out", "held", "dropped", "skipped"):
+            if isinstance(frames.get(key), (int, float)):
+                self.set_counter_total(f"frames_{key}", frames[key])
+        for key in ("stage_errors", "fallbacks", "leaks", "swap_errors"):
+            if isinstance(status.get(key), (int, float)):
+                self.set_counter_total(key, status[key])
+        for what, count in (status.get("reconnects") or {}).items():
+            if isinstance(count, (int, float)):
+                self.set_counter_total("reconnects", count, what=str(what))
+        if isinstance(status.get("faces"), int):
+            self.faces.set(status["faces"])
+        if isinstance(status.get("tracks"), list):
+            self.tracks.set(len(status["tracks"]))
+        for gauge, section in ((self.input_fps, "input"), (self.output_fps, "output")):
+            fps = (status.get(section) or {}).get("fps")
+            if isinstance(fps, (int, float)):
+                gauge.set(fps)
+        if isinstance(status.get("bypass"), bool):
+            self.bypass.set(int(status["bypass"]))
+        connected = (status.get("obs") or {}).get("connected")
+        if isinstance(connected, bool):
+            self.obs_connected.set(int(connected))
+
+    def render(self) -> bytes:
+        """All metrics in the Prometheus text format."""
+        return generate_latest(self.registry)
+
+
+# -- health and status helpers -----------------------------------------------------------------
+
+def frames_flowing(last_input_at: float, last_output_at: float, *, max_age_s: float = 2.0,
+                   now: float | None = None) -> tuple[bool, str]:
+    """The /healthz answer from the pipeline's last input/output times (time.monotonic(), 0 = never)."""
+    now = time.monotonic() if now is None else now
+    if last_output_at <= 0:
+        return False, "no frame sent yet"
+    if now - last_output_at > max_age_s:
+        return False, f"no frame sent for {now - last_output_at:.1f} s"
+    if last_input_at <= 0:
+        return False, "no input frame received yet (output is holding)"
+    if now - last_input_at > max_age_s:
+        return False, f"no input frame for {now - last_input_at:.1f} s (output is holding)"
+    return True, "ok"
+
+
+def scrub(value: Any) -> Any:
+    """A copy of `value` with anything under a password/token/secret key, and any Secret string, masked."""
+    if isinstance(value, Mapping):
+        return {key: "***" if _is_secret_key(key) else scrub(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub(item) for item in value]
+    if isinstance(value, Secret):  # json would write its content, not its masked str()
+        return "***"
+    return value
+
+
+def _is_secret_key(key: object) -> bool:
+    return isinstance(key, str) and any(part in key.lower() for part in SECRET_KEY_PARTS)
+
+
+def parse_http_command(body: bytes) -> Command:
+    """A `POST /command` body as a Command; `"realm"` may be omitted (the URL names the protocol)."""
+    if len(body) > MAX_COMMAND_BYTES:
+        raise CommandError(f"command is {len(body)} bytes, more than the {MAX_COMMAND_BYTES} allowed")
+    try:
+        data = json.loads(body)
+    except RecursionError:
+        raise CommandError("command is not valid JSON: nested too deeply") from None
+    except (ValueError, UnicodeDecodeError):
+        return parse_command_json(body, source="http")  # raises with its one-line reason
+    if isinstance(data, dict) and "realm" not in data:
+        data["realm"] = REALM
+    try:
+        return parse_command(data, source="http")
+    except RecursionError:
+        raise CommandError("command is nested too deeply") from None
+
+
+# -- HTTP server -------------------------------------------------------------------------------
+
+def is_loopback(host: str) -> bool:
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    telemetry: TelemetryServer
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class TelemetryServer:
+    """The local HTTP API in a daemon thread.
+
+    GET /healthz: 200 "ok" while frames flow, 503 with the reason otherwise. GET /status: the
+    status dict as JSON (secrets masked). GET /metrics: Prometheus text. POST /command: 202 when
+    queued, 400 with the reason for a malformed command, 503 when the queue is full.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 8765, token: str | None = None, *,
+                 status: StatusSource, health: HealthCheck, command: CommandSink, metrics: Metrics,
+                 on_scrape: Callable[[], None] | None = None):
+        if not is_loopback(host) and not token:
+            raise TelemetryError(f"telemetry: refusing to serve the HTTP API on {host or 'all addresses'} without a "
+                                 "token; set telemetry.token (e.g. ${FACEBRIDGE_TOKEN}) or use host 127.0.0.1")
+        self.host, self._requested_port = host, port
+        # str.encode on the str itself: a bridge.schema.Secret prints as *** but encodes its content
+        self._expected = str.encode(f"Bearer {str.__str__(token)}") if token else None
+        self.status, self.health, self.command, self.metrics = status, health, command, metrics
+        self.on_scrape = on_scrape
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._failed_once: set[str] = set()
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when 0 was asked for); the requested port before start()."""
+        return self._server.server_address[1] if self._server else self._requested_port
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> None:
+        server_class = _Server6 if ":" in self.host else _Server
+        try:
+            server = server_class((self.host, self._requested_port), _Handler)
+        except OSError as error:
+            raise TelemetryError(f"telemetry: cannot listen on {self.host}:{self._requested_port}: "
+                                 f"{error.strerror or error}") from None
+        server.telemetry = self
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="facebridge-telemetry", daemon=True)
+        self._thread.start()
+        log.info("HTTP API on %s (/healthz /status /metrics /command)%s", self.url,
+                 ", bearer token required" if self._expected else "")
+
+    def stop(self) -> None:
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(2.0)
+        self._server = None  # port goes back to the requested one
+
+    def __enter__(self) -> TelemetryServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def authorised(self, header: str | None) -> bool:
+        if self._expected is None:
+            return True
+        given = (header or "").encode("utf-8", "replace")
+        return hmac.compare_digest(given, self._expected)
+
+    def failed(self, what: str, error: Exception) -> None:
+        """Log a failing callback once per kind, not once per request."""
+        kind = f"{what}:{type(error).__name__}"
+        if kind not in self._failed_once:
+            self._failed_once.add(kind)
+            log.error("telemetry: %s failed (%s: %s)", what, type(error).__name__, error)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    timeout = REQUEST_TIMEOUT_S
+    server_version = "facebridge"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        # scrapes come every few seconds: debug only; the request line never holds the token (it is a header)
+        log.debug("telemetry %s %s", self.address_string(), format % args)
+
+    # -- dispatch --------------------------------------------------------------------------
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if not self._check_auth():
+            return
+        path = self.path.split("?", 1)[0]
+        routes = {"/healthz": self._healthz, "/status": self._status, "/metrics": self._metrics}
+        route = routes.get(path)
+        if route is None:
+            self._reply(HTTPStatus.NOT_FOUND, f"no such endpoint {path[:80]!r} (try /healthz, /status, /metrics)")
+            return
+        route()
+
+    def do_POST(self) -> None:  # noqa: N802
+        if not self._check_auth():
+            return
+        if self.path.split("?", 1)[0] != "/command":
+            self._reply(HTTPStatus.NOT_FOUND, "no such endpoint (POST goes to /command)")
+            return
+        self._command()
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._not_allowed()
+
+    do_DELETE = do_PATCH = do_PUT  # noqa: N815
+
+    # -- endpoints ---------------------------------------------------------------------------
+    def _healthz(self) -> None:
+        telemetry = self.server.telemetry
+        try:
+            ok, reason = telemetry.health()
+        except Exception as error:
+            telemetry.failed("health check", error)
+            ok, reason = False, f"health check failed: {type(error).__name__}"
+        self._reply(HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE, "ok" if ok else reason)
+
+    def _status(self) -> None:
+        telemetry = self.server.telemetry
+        try:
+            body = json.dumps(scrub(telemetry.status()), default=str, allow_nan=False)
+        except Exception as error:
+            telemetry.failed("status", error)
+            self._reply(HTTPStatus.INTERNAL_SERVER_ERROR, f"status failed: {type(error).__name__}")
+            return
+        self._send(HTTPStatus.OK, body.encode(), "application/json")
+
+    def _metrics(self) -> None:
+        telemetry = self.server.telemetry
+        if telemetry.on_scrape is not None:
+            try:
+                telemetry.on_scrape()
+            except Exception as error:  # stale numbers beat no numbers
+                telemetry.failed("metrics update", error)
+        self._send(HTTPStatus.OK, telemetry.metrics.render(), CONTENT_TYPE_LATEST)
+
+    def _command(self) -> None:
+        body = self._read_body()
+        if body is None:
+            return
+        try:
+            command = parse_http_command(body)
+        except CommandError as error:
+            self._reply(HTTPStatus.BAD_REQUEST, str(error))
+            return
+        telemetry = self.server.telemetry
+        try:
+            queued, message = telemetry.command(command)
+        except Exception as error:
+            telemetry.failed("command", error)
+            self._reply(HTTPStatus.INTERNAL_SERVER_ERROR, f"command failed: {type(error).__name__}")
+            return
+        if queued:
+            self._reply(HTTPStatus.ACCEPTED, message or f"queued {command.action}")
+        else:
+            self._reply(HTTPStatus.SERVICE_UNAVAILABLE, message or "command queue is full; try again")
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _check_auth(self) -> bool:
+        if self.server.telemetry.authorised(self.headers.get("Authorization")):
+            return True
+        self._reply(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+        return False
+
+    def _read_body(self) -> bytes | None:
+        length_text = self.headers.get("Content-Length")
+        if length_text is None:
+            self._reply(HTTPStatus.LENGTH_REQUIRED, "Content-Length is required")
+            return None
+        try:
+            length = int(length_text)
+            if length < 0:
+                raise ValueError
+        except ValueError:
+            self._reply(HTTPStatus.BAD_REQUEST, f"bad Content-Length {length_text[:40]!r}")
+            return None
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True  # the body stays unread; do not parse it as the next request
+            self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                        f"command is {length} bytes, more than the {MAX_BODY_BYTES} allowed")
+            return None
+        try:
+            return self.rfile.read(length)
+        except (TimeoutError, OSError):
+            self.close_connection = True
+            return None
+
+    def _not_allowed(self) -> None:
+        if self._check_auth():
+            self._reply(HTTPStatus.METHOD_NOT_ALLOWED, "use GET for /healthz, /status, /metrics and POST for /command",
+                        {"Allow": "GET, POST"})
+
+    def _reply(self, status: HTTPStatus, text: str, headers: Mapping[str, str] | None = None) -> None:
+        self._send(status, (text + "\n").encode("utf-8", "replace"), "text/plain; charset=utf-8", headers)
+
+    def _send(self, status: HTTPStatus, body: bytes, content_type: str,
+              headers: Mapping[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)

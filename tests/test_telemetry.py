@@ -1,0 +1,336 @@
+"""The local HTTP API and the Prometheus metrics, over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from bridge.obs.commands import Command
+from bridge.schema import Secret
+from bridge.telemetry import (
+    STAGES,
+    Metrics,
+    TelemetryError,
+    TelemetryServer,
+    frames_flowing,
+    is_loopback,
+    scrub,
+)
+
+TOKEN = "s3cret-token-value"
+
+
+@dataclass
+class FakeBridge:
+    """What the app hands the server: status, health and a command queue."""
+
+    healthy: tuple[bool, str] = (True, "ok")
+    queue_full: bool = False
+    commands: list[Command] = field(default_factory=list)
+    status_dict: dict[str, Any] = field(default_factory=lambda: {
+        "input": {"source": "HOST (Cam)", "size": [1280, 720], "fps": 30.0},
+        "active_target": "tom",
+        "obs": {"connected": True, "password": "hunter2", "host": "127.0.0.1:4455"},
+        "api_token": "abc",
+        "tracks": [{"id": 1, "person": "alice", "target": "tom", "secret_note": "x"}],
+        "note": Secret("leaked-if-json-writes-it"),
+    })
+
+    def status(self) -> dict[str, Any]:
+        return self.status_dict
+
+    def health(self) -> tuple[bool, str]:
+        return self.healthy
+
+    def command(self, command: Command) -> tuple[bool, str]:
+        if self.queue_full:
+            return False, "command queue is full"
+        self.commands.append(command)
+        return True, f"queued {command.action}"
+
+
+def make_server(bridge: FakeBridge, token: str | None = None, host: str = "127.0.0.1",
+                metrics: Metrics | None = None) -> TelemetryServer:
+    return TelemetryServer(host, 0, token, status=bridge.status, health=bridge.health, command=bridge.command,
+                           metrics=metrics or Metrics())
+
+
+def request(server: TelemetryServer, path: str, body: bytes | None = None, token: str | None = None,
+            headers: dict[str, str] | None = None, method: str | None = None) -> tuple[int, bytes, dict[str, str]]:
+    req = urllib.request.Request(server.url + path, data=body, method=method or ("POST" if body is not None else "GET"))
+    if token is not None:
+        req.add_header("Authorization", f"Bearer {token}")
+    for name, value in (headers or {}).items():
+        req.add_header(name, value)
+    try:
+        with urllib.request.urlopen(req, timeout=5) as response:
+            return response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(), dict(error.headers)
+
+
+@pytest.fixture
+def bridge() -> FakeBridge:
+    return FakeBridge()
+
+
+@pytest.fixture
+def server(bridge: FakeBridge) -> Iterator[TelemetryServer]:
+    with make_server(bridge) as running:
+        yield running
+
+
+@pytest.fixture
+def guarded(bridge: FakeBridge) -> Iterator[TelemetryServer]:
+    with make_server(bridge, token=TOKEN) as running:
+        yield running
+
+
+# -- endpoints ---------------------------------------------------------------------------------
+
+def test_port_zero_binds_a_free_port(server: TelemetryServer) -> None:
+    assert server.port > 0
+
+
+def test_healthz_is_ok_while_frames_flow(server: TelemetryServer) -> None:
+    code, body, _ = request(server, "/healthz")
+    assert (code, body.strip()) == (200, b"ok")
+
+
+def test_healthz_is_503_with_the_reason_when_frames_stop(server: TelemetryServer, bridge: FakeBridge) -> None:
+    bridge.healthy = (False, "no input frame for 3.0 s (output is holding)")
+    code, body, _ = request(server, "/healthz")
+    assert code == 503
+    assert body.decode().strip() == "no input frame for 3.0 s (output is holding)"
+
+
+def test_status_is_the_status_dict_as_json(server: TelemetryServer) -> None:
+    code, body, headers = request(server, "/status")
+    assert code == 200 and headers["Content-Type"] == "application/json"
+    status = json.loads(body)
+    assert status["input"] == {"source": "HOST (Cam)", "size": [1280, 720], "fps": 30.0}
+    assert status["active_target"] == "tom"
+
+
+def test_status_never_shows_passwords_tokens_or_secrets(server: TelemetryServer) -> None:
+    _, body, _ = request(server, "/status")
+    text = body.decode()
+    for leaked in ("hunter2", "abc", "leaked-if-json-writes-it", '"x"'):
+        assert leaked not in text
+    status = json.loads(body)
+    assert status["obs"] == {"connected": True, "password": "***", "host": "127.0.0.1:4455"}
+    assert status["tracks"][0]["secret_note"] == "***"
+
+
+def test_metrics_parse_as_prometheus_text_with_every_family(server: TelemetryServer) -> None:
+    server.metrics.observe_stage("detect", 0.012)
+    server.metrics.observe_latency(0.045)
+    code, body, headers = request(server, "/metrics")
+    assert code == 200 and headers["Content-Type"].startswith("text/plain")
+    families = {family.name: family for family in text_string_to_metric_families(body.decode())}
+    expected = {"facebridge_frames_in", "facebridge_frames_out", "facebridge_frames_held", "facebridge_frames_dropped",
+                "facebridge_frames_skipped", "facebridge_stage_errors", "facebridge_fallbacks", "facebridge_leaks",
+                "facebridge_reconnects", "facebridge_swap_errors", "facebridge_faces", "facebridge_tracks",
+                "facebridge_input_fps", "facebridge_output_fps", "facebridge_stage_seconds",
+                "facebridge_latency_seconds"}
+    assert expected <= set(families)
+    stages = {s.labels["stage"] for s in families["facebridge_stage_seconds"].samples if s.name.endswith("_count")}
+    assert stages == set(STAGES)
+    detect_count = [s.value for s in families["facebridge_stage_seconds"].samples
+                    if s.name.endswith("_count") and s.labels["stage"] == "detect"]
+    assert detect_count == [1.0]
+
+
+def test_post_command_queues_it_and_answers_202(server: TelemetryServer, bridge: FakeBridge) -> None:
+    body = json.dumps({"realm": "facebridge", "action": "select_target", "slot": 2}).encode()
+    code, text, _ = request(server, "/command", body)
+    assert code == 202, text
+    assert bridge.commands == [Command("select_target", slot=2, source="http")]
+
+
+def test_post_command_may_leave_out_the_realm(server: TelemetryServer, bridge: FakeBridge) -> None:
+    code, _, _ = request(server, "/command", b'{"action": "toggle_bypass"}')
+    assert code == 202
+    assert bridge.commands[0].action == "toggle_bypass"
+
+
+def test_post_command_with_another_realm_is_refused(server: TelemetryServer, bridge: FakeBridge) -> None:
+    code, body, _ = request(server, "/command", b'{"realm": "other", "action": "toggle_bypass"}')
+    assert code == 400 and b"realm" in body
+    assert bridge.commands == []
+
+
+def test_malformed_command_is_400_with_a_one_line_reason(server: TelemetryServer, bridge: FakeBridge) -> None:
+    code, body, _ = request(server, "/command", b'{"action": "select_target", "slot": 12}')
+    assert code == 400
+    assert body.decode().strip() == "'slot' 12 is out of range 1..9"
+    code, body, _ = request(server, "/command", b"{not json")
+    assert code == 400 and body.decode().startswith("command is not valid JSON")
+    assert len(body.decode().strip().splitlines()) == 1
+    assert bridge.commands == []
+
+
+def test_full_command_queue_is_503(server: TelemetryServer, bridge: FakeBridge) -> None:
+    bridge.queue_full = True
+    code, body, _ = request(server, "/command", b'{"action": "next_target"}')
+    assert code == 503 and b"full" in body
+
+
+def test_body_over_the_limit_is_413_and_never_parsed(server: TelemetryServer, bridge: FakeBridge) -> None:
+    big = json.dumps({"action": "select_target", "target": "x" * 8000}).encode()
+    code, body, _ = request(server, "/command", big)
+    assert code == 413 and b"4096" in body
+    assert bridge.commands == []
+
+
+def test_unknown_paths_are_404(server: TelemetryServer) -> None:
+    assert request(server, "/nope")[0] == 404
+    assert request(server, "/status", b"{}")[0] == 404  # POST only goes to /command
+
+
+def test_other_methods_are_405(server: TelemetryServer) -> None:
+    assert request(server, "/command", b"{}", method="PUT")[0] == 405
+
+
+def test_a_failing_status_callback_is_a_500_not_a_dead_server(bridge: FakeBridge) -> None:
+    def broken() -> dict[str, Any]:
+        raise KeyError("tracks")
+
+    with TelemetryServer("127.0.0.1", 0, status=broken, health=bridge.health, command=bridge.command,
+                         metrics=Metrics()) as server:
+        assert request(server, "/status")[0] == 500
+        assert request(server, "/healthz")[0] == 200
+
+
+# -- security ----------------------------------------------------------------------------------
+
+def test_requests_without_the_token_are_401(guarded: TelemetryServer) -> None:
+    for path in ("/healthz", "/status", "/metrics"):
+        code, _, headers = request(guarded, path)
+        assert code == 401 and headers["WWW-Authenticate"] == "Bearer"
+    assert request(guarded, "/command", b'{"action": "next_target"}')[0] == 401
+
+
+def test_requests_with_a_wrong_token_are_401(guarded: TelemetryServer, bridge: FakeBridge) -> None:
+    assert request(guarded, "/status", token="s3cret-token-valuX")[0] == 401
+    assert request(guarded, "/status", headers={"Authorization": TOKEN})[0] == 401  # no "Bearer "
+    assert request(guarded, "/command", b'{"action": "next_target"}', token="wrong")[0] == 401
+    assert bridge.commands == []
+
+
+def test_requests_with_the_token_pass(guarded: TelemetryServer) -> None:
+    assert request(guarded, "/status", token=TOKEN)[0] == 200
+    assert request(guarded, "/command", b'{"action": "next_target"}', token=TOKEN)[0] == 202
+
+
+def test_a_secret_token_from_the_profile_works_and_is_never_logged(bridge: FakeBridge,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="bridge.telemetry")
+    with make_server(bridge, token=Secret(TOKEN)) as server:
+        assert request(server, "/status", token=TOKEN)[0] == 200
+        assert request(server, "/status", token="***")[0] == 401  # the masked form is not the token
+    assert caplog.records and TOKEN not in caplog.text
+
+
+def test_binding_beyond_loopback_without_a_token_is_refused(bridge: FakeBridge) -> None:
+    for host in ("0.0.0.0", "", "192.168.1.20", "::"):
+        with pytest.raises(TelemetryError, match="without a token"):
+            make_server(bridge, host=host)
+
+
+def test_binding_beyond_loopback_with_a_token_is_allowed(bridge: FakeBridge) -> None:
+    server = make_server(bridge, token=TOKEN, host="0.0.0.0")
+    assert server.host == "0.0.0.0"  # constructed; not started, so no port opens on the test machine
+
+
+def test_a_port_in_use_is_a_clear_error(server: TelemetryServer, bridge: FakeBridge) -> None:
+    second = TelemetryServer("127.0.0.1", server.port, status=bridge.status, health=bridge.health,
+                             command=bridge.command, metrics=Metrics())
+    with pytest.raises(TelemetryError, match=f"cannot listen on 127.0.0.1:{server.port}"):
+        second.start()
+
+
+def test_loopback_names() -> None:
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.0.0.2", "::1", "localhost", "[::1]"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "", "::", "10.0.0.1", "example.com"))
+
+
+def test_scrub_masks_nested_secret_keys_and_leaves_the_rest() -> None:
+    data = {"obs": {"Password": "p", "connected": True}, "TOKEN": 1, "list": [{"client_secret": "s", "n": 2}]}
+    assert scrub(data) == {"obs": {"Password": "***", "connected": True}, "TOKEN": "***",
+                           "list": [{"client_secret": "***", "n": 2}]}
+
+
+# -- metrics and health helpers ----------------------------------------------------------------
+
+def _value(metrics: Metrics, name: str, **labels: str) -> float | None:
+    return metrics.registry.get_sample_value(name, labels or None)
+
+
+def test_counter_totals_follow_the_pipeline_counts() -> None:
+    metrics = Metrics()
+    metrics.set_counter_total("frames_in", 10)
+    metrics.set_counter_total("frames_in", 25)
+    metrics.set_counter_total("reconnects", 2, what="obs")
+    assert _value(metrics, "facebridge_frames_in_total") == 25
+    assert _value(metrics, "facebridge_reconnects_total", what="obs") == 2
+    assert _value(metrics, "facebridge_reconnects_total", what="ndi") == 0
+
+
+def test_a_counter_that_restarts_keeps_counting_up() -> None:
+    metrics = Metrics()
+    metrics.set_counter_total("fallbacks", 5)
+    metrics.set_counter_total("fallbacks", 2)  # the source restarted from zero and has seen 2 since
+    assert _value(metrics, "facebridge_fallbacks_total") == 7
+
+
+def test_unknown_counter_or_stage_is_an_error() -> None:
+    metrics = Metrics()
+    with pytest.raises(ValueError, match="unknown counter"):
+        metrics.set_counter_total("frames", 1)
+    with pytest.raises(ValueError, match="unknown stage"):
+        metrics.observe_stage("paint", 0.1)
+
+
+def test_two_metrics_never_share_numbers() -> None:
+    first, second = Metrics(), Metrics()
+    first.set_counter_total("leaks", 3)
+    assert _value(second, "facebridge_leaks_total") == 0
+
+
+def test_update_mirrors_a_status_dict() -> None:
+    metrics = Metrics()
+    metrics.update({"frames": {"in": 100, "out": 97, "dropped": 3}, "faces": 2, "tracks": [{"id": 1}, {"id": 2}],
+                    "input": {"fps": 29.97}, "output": {"fps": 30.0}, "fallbacks": 1, "reconnects": {"ndi": 1},
+                    "bypass": True, "obs": {"connected": False}})
+    assert _value(metrics, "facebridge_frames_out_total") == 97
+    assert _value(metrics, "facebridge_frames_dropped_total") == 3
+    assert _value(metrics, "facebridge_faces") == 2
+    assert _value(metrics, "facebridge_tracks") == 2
+    assert _value(metrics, "facebridge_input_fps") == pytest.approx(29.97)
+    assert _value(metrics, "facebridge_reconnects_total", what="ndi") == 1
+    assert _value(metrics, "facebridge_bypass") == 1
+    assert _value(metrics, "facebridge_obs_connected") == 0
+
+
+def test_metrics_scrape_runs_the_update_hook_first(bridge: FakeBridge) -> None:
+    metrics = Metrics()
+    with TelemetryServer("127.0.0.1", 0, status=bridge.status, health=bridge.health, command=bridge.command,
+                         metrics=metrics, on_scrape=lambda: metrics.update({"faces": 4})) as server:
+        _, body, _ = request(server, "/metrics")
+    assert "facebridge_faces 4.0" in body.decode()
+
+
+def test_frames_flowing_says_why_not() -> None:
+    assert frames_flowing(0.0, 0.0, now=10.0) == (False, "no frame sent yet")
+    assert frames_flowing(9.9, 9.9, now=10.0) == (True, "ok")
+    assert frames_flowing(5.0, 9.9, now=10.0) == (False, "no input frame for 5.0 s (output is holding)")
+    assert frames_flowing(9.9, 6.0, now=10.0) == (False, "no frame sent for 4.0 s")
