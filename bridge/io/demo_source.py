@@ -38,6 +38,9 @@ class Sprite:
     picture: np.ndarray  # BGR
     alpha: np.ndarray  # float32 0..1, feathered ellipse
 
+    def __post_init__(self) -> None:
+        self.alpha3 = cv2.merge([self.alpha] * 3)
+
 
 def cut_heads(group_photo: np.ndarray, count: int, height: int) -> list[Sprite]:
     """Head-and-shoulders cut-outs of the first `count` faces, scaled to `height` pixels tall."""
@@ -67,7 +70,7 @@ class DemoScene:
         self.width, self.height = width, height
         self.sprites = cut_heads(group_photo, faces, max(48, height // 3))
         ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-        self._base = np.dstack([60 + 40 * xs / width, 50 + 30 * ys / height, 70 + 50 * (1 - ys / height)])
+        self._base = np.dstack([60 + 40 * xs / width, 50 + 30 * ys / height, 70 + 50 * (1 - ys / height)]).astype(np.uint8)
 
     def positions(self, index: int, fps: float) -> list[tuple[int, int]]:
         """Top-left corner of each face at frame `index` (pure function of time, so tests can predict it)."""
@@ -84,7 +87,7 @@ class DemoScene:
 
     def render(self, index: int, fps: float) -> np.ndarray:
         shift = (index * 4) % self.width
-        picture = np.roll(self._base, shift, axis=1).astype(np.uint8)
+        picture = np.roll(self._base, shift, axis=1)
         for sprite, (x, y) in zip(self.sprites, self.positions(index, fps)):
             _blend(picture, sprite, x, y)
         cv2.putText(picture, f"facebridge demo {index}", (16, 36), cv2.FONT_HERSHEY_SIMPLEX, 0.9,
@@ -97,10 +100,10 @@ def _blend(picture: np.ndarray, sprite: Sprite, x: int, y: int) -> None:
     x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, picture.shape[1]), min(y + h, picture.shape[0])
     if x0 >= x1 or y0 >= y1:
         return
-    roi = picture[y0:y1, x0:x1].astype(np.float32)
-    src = sprite.picture[y0 - y:y1 - y, x0 - x:x1 - x].astype(np.float32)
-    a = sprite.alpha[y0 - y:y1 - y, x0 - x:x1 - x, None]
-    picture[y0:y1, x0:x1] = (roi * (1 - a) + src * a).astype(np.uint8)
+    roi = picture[y0:y1, x0:x1]
+    src = sprite.picture[y0 - y:y1 - y, x0 - x:x1 - x]
+    a = sprite.alpha3[y0 - y:y1 - y, x0 - x:x1 - x]
+    picture[y0:y1, x0:x1] = cv2.add(cv2.multiply(roi, 1 - a, dtype=cv2.CV_8U), cv2.multiply(src, a, dtype=cv2.CV_8U))
 
 
 def tone(first_sample: int, count: int, channels: int = 2) -> np.ndarray:

@@ -328,12 +328,10 @@ class NdiSender:
         self._bgrx: np.ndarray | None = None
         self.frames_sent = 0
 
-    @property
-    def full_name(self) -> str:
-        return str(_ndi().send_get_source_name(self._send).ndi_name)
+        self.full_name = str(ndi.send_get_source_name(self._send).ndi_name)  # "HOST (name)", as receivers see it
 
     def connections(self) -> int:
-        return int(_ndi().send_get_no_connections(self._send, 0))
+        return int(_ndi().send_get_no_connections(self._send, 0)) if self._send is not None else 0
 
     def send(self, frame: Frame) -> None:
         ndi = _ndi()

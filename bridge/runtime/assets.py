@@ -157,3 +157,18 @@ def demo_targets(cache: Path = DEFAULT_CACHE) -> dict[str, Path]:
             cv2.imwrite(str(path), crop)
         out[name] = path
     return out
+
+
+def main() -> int:
+    """Fetch everything the demo and the tests use (`python -m bridge.runtime.assets`)."""
+    try:
+        for name, path in {**fetch_cpu_models(REPO_ROOT / "models"), **demo_targets()}.items():
+            print(f"ok  {name}  {path}")
+    except AssetError as error:
+        print(f"assets: {error}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
