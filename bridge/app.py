@@ -25,6 +25,8 @@ from bridge.runtime import assets, catalog
 from bridge.runtime.onnx import provider_report
 from bridge.profile import REPO_ROOT, Profile, ProfileError, load_profile
 from bridge.stage import FaceStage
+from bridge.status_view import LiveStatus
+from bridge.telemetry import Metrics, TelemetryError, TelemetryServer, frames_flowing, scrub
 
 log = logging.getLogger("facebridge")
 
@@ -90,6 +92,7 @@ class RunningBridge:
     sender: ndi.NdiSender
     stage: Stage
     obs: ObsControl | None = None
+    metrics: Metrics | None = None
     started_at: float = field(default_factory=time.monotonic)
 
     def status(self) -> dict[str, object]:
@@ -104,12 +107,23 @@ class RunningBridge:
             "output": {"name": self.sender.full_name, "connections": self.sender.connections()},
             "latency": self.pipeline.latency.percentiles(),
             "frames": {"in": counters.frames_in, "out": counters.frames_out, "held": counters.frames_held,
-                       "dropped": counters.dropped, "skipped": self.receiver.stats.skipped_frames,
-                       "stage_errors": counters.stage_errors},
+                       "dropped": counters.dropped, "skipped": self.receiver.stats.skipped_frames},
+            "stage_errors": counters.stage_errors,
             **face,
             "obs": self.obs.status() if self.obs else {"connected": False, "enabled": False},
+            "reconnects": {"ndi": max(0, self.receiver.stats.connects - 1), "obs": self.obs.reconnects if self.obs else 0},
+            "provider": self.provider,
+            "health": dict(zip(("ok", "reason"), self.health())),
             "uptime_s": round(time.monotonic() - self.started_at, 1),
         }
+
+    def health(self) -> tuple[bool, str]:
+        counters = self.pipeline.counters
+        return frames_flowing(counters.last_input_at, counters.last_output_at)
+
+    @property
+    def provider(self) -> str:
+        return getattr(self.stage, "provider", "none")
 
 
 def _fps(rate: tuple[int, int]) -> float:
@@ -156,9 +170,13 @@ def run(profile_path: str, input_name: str | None, output_name: str | None, stop
         log.info("sending NDI source %r", sender.full_name)
         pipeline.start()
         bridge.obs = start_obs(profile, sender.full_name, pipeline) if profile.obs.enabled else None
+        server = start_telemetry(bridge)
         try:
-            watch(bridge, stop, status_every_s)
+            with LiveStatus(Console(stderr=True), bridge.status, plain_every_s=status_every_s):
+                watch(bridge, stop)
         finally:
+            if server is not None:
+                server.stop()
             if bridge.obs is not None:
                 bridge.obs.stop(timeout=1.0)
             pipeline.stop()
@@ -177,9 +195,31 @@ def start_obs(profile: Profile, ndi_name: str, pipeline: Pipeline) -> ObsControl
     return control.start()
 
 
-def watch(bridge: RunningBridge, stop: threading.Event, status_every_s: float) -> None:
-    """Until stopped: keep OBS's script told of the targets, and say how things go."""
-    last_status = time.monotonic()
+def start_telemetry(bridge: RunningBridge) -> TelemetryServer | None:
+    """The local HTTP API; a port that cannot be had costs the API, never the show."""
+    t = bridge.profile.telemetry
+    if not t.port:
+        return None
+    metrics = Metrics()
+    bridge.metrics = metrics
+
+    def command(parsed: Command) -> tuple[bool, str]:
+        queued = bridge.pipeline.submit(parsed)
+        return queued, "queued" if queued else "the command queue is full; try again"
+
+    try:
+        server = TelemetryServer(t.host, t.port, t.token, status=lambda: scrub(bridge.status()), health=bridge.health,
+                                 command=command, metrics=metrics, on_scrape=lambda: metrics.update(bridge.status()))
+        server.start()
+    except TelemetryError as error:
+        log.error("HTTP API off: %s (set telemetry.port to a free port, or 0)", error)
+        return None
+    log.info("HTTP API on %s (/healthz /status /metrics /command)", server.url)
+    return server
+
+
+def watch(bridge: RunningBridge, stop: threading.Event) -> None:
+    """Until stopped: keep OBS's script told of the targets."""
     published: tuple[object, ...] | None = None
     while not stop.wait(0.2) and not bridge.pipeline.stop_event.is_set():
         if bridge.obs is not None and isinstance(bridge.stage, FaceStage):
@@ -187,9 +227,6 @@ def watch(bridge: RunningBridge, stop: threading.Event, status_every_s: float) -
             if now != published:
                 bridge.obs.publish_targets(*now)  # type: ignore[arg-type]
                 published = now
-        if status_every_s and time.monotonic() - last_status >= status_every_s:
-            last_status = time.monotonic()
-            log.info("status %s", json.dumps(bridge_summary(bridge)))
 
 
 def bridge_summary(bridge: RunningBridge) -> dict[str, object]:

@@ -156,6 +156,8 @@ def build_face_stage(profile: Profile) -> FaceStage:
                       recheck_s=t.recheck_s, reid_threshold=t.reid_threshold, min_cutoff=t.smoothing_min_cutoff,
                       beta=t.smoothing_beta)
     fallback = SwapFallback(profile.swap.fallback, profile.swap.hold_frames)
-    return FaceStage(analysis.detector, analysis.landmarker, tracker, build_mapping(profile, analysis, targets),
+    stage = FaceStage(analysis.detector, analysis.landmarker, tracker, build_mapping(profile, analysis, targets),
                      FaceSwapper(swapper, compose, fallback), targets, detect_every=profile.analysis.detect_every,
-                     reload_targets=lambda: load_targets(profile, library))
+                      reload_targets=lambda: load_targets(profile, library))
+    stage.provider = analysis.recogniser.session.provider  # shown in status: where the models really run
+    return stage

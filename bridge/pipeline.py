@@ -29,6 +29,15 @@ class Stage(Protocol):
     def process(self, frame: Frame) -> Frame: ...
 
 
+class SplitStage(Protocol):
+    """A stage whose work splits in two halves the pipeline can overlap across frames:
+    `analyse` needs nothing from earlier frames; `finish` must see frames in order."""
+
+    def process(self, frame: Frame) -> Frame: ...
+    def analyse(self, frame: Frame) -> Any: ...  # returns something with a `.frame`
+    def finish(self, analysed: Any) -> Frame: ...
+
+
 class FrameSource(Protocol):
     def capture(self, timeout_s: float = 0.1) -> Frame | None: ...
 
@@ -78,6 +87,35 @@ class LatestFrames:
         return len(self._frames)
 
 
+class Handoff:
+    """One slot between the analyse and swap threads: the analyse thread waits for it to be free,
+    so an overloaded pipeline drops in the incoming queue (counted, audio kept), never analysed work."""
+
+    def __init__(self) -> None:
+        self._item: Any = None
+        self._changed = threading.Condition()
+
+    def put(self, item: Any, stop: threading.Event) -> bool:
+        """False when stopped before the slot freed."""
+        with self._changed:
+            while self._item is not None:
+                if stop.is_set():
+                    return False
+                self._changed.wait(0.05)
+            self._item = item
+            self._changed.notify_all()
+            return True
+
+    def get(self, timeout_s: float) -> Any:
+        with self._changed:
+            if self._item is None:
+                self._changed.wait(timeout_s)
+            item, self._item = self._item, None
+            if item is not None:
+                self._changed.notify_all()
+            return item
+
+
 class LatencyWindow:
     """Receive-to-send latency of the most recent frames, in seconds."""
 
@@ -121,12 +159,19 @@ def slate_picture(width: int, height: int, text: str) -> np.ndarray:
 
 
 class Pipeline:
-    """Wires a frame source, a stage and a frame sink with three threads."""
+    """Wires a frame source, a stage and a frame sink with threads.
+
+    Three threads (receive → process → send) for a plain stage; four for a stage with
+    `analyse`/`finish` when `overlap` is on: while frame t is tracked and swapped, frame t+1
+    is already being detected (receive → analyse → swap → send).
+    """
 
     def __init__(self, source: FrameSource, stage: Stage, sink: FrameSink, *, queue_frames: int = 2,
                  on_loss: str = "hold", loss_after_s: float = 0.25, slate_text: str = "facebridge: waiting for input",
-                 apply_command: Callable[[Any], None] | None = None):
+                 apply_command: Callable[[Any], None] | None = None, overlap: bool = True):
         self.source, self.stage, self.sink = source, stage, sink
+        self.overlap = overlap and callable(getattr(stage, "analyse", None)) and callable(getattr(stage, "finish", None))
+        self.handoff = Handoff()
         self.on_loss, self.loss_after_s, self.slate_text = on_loss, loss_after_s, slate_text
         self.apply_command = apply_command
         self.incoming = LatestFrames(queue_frames)
@@ -140,7 +185,9 @@ class Pipeline:
 
     # -- control -------------------------------------------------------------------------
     def start(self) -> None:
-        for name, target in (("receive", self._receive_loop), ("process", self._process_loop), ("send", self._send_loop)):
+        work = ((("analyse", self._analyse_loop), ("swap", self._swap_loop)) if self.overlap
+                else (("process", self._process_loop),))
+        for name, target in (("receive", self._receive_loop), *work, ("send", self._send_loop)):
             thread = threading.Thread(target=self._guard(target), name=f"facebridge-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -190,13 +237,47 @@ class Pipeline:
             try:
                 result = self.stage.process(frame)
             except Exception as error:  # the frame still goes out, unchanged
-                self.counters.stage_errors += 1
-                kind = type(error).__name__
-                if kind not in self._stage_errors_seen:
-                    self._stage_errors_seen.add(kind)
-                    log.error("processing failed (%s: %s); frames pass through unchanged while it does", kind, error)
+                self._stage_failed(error)
                 result = frame
             self.outgoing.put(result)
+
+    def _analyse_loop(self) -> None:
+        stage: SplitStage = self.stage  # type: ignore[assignment]
+        while not self.stop_event.is_set():
+            frame = self.incoming.get(0.05)
+            if frame is None:
+                continue
+            try:
+                item: Any = stage.analyse(frame)
+            except Exception as error:  # handed on as a bare frame: it goes out unchanged, in order
+                self._stage_failed(error)
+                item = frame
+            if not self.handoff.put(item, self.stop_event):
+                return
+
+    def _swap_loop(self) -> None:
+        stage: SplitStage = self.stage  # type: ignore[assignment]
+        while not self.stop_event.is_set():
+            self._apply_commands()
+            item = self.handoff.get(0.05)
+            if item is None:
+                continue
+            if isinstance(item, Frame):
+                self.outgoing.put(item)
+                continue
+            try:
+                result = stage.finish(item)
+            except Exception as error:
+                self._stage_failed(error)
+                result = item.frame
+            self.outgoing.put(result)
+
+    def _stage_failed(self, error: Exception) -> None:
+        self.counters.stage_errors += 1
+        kind = type(error).__name__
+        if kind not in self._stage_errors_seen:
+            self._stage_errors_seen.add(kind)
+            log.error("processing failed (%s: %s); frames pass through unchanged while it does", kind, error)
 
     def _apply_commands(self) -> None:
         while True:

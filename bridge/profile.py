@@ -216,7 +216,10 @@ def parse_profile(text: str, source: str, base_dir: Path, env: dict[str, str] | 
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise ProfileError(source, [f"{where}not valid YAML: {getattr(error, 'problem', error)}"]) from None
+        problem = " ".join(str(getattr(error, "problem", None) or error).split())  # one line, whatever PyYAML says
+        raise ProfileError(source, [f"{where}not valid YAML: {problem}"]) from None
+    except RecursionError:
+        raise ProfileError(source, ["not valid YAML: nested too deeply"]) from None
     profile, problems = check(Profile, data, base_dir, env)
     problems_text = [f"{p.path}: {p.message}" for p in problems]
     problems_text += [f"{key}: {message}" for key, message in _cross_checks(profile)] if not problems else []

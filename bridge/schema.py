@@ -159,14 +159,18 @@ class Checker:
             if not isinstance(raw, str) or not raw:
                 self.fail(path, f"expected a path, got {_describe(raw)}")
                 return Path()
-            resolved = Path(raw).expanduser()
-            if not resolved.is_absolute():
-                resolved = (self.base_dir / resolved).resolve()
-            kind = meta.get("path")
-            if kind == "file" and not resolved.is_file():
-                self.fail(path, f"file not found: {resolved}")
-            elif kind == "dir" and resolved.exists() and not resolved.is_dir():
-                self.fail(path, f"not a folder: {resolved}")
+            try:
+                resolved = Path(raw).expanduser()
+                if not resolved.is_absolute():
+                    resolved = (self.base_dir / resolved).resolve()
+                kind = meta.get("path")
+                if kind == "file" and not resolved.is_file():
+                    self.fail(path, f"file not found: {resolved}")
+                elif kind == "dir" and resolved.exists() and not resolved.is_dir():
+                    self.fail(path, f"not a folder: {resolved}")
+            except (OSError, ValueError) as error:  # name too long, NUL byte, ...
+                self.fail(path, f"not a usable path: {error!s:.120}")
+                return Path()
             return resolved
         raise TypeError(f"schema type {hint!r} at {path} is not supported")
 

@@ -45,6 +45,15 @@ class StageTimes:
 
 
 @dataclass
+class Analysed:
+    """A frame with the faces found on it (None: detection was not due on this frame)."""
+
+    frame: Frame
+    faces: list[Face] | None
+    times: StageTimes = field(default_factory=StageTimes)
+
+
+@dataclass
 class FaceStageStatus:
     faces: int = 0
     tracks: list[dict[str, Any]] = field(default_factory=list)
@@ -99,8 +108,12 @@ class FaceStage:
 
     # -- per frame -----------------------------------------------------------------------
     def process(self, frame: Frame) -> Frame:
+        return self.finish(self.analyse(frame))
+
+    def analyse(self, frame: Frame) -> Analysed:
+        """Detection and landmarks (when due): the half of the work that needs no track state,
+        so the pipeline can run it on the next frame while this one is swapped."""
         image = frame.image
-        now = frame.received_at or time.monotonic()
         times = StageTimes()
         faces: list[Face] | None = None
         if self.detect_every.due(self._index):
@@ -113,6 +126,13 @@ class FaceStage:
             rate = frame.frame_rate
             self.detect_every.measured(times.detect + times.landmarks, rate[1] / rate[0] if rate[0] else 1 / 30)
         self._index += 1
+        return Analysed(frame, faces, times)
+
+    def finish(self, analysed: Analysed) -> Frame:
+        """Track, map and swap an analysed frame, in place; frames must come in analysis order."""
+        frame, faces, times = analysed.frame, analysed.faces, analysed.times
+        image = frame.image
+        now = frame.received_at or time.monotonic()
         started = time.perf_counter()
         tracks = self.mapping.assign(self.tracker.update(image, faces, now))
         times.track = (time.perf_counter() - started) * 1e3

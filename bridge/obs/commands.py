@@ -142,6 +142,8 @@ def parse_command_json(body: str | bytes, source: str = "") -> Command:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:
         raise CommandError(f"command is not valid JSON: {error}") from None
+    except RecursionError:
+        raise CommandError("command is not valid JSON: nested too deeply") from None
     return parse_command(data, source=source)
 
 
