@@ -44,6 +44,7 @@ def test_every_frame_arrives_in_order_with_its_audio(bridge) -> None:  # type: i
         recorder.wait_connected()
         sender.send_range(range(90), receivers=2)  # the bridge and the direct recorder
         assert recorder.wait_for(lambda r: r.latest_number() == 89, 10), "last frame never came out"
+        time.sleep(0.6)  # the output starts holding, and held frames carry any audio still on its way
     finally:
         sender.close()
         recorder.close()
@@ -63,12 +64,13 @@ def test_every_frame_arrives_in_order_with_its_audio(bridge) -> None:  # type: i
     assert samples.shape[1] == 90 * SAMPLES_PER_FRAME, "audio samples lost"
     assert np.array_equal(counter, np.arange(90 * SAMPLES_PER_FRAME) % COUNTER_MOD), "audio out of order"
     everything = recorder.frames
-    previous = {f.number: everything[i - 1].number for i, f in enumerate(everything) if i}
+    recent = {f.number: {everything[j].number for j in range(max(0, i - 2), i + 1)} for i, f in enumerate(everything)}
     for frame in frames:
-        # NDI may deliver a block just after its picture: then it rides with the next frame,
-        # its timecode intact, so a receiver syncing on timecode still plays it in place.
+        # NDI may deliver a block just after its picture: then it rides with the next frame
+        # (or, on a loaded machine, the one after), its timecode intact, so a receiver
+        # syncing on timecode still plays it in place.
         tags = {int(round(float(block.samples[1, 0]) * 65536)) for block in frame.audio}
-        assert tags <= {frame.number, previous.get(frame.number)}, f"frame {frame.number} came with the audio of frames {tags}"
+        assert tags <= recent[frame.number], f"frame {frame.number} came with the audio of frames {tags}"
         assert all(block.timecode == timecode_of(tag) for block, tag in
                    zip(frame.audio, [round(float(b.samples[1, 0]) * 65536) for b in frame.audio])), "audio timecode changed"
     on_time = sum(1 for f in frames for b in f.audio if round(float(b.samples[1, 0]) * 65536) == f.number)

@@ -1,0 +1,141 @@
+"""The overlapped pipeline (analyse thread + swap thread) keeps order, commands, errors and audio right."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from bridge.pipeline import PassThrough, Pipeline
+from bridge.types import AudioBlock, Frame
+
+
+@dataclass
+class Marked:
+    frame: Frame
+    analysed_in: str
+
+
+class SplitFake:
+    """Analyse marks the frame; finish records the order and which command was live."""
+
+    def __init__(self, analyse_s: float = 0.0, finish_s: float = 0.0, fail_on: int = -1):
+        self.analyse_s, self.finish_s, self.fail_on = analyse_s, finish_s, fail_on
+        self.finished: list[tuple[int, str, str]] = []
+        self.mode = "a"
+        self.overlapped = 0
+        self._in_finish = threading.Event()
+
+    def analyse(self, frame: Frame) -> Marked:
+        if self._in_finish.is_set():
+            self.overlapped += 1
+        if frame.sequence == self.fail_on:
+            raise ValueError("bad frame")
+        time.sleep(self.analyse_s)
+        return Marked(frame, threading.current_thread().name)
+
+    def finish(self, marked: Marked) -> Frame:
+        self._in_finish.set()
+        time.sleep(self.finish_s)
+        self.finished.append((marked.frame.sequence, marked.analysed_in, self.mode))
+        self._in_finish.clear()
+        return marked.frame
+
+    def process(self, frame: Frame) -> Frame:
+        return self.finish(self.analyse(frame))
+
+
+class ListSource:
+    def __init__(self, count: int, every_s: float = 0.0):
+        self.frames = [Frame(image=np.zeros((4, 4, 3), np.uint8), sequence=i, received_at=0.0,
+                             audio=[AudioBlock(np.full((1, 10), i, np.float32), 48000)]) for i in range(count)]
+        self.every_s = every_s
+
+    def capture(self, timeout_s: float = 0.1) -> Frame | None:
+        if not self.frames:
+            time.sleep(timeout_s)
+            return None
+        time.sleep(self.every_s)
+        frame = self.frames.pop(0)
+        frame.received_at = time.monotonic()
+        return frame
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.frames: list[Frame] = []
+
+    def send(self, frame: Frame) -> None:
+        if not frame.held:
+            self.frames.append(frame)
+
+
+def run(stage: object, source: ListSource, seconds: float, **kwargs: object) -> tuple[Pipeline, ListSink]:
+    sink = ListSink()
+    pipeline = Pipeline(source, stage, sink, **kwargs)  # type: ignore[arg-type]
+    pipeline.start()
+    deadline = time.monotonic() + seconds
+    while (source.frames or len(pipeline.incoming) or pipeline.counters.frames_out < pipeline.counters.frames_in
+           - pipeline.incoming.dropped) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.1)
+    pipeline.stop()
+    return pipeline, sink
+
+
+def test_split_stage_runs_on_two_threads_and_keeps_frame_order() -> None:
+    stage = SplitFake(analyse_s=0.01, finish_s=0.01)
+    pipeline, sink = run(stage, ListSource(30, every_s=0.012), 5)
+    assert pipeline.overlap
+    assert [f.sequence for f in sink.frames] == [s for s, _, _ in stage.finished]
+    assert [f.sequence for f in sink.frames] == sorted(f.sequence for f in sink.frames)
+    assert {name for _, name, _ in stage.finished} == {"facebridge-analyse"}
+    assert stage.overlapped > 0, "analysis never ran while a frame was being swapped"
+
+
+def test_overlap_off_or_a_plain_stage_uses_one_processing_thread() -> None:
+    assert not Pipeline(ListSource(0), PassThrough(), ListSink()).overlap
+    stage = SplitFake()
+    pipeline, _ = run(stage, ListSource(5), 3, overlap=False)
+    assert not pipeline.overlap
+    assert {name for _, name, _ in stage.finished} == {"facebridge-process"}
+
+
+def test_commands_apply_in_the_swap_thread_between_frames() -> None:
+    stage = SplitFake(finish_s=0.01)
+    applied_in: list[str] = []
+
+    def apply(mode: str) -> None:
+        applied_in.append(threading.current_thread().name)
+        stage.mode = mode
+
+    source = ListSource(40, every_s=0.01)
+    sink = ListSink()
+    pipeline = Pipeline(source, stage, sink, apply_command=apply)  # type: ignore[arg-type]
+    pipeline.start()
+    while len(stage.finished) < 10:
+        time.sleep(0.005)
+    pipeline.submit("b")
+    time.sleep(0.6)
+    pipeline.stop()
+    modes = [mode for _, _, mode in stage.finished]
+    assert applied_in == ["facebridge-swap"]
+    assert modes == sorted(modes) and modes[0] == "a" and modes[-1] == "b", "command not applied between frames"
+
+
+def test_a_failed_analysis_passes_its_frame_through_in_order() -> None:
+    stage = SplitFake(fail_on=3)
+    pipeline, sink = run(stage, ListSource(8, every_s=0.01), 3)
+    assert [f.sequence for f in sink.frames] == list(range(8))
+    assert pipeline.counters.stage_errors == 1
+    assert 3 not in [s for s, _, _ in stage.finished]
+
+
+def test_overload_drops_old_frames_but_keeps_every_audio_block() -> None:
+    stage = SplitFake(analyse_s=0.03, finish_s=0.03)
+    pipeline, sink = run(stage, ListSource(40, every_s=0.005), 8, queue_frames=2)
+    assert pipeline.incoming.dropped > 0, "the source should outrun this stage"
+    audio = [int(block.samples[0, 0]) for frame in sink.frames for block in frame.audio]
+    assert audio == list(range(40)), "audio of dropped frames was lost or reordered"
