@@ -165,7 +165,7 @@ def run(profile_path: str, input_name: str | None, output_name: str | None, stop
         pipeline = Pipeline(receiver, stage, sender, queue_frames=profile.pipeline.queue_frames,
                             on_loss=profile.input.on_loss, loss_after_s=profile.input.loss_after_ms / 1000,
                             slate_text=f"facebridge: waiting for {profile.input.ndi_source}",
-                            apply_command=apply_to(stage))
+                            apply_command=apply_to(stage), overlap=profile.pipeline.overlap)
         bridge = RunningBridge(profile, pipeline, receiver, sender, stage)
         log.info("sending NDI source %r", sender.full_name)
         pipeline.start()
@@ -214,7 +214,6 @@ def start_telemetry(bridge: RunningBridge) -> TelemetryServer | None:
     except TelemetryError as error:
         log.error("HTTP API off: %s (set telemetry.port to a free port, or 0)", error)
         return None
-    log.info("HTTP API on %s (/healthz /status /metrics /command)", server.url)
     return server
 
 
@@ -396,4 +395,25 @@ def process(profile_path: str, input_path: str, output_path: str, tracks_path: s
     if isinstance(stage, FaceStage):
         summary.update(stage.coverage.summary())
     print(json.dumps(summary, indent=2))
+    return EXIT_OK
+
+
+def bench(quick: bool, out: Path | None, seconds: float | None, no_loopback: bool, neural: bool,
+          profile_path: str | None) -> int:
+    from bridge.bench import BenchConfig, BenchError, run_bench
+
+    config = BenchConfig.quick(out) if quick else BenchConfig()
+    if out is not None:
+        config.out = out
+    if seconds is not None:
+        config.seconds = seconds
+    if profile_path is not None:
+        config.profile = Path(profile_path)
+    config.loopback = not no_loopback
+    config.neural = neural
+    try:
+        run_bench(config)
+    except BenchError as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK

@@ -70,6 +70,14 @@ def parser() -> argparse.ArgumentParser:
     verify = model_commands.add_parser("verify", help="check every present model file against its checksum")
     verify.add_argument("--dir", type=Path, help="models folder (default: models/ of this checkout)")
 
+    bench = commands.add_parser("bench", help="benchmark the pipeline: per-stage ms, latency, throughput (JSON + PNG)")
+    bench.add_argument("--quick", action="store_true", help="a few seconds at small sizes (a smoke run)")
+    bench.add_argument("--out", type=Path, help="folder for bench.json and bench.png (default benchmarks/results)")
+    bench.add_argument("--seconds", type=float, help="seconds per measured case")
+    bench.add_argument("--no-loopback", action="store_true", help="skip the loopback NDI run")
+    bench.add_argument("--neural", action="store_true", help="also the neural swapper set (needs its model file)")
+    bench.add_argument("--profile", help="CPU profile to benchmark (default profiles/demo.yaml)")
+
     commands.add_parser("profile-example", help="print the commented example profile (every key)")
     return top
 
@@ -97,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.models_command == "verify":
             return app.models_verify(args.dir)
         return app.models_fetch(args.names, args.profile, args.model_set)
+    if args.command == "bench":
+        return app.bench(args.quick, args.out, args.seconds, args.no_loopback, args.neural, args.profile)
     if args.command == "profile-example":
         from bridge.profile import example_yaml
 

@@ -325,8 +325,10 @@ class Pipeline:
             image = np.zeros_like(last.image)
         else:
             image = last.image
+        # Sound that arrived after the last picture leaves with the first held frame.
+        leftover = getattr(self.source, "take_pending_audio", None)
         return Frame(image=image, sequence=last.sequence, frame_rate=last.frame_rate, held=True,
-                     received_at=time.monotonic())
+                     received_at=time.monotonic(), audio=leftover() if leftover else [])
 
 
 def _interval(rate: tuple[int, int]) -> float:

@@ -139,6 +139,7 @@ class ComposeSection:
 
 @dataclass
 class PipelineSection:
+    overlap: bool = field(True, "detect faces on the next frame while this one is swapped (two processing threads)")
     queue_frames: int = field(3, "frames waiting for processing before the oldest is dropped (counted); small keeps latency low", minimum=1, maximum=16)
 
 

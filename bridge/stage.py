@@ -121,7 +121,7 @@ class FaceStage:
             faces = self.detector.detect(image)
             times.detect = (time.perf_counter() - started) * 1e3
             started = time.perf_counter()
-            faces = self.landmarker.landmark(image, faces)
+            faces = [f for f in self.landmarker.landmark(image, faces) if _finite(f)]
             times.landmarks = (time.perf_counter() - started) * 1e3
             rate = frame.frame_rate
             self.detect_every.measured(times.detect + times.landmarks, rate[1] / rate[0] if rate[0] else 1 / 30)
@@ -213,6 +213,14 @@ class FaceStage:
             active_target=self.mapping.active_target, targets=list(self.mapping.targets), bypass=self.mapping.bypass,
             detect_every=self.detect_every.every, fallbacks=self.coverage.fallbacks, leaks=self.coverage.leaks,
             swap_errors=self.swapper.fallback.errors)
+
+
+def _finite(face: Face) -> bool:
+    """Box and points all real numbers, box not inverted (a model can emit NaN on a bad frame)."""
+    box = np.asarray(face.box, np.float64)
+    if box.shape != (4,) or not np.isfinite(box).all() or box[2] <= box[0] or box[3] <= box[1]:
+        return False
+    return all(p is None or np.isfinite(np.asarray(p, np.float64)).all() for p in (face.kps5, face.landmarks68))
 
 
 def _blur_box(image: np.ndarray, box: np.ndarray, blur: float) -> None:

@@ -9,6 +9,7 @@ has, however long processing took.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -162,6 +163,7 @@ class NdiReceiver:
         self._last_search = -1e9
         self._last_wait_log = 0.0
         self._pending_audio: list[AudioBlock] = []
+        self._audio_lock = threading.Lock()  # the send thread takes leftovers while holding
         self._pending_metadata: list[str] = []
         self._sequence = 0
 
@@ -229,8 +231,10 @@ class NdiReceiver:
                     return frame
             elif kind == ndi.FRAME_TYPE_AUDIO:
                 try:
-                    self._pending_audio.append(AudioBlock(np.array(audio.data, np.float32, copy=True),
-                                                          int(audio.sample_rate), int(audio.timecode)))
+                    block = AudioBlock(np.array(audio.data, np.float32, copy=True), int(audio.sample_rate),
+                                       int(audio.timecode))
+                    with self._audio_lock:
+                        self._pending_audio.append(block)
                     self.stats.audio_blocks += 1
                 finally:
                     ndi.recv_free_audio_v2(self._recv, audio)
@@ -285,9 +289,16 @@ class NdiReceiver:
         """
         def belongs(block: AudioBlock) -> bool:
             return block.timecode < end_timecode or block.timecode - end_timecode > 10_000_000
-        now = [b for b in self._pending_audio if belongs(b)]
-        self._pending_audio = [b for b in self._pending_audio if not belongs(b)]
+        with self._audio_lock:
+            now = [b for b in self._pending_audio if belongs(b)]
+            self._pending_audio = [b for b in self._pending_audio if not belongs(b)]
         return now
+
+    def take_pending_audio(self) -> list[AudioBlock]:
+        """Audio still waiting for a picture (the input stopped after sending it)."""
+        with self._audio_lock:
+            pending, self._pending_audio = self._pending_audio, []
+        return pending
 
     def close(self) -> None:
         if self._recv is not None:

@@ -43,17 +43,39 @@ class FaceSwapper:
                 self.fallback.errors += 1
                 self.fallback.errors_by_track[job.track_id] += 1
                 log.debug("track %d: cannot crop face: %s", job.track_id, error)
-        outputs = self._swap_all(ready)
+        outputs = [self._checked(crop, output) for (_, crop), output in zip(ready, self._swap_all(ready))]
         for (job, crop), swapped in zip(ready, outputs):
             if isinstance(swapped, BaseException):
                 replacement = self.fallback.apply(job.track_id, crop, swapped)
                 if replacement is not None:
                     self.compose.paste_face(frame_image, crop, replacement, None)
                 continue
+            try:
+                self.compose.paste_face(frame_image, crop, swapped, job.face)
+            except Exception as error:  # a paste that fails is a swap that failed
+                replacement = self.fallback.apply(job.track_id, crop, error)
+                if replacement is not None:
+                    self.compose.paste_face(frame_image, crop, replacement, None)
+                continue
             self.fallback.remember(job.track_id, swapped)
-            self.compose.paste_face(frame_image, crop, swapped, job.face)
         self.compose.finish(frame_image)  # the label stays on every frame, not only those with faces
         return frame_image
+
+    def _checked(self, crop: FaceCrop, output: SwapOutput | BaseException) -> SwapOutput | BaseException:
+        """A swapper's output fit to paste, or the error saying why not (it then goes to the fallback)."""
+        if isinstance(output, BaseException):
+            return output
+        h, w = crop.image.shape[:2]
+        image, mask = np.asarray(output.image), output.mask
+        if image.shape != (h, w, 3):
+            return SwapperError(f"{self.swapper.name} returned a {image.shape} picture for a {h}x{w} crop")
+        if image.dtype != np.uint8:
+            if not np.isfinite(image).all():
+                return SwapperError(f"{self.swapper.name} returned non-finite pixels")
+            image = np.clip(image, 0, 255).astype(np.uint8)
+        if mask is not None and (np.shape(mask) != (h, w) or not np.isfinite(mask).all()):
+            return SwapperError(f"{self.swapper.name} returned a bad mask {np.shape(mask)}")
+        return SwapOutput(image, None if mask is None else np.clip(mask, 0, 1).astype(np.float32))
 
     def _swap_all(self, ready: list[tuple[FaceToSwap, FaceCrop]]) -> list[SwapOutput | BaseException]:
         """One batched call; if it fails, face by face so one bad face does not cost the others."""
