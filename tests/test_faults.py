@@ -23,7 +23,7 @@ from bridge.profile import load_profile
 from bridge.runtime import assets
 from bridge.stage import FaceStage
 from bridge.swap.base import SwapOutput
-from bridge.types import Frame
+from bridge.types import AudioBlock, Frame
 from tests.e2e_tools import TARGET_NAMES, face_profile, free_port, get_status, post_command, wait_status
 from tests.ndi_tools import start_bridge, stop_process, unique_name
 
@@ -287,3 +287,38 @@ def test_garbage_commands_get_400_and_the_bridge_keeps_running(tmp_path: Path) -
         code, _, output = stop_process(process)
     assert code == 0, output
     assert "Traceback" not in output, output
+
+
+def test_audio_goes_with_the_frame_whose_timecode_span_holds_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bridge's own pairing, without a network: a block that arrives before its picture
+    waits for it, one that arrives late rides with the next frame, and what is left when the
+    input stops is handed to the hold."""
+    monkeypatch.setattr(ndi_io, "_ndi", lambda: _Lib)
+    receiver = ndi_io.NdiReceiver.__new__(ndi_io.NdiReceiver)
+    receiver.stats = ndi_io.ReceiverStats()
+    receiver._connected_to = "test"
+    receiver._sequence = 0
+    receiver._last_video = 0.0
+    receiver._pending_audio, receiver._pending_metadata = [], []
+    receiver._audio_lock = threading.Lock()
+    span = 333_333  # one frame at 30 fps, in 100 ns units
+    picture = np.zeros((36, 64, 4), np.uint8)
+
+    def arrives(n: int) -> None:
+        receiver._pending_audio.append(AudioBlock(np.zeros((2, 4), np.float32), 48000, n * span))
+
+    def frame(n: int) -> list[int]:
+        got = receiver._to_frame(SimpleNamespace(**{**vars(video(64, 36, picture)), "timecode": n * span}))
+        assert got is not None
+        return [b.timecode // span for b in got.audio]
+
+    arrives(0)
+    arrives(1)  # early: before frame 0's picture
+    assert frame(0) == [0]
+    assert frame(1) == [1]
+    assert frame(2) == []
+    arrives(2)  # late: after its picture
+    arrives(3)
+    assert frame(3) == [2, 3]
+    arrives(4)  # the input stops here
+    assert [b.timecode // span for b in receiver.take_pending_audio()] == [4]
