@@ -206,6 +206,19 @@ def video(width: int, height: int, data: Any, fourcc: str = "FOURCC_VIDEO_TYPE_B
                            timecode=0, timestamp=0, metadata=None)
 
 
+def bare_receiver(monkeypatch: pytest.MonkeyPatch) -> ndi_io.NdiReceiver:
+    """A receiver with no NDI library behind it: only its frame conversion and pairing are under test."""
+    monkeypatch.setattr(ndi_io, "_ndi", lambda: _Lib)
+    receiver = ndi_io.NdiReceiver.__new__(ndi_io.NdiReceiver)
+    receiver.stats = ndi_io.ReceiverStats()
+    receiver._connected_to = "test"
+    receiver._sequence = 0
+    receiver._last_video = 0.0
+    receiver._pending_audio, receiver._pending_metadata = [], []
+    receiver._audio_lock = threading.Lock()
+    return receiver
+
+
 @pytest.mark.parametrize("bad", [
     video(0, 0, np.zeros(0, np.uint8)),
     video(64, 36, np.zeros(0, np.uint8)),
@@ -218,28 +231,14 @@ def video(width: int, height: int, data: Any, fourcc: str = "FOURCC_VIDEO_TYPE_B
 ], ids=["zero-size", "empty-buffer", "no-buffer", "one-byte-short", "narrow-stride", "uyvy-half", "negative-height",
         "unknown-format"])
 def test_a_corrupt_ndi_frame_is_skipped_and_counted(bad: SimpleNamespace, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ndi_io, "_ndi", lambda: _Lib)
-    receiver = ndi_io.NdiReceiver.__new__(ndi_io.NdiReceiver)  # no NDI library: only the conversion is under test
-    receiver.stats = ndi_io.ReceiverStats()
-    receiver._connected_to = "test"
-    receiver._sequence = 0
-    receiver._last_video = 0.0
-    receiver._pending_audio, receiver._pending_metadata = [], []
-    receiver._audio_lock = threading.Lock()
+    receiver = bare_receiver(monkeypatch)
     assert receiver._to_frame(bad) is None
     assert receiver.stats.skipped_frames == 1
     assert receiver.stats.video_frames == 0
 
 
 def test_a_good_ndi_frame_after_a_corrupt_one_still_converts(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ndi_io, "_ndi", lambda: _Lib)
-    receiver = ndi_io.NdiReceiver.__new__(ndi_io.NdiReceiver)
-    receiver.stats = ndi_io.ReceiverStats()
-    receiver._connected_to = "test"
-    receiver._sequence = 0
-    receiver._last_video = 0.0
-    receiver._pending_audio, receiver._pending_metadata = [], []
-    receiver._audio_lock = threading.Lock()
+    receiver = bare_receiver(monkeypatch)
     assert receiver._to_frame(video(64, 36, np.zeros(10, np.uint8))) is None
     picture = np.random.default_rng(1).integers(0, 255, (36, 64 * 4 + 32), np.uint8)  # padded rows (stride > width)
     frame = receiver._to_frame(video(64, 36, picture))
@@ -293,14 +292,7 @@ def test_audio_goes_with_the_frame_whose_timecode_span_holds_it(monkeypatch: pyt
     """The bridge's own pairing, without a network: a block that arrives before its picture
     waits for it, one that arrives late rides with the next frame, and what is left when the
     input stops is handed to the hold."""
-    monkeypatch.setattr(ndi_io, "_ndi", lambda: _Lib)
-    receiver = ndi_io.NdiReceiver.__new__(ndi_io.NdiReceiver)
-    receiver.stats = ndi_io.ReceiverStats()
-    receiver._connected_to = "test"
-    receiver._sequence = 0
-    receiver._last_video = 0.0
-    receiver._pending_audio, receiver._pending_metadata = [], []
-    receiver._audio_lock = threading.Lock()
+    receiver = bare_receiver(monkeypatch)
     span = 333_333  # one frame at 30 fps, in 100 ns units
     picture = np.zeros((36, 64, 4), np.uint8)
 
