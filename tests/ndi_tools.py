@@ -80,14 +80,22 @@ class PatternSender:
         self.sent: list[int] = []
 
     def send_range(self, numbers: range, size: tuple[int, int] = (1280, 720), fps: float = 30.0,
-                   wait_for_receiver_s: float = 10.0, receivers: int = 1, preroll_s: float = 1.0) -> None:
-        """Send `numbers` once `receivers` are connected, after `preroll_s` of warm-up frames:
-        an NDI connection counts before its stream flows, and what is sent then is lost."""
+                   wait_for_receiver_s: float = 10.0, receivers: int = 1, preroll_s: float = 1.0,
+                   flowing=None) -> None:  # type: ignore[no-untyped-def]
+        """Send `numbers` once `receivers` are connected, after `preroll_s` of warm-up frames
+        (and, with `flowing`, until it says warm-up frames come out the far end): an NDI
+        connection counts before its stream flows, and what is sent then is lost."""
         deadline = time.monotonic() + wait_for_receiver_s
         while self.sender.connections() < receivers and time.monotonic() < deadline:
             time.sleep(0.05)
         if preroll_s:
             self.send_range(range(PREROLL, PREROLL + int(preroll_s * fps)), size, fps, 0, receivers, 0)
+        if flowing is not None:
+            deadline = time.monotonic() + 20.0
+            number = PREROLL + int(preroll_s * fps)
+            while not flowing() and time.monotonic() < deadline:
+                self.send_range(range(number, number + 3), size, fps, 0, receivers, 0)
+                number += 3
         start = time.monotonic()
         for i, number in enumerate(numbers):
             delay = start + i / fps - time.monotonic()

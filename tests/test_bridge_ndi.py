@@ -42,7 +42,8 @@ def test_every_frame_arrives_in_order_with_its_audio(bridge) -> None:  # type: i
     sender = PatternSender(source)
     try:
         recorder.wait_connected()
-        sender.send_range(range(90), receivers=2)  # the bridge and the direct recorder
+        sender.send_range(range(90), receivers=2,  # the bridge and the direct recorder
+                          flowing=lambda: recorder.latest_number() >= PREROLL and direct.latest_number() >= PREROLL)
         assert recorder.wait_for(lambda r: r.latest_number() == 89, 10), "last frame never came out"
         time.sleep(0.6)  # the output starts holding, and held frames carry any audio still on its way
     finally:
@@ -77,7 +78,7 @@ def test_output_keeps_its_rate_while_the_source_is_gone_and_reconnects(bridge) -
     try:
         recorder.wait_connected()
         first = PatternSender(source)
-        first.send_range(range(60))
+        first.send_range(range(60), flowing=lambda: recorder.latest_number() >= PREROLL)
         first.close()
         gone_at = time.monotonic()
         time.sleep(3.0)
@@ -108,7 +109,7 @@ def test_resolution_change_mid_stream_is_followed(bridge) -> None:  # type: igno
     sender = PatternSender(source)
     try:
         recorder.wait_connected()
-        sender.send_range(range(30), size=(1280, 720))
+        sender.send_range(range(30), size=(1280, 720), flowing=lambda: recorder.latest_number() >= PREROLL)
         sender.send_range(range(30, 60), size=(1920, 1080), preroll_s=0)
         assert recorder.wait_for(lambda r: r.latest_number() == 59, 10)
     finally:
