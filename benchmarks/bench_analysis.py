@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -21,19 +19,13 @@ import onnxruntime as ort
 from bridge.faces import detect, embed, landmarks
 from bridge.runtime import assets
 from bridge.runtime.onnx import SessionConfig, SessionFactory
+from timing import median_ms as _median_ms  # benchmarks/timing.py (this folder is on sys.path)
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def median_ms(fn: Callable[[], object], repeat: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return round(statistics.median(times), 3)
+    return round(_median_ms(fn, repeat, warmup), 3)  # three decimals in the JSON
 
 
 def model_only(path: Path, sessions: SessionFactory, repeat: int) -> float:

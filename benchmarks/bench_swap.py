@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -30,20 +28,10 @@ from bridge.swap.base import CropGeometry, SwapOutput, TargetFace, crop_face
 from bridge.swap.compose import Compose, paste_back, paste_back_full_frame
 from bridge.swap.warp68 import Warp68Swapper, extend_landmarks, piecewise_affine, piecewise_affine_naive
 from bridge.types import Face
+from timing import median_ms  # benchmarks/timing.py (this folder is on sys.path)
 
 REPO = Path(__file__).resolve().parents[1]
 FRAME_BUDGET_MS = 1000.0 / 30
-
-
-def median_ms(fn: Callable[[], object], repeat: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def scaled_frame(image: np.ndarray, height: int) -> np.ndarray:

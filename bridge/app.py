@@ -152,7 +152,11 @@ def run(profile_path: str, input_name: str | None, output_name: str | None, stop
     if not profile.input.ndi_source:
         print(f"{profile_path}: input.ndi_source: no NDI source to receive; set it or pass --input NAME", file=sys.stderr)
         return EXIT_USAGE
-    stop = stop or stop_on_signals()
+    return serve(profile, profile_path, stop or stop_on_signals(), status_every_s)
+
+
+def serve(profile: Profile, profile_path: str, stop: threading.Event, status_every_s: float = 5.0) -> int:
+    """Run the bridge on a loaded profile until `stop` is set."""
     try:
         stage = build_stage(profile)
     except AssemblyError as error:
@@ -272,7 +276,7 @@ def demo(profile_path: str | None) -> int:
         feeder = threading.Thread(target=run_demo_source, name="facebridge-demo-source",
                                   args=(profile.input.ndi_source, 1280, 720, 30.0, 2, 0, stop), daemon=True)
         feeder.start()
-        code = run(path, None, None, stop)
+        code = serve(profile, path, stop)
         stop.set()
         feeder.join(2)
     return code

@@ -8,6 +8,7 @@ dataclasses, so defaults, validation messages and documentation cannot drift.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import os
@@ -42,15 +43,8 @@ def doc(text: str, **extra: Any) -> dict[str, Any]:
 
 def field(default: Any, text: str, **extra: Any) -> Any:
     if isinstance(default, (list, dict)) or dataclasses.is_dataclass(default):
-        factory = (lambda d=default: typing.cast(Any, _copy(d)))
-        return dataclasses.field(default_factory=factory, metadata=doc(text, **extra))
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=doc(text, **extra))
     return dataclasses.field(default=default, metadata=doc(text, **extra))
-
-
-def _copy(value: Any) -> Any:
-    import copy
-
-    return copy.deepcopy(value)
 
 
 @dataclass

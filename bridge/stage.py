@@ -144,10 +144,12 @@ class FaceStage:
         return frame
 
     def _swap(self, image: np.ndarray, tracks: list[Track]) -> None:
+        if self.mapping.bypass:  # nothing swapped, nothing counted; the label stays
+            self.swapper.swap_faces(image, [])
+            return
         jobs: list[FaceToSwap] = []
-        errors_before = dict(self.swapper.fallback.errors_by_track)
         for track in tracks:
-            if self.mapping.bypass or track.target is None:
+            if track.target is None:
                 continue
             if track.target == BLUR:
                 _blur_box(image, track.face.box, self.blur)
@@ -159,9 +161,7 @@ class FaceStage:
         self.swapper.swap_faces(image, jobs)
         swapped = {job.track_id for job in jobs}
         for track in tracks:
-            if self.mapping.bypass:
-                continue
-            failed = self.swapper.fallback.errors_by_track.get(track.id, 0) > errors_before.get(track.id, 0)
+            failed = track.id in self.swapper.failed_tracks
             if track.target == BLUR or failed and self.swapper.fallback.mode != "pass":
                 shown = "fallback"
             elif track.id in swapped and not failed:

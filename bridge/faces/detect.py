@@ -264,8 +264,10 @@ def decode_scrfd(outputs: Sequence[np.ndarray], size: int, strides: Sequence[int
             np.concatenate(all_kps).astype(np.float32))
 
 
-class ScrfdDetector:
-    """SCRFD (scrfd_2.5g, retinaface_10g): boxes and five points at 160–640 px square input."""
+class _LetterboxDetector:
+    """A square-input detector with boxes and five points: letterbox in, decode, scale back, NMS."""
+
+    mean, std = 0.0, 1.0
 
     def __init__(self, model_path: str | Path, *, size: int = 640, score_threshold: float = 0.5,
                  iou_threshold: float = 0.4, sessions: SessionFactory | None = None) -> None:
@@ -276,15 +278,27 @@ class ScrfdDetector:
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold
 
+    def decode(self, outputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
     def detect(self, image: np.ndarray | Frame) -> list[Face]:
         image = as_image(image)
         canvas, ratio = letterbox(image, self.size, self.size)
-        outputs = self.session.run(None, {self.input_name: _blob(canvas, self.channel_order, 127.5, 128.0)})
-        boxes, scores, kps = decode_scrfd(outputs, self.size, score_threshold=self.score_threshold)
+        outputs = self.session.run(None, {self.input_name: _blob(canvas, self.channel_order, self.mean, self.std)})
+        boxes, scores, kps = self.decode(outputs)
         faces = _select(boxes / ratio, scores, kps.reshape(-1, 10) / ratio, self.score_threshold, self.iou_threshold)
         for face in faces:
             face.box = clip_box(face.box, image.shape)
         return faces
+
+
+class ScrfdDetector(_LetterboxDetector):
+    """SCRFD (scrfd_2.5g, retinaface_10g): boxes and five points at 160–640 px square input."""
+
+    mean, std = 127.5, 128.0
+
+    def decode(self, outputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return decode_scrfd(outputs, self.size, score_threshold=self.score_threshold)
 
 
 def _fixed_or(dim: object, default: int) -> int:
@@ -302,24 +316,10 @@ def decode_yoloface(output: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     return boxes.astype(np.float32), rows[:, 4].astype(np.float32), kps.astype(np.float32)
 
 
-class YoloFaceDetector:
+class YoloFaceDetector(_LetterboxDetector):
     """YOLOv8n-face (yoloface_8n): 640² input, x/255, boxes and five points."""
 
-    def __init__(self, model_path: str | Path, *, size: int = 640, score_threshold: float = 0.5,
-                 iou_threshold: float = 0.4, sessions: SessionFactory | None = None) -> None:
-        self.session, self.entry = open_model(model_path, sessions)
-        self.input_name = self.session.get_inputs()[0].name
-        self.size = _fixed_or(self.session.get_inputs()[0].shape[2], size)
-        self.channel_order = (self.entry or {}).get("channel_order", "bgr")
-        self.score_threshold = score_threshold
-        self.iou_threshold = iou_threshold
+    mean, std = 0.0, 255.0
 
-    def detect(self, image: np.ndarray | Frame) -> list[Face]:
-        image = as_image(image)
-        canvas, ratio = letterbox(image, self.size, self.size)
-        (output,) = self.session.run(None, {self.input_name: _blob(canvas, self.channel_order, 0.0, 255.0)})[:1]
-        boxes, scores, kps = decode_yoloface(output)
-        faces = _select(boxes / ratio, scores, kps.reshape(-1, 10) / ratio, self.score_threshold, self.iou_threshold)
-        for face in faces:
-            face.box = clip_box(face.box, image.shape)
-        return faces
+    def decode(self, outputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return decode_yoloface(outputs[0])

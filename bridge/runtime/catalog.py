@@ -7,6 +7,8 @@ and outputs against its entry so a wrong or corrupt file is one line naming what
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import http.client
 import json
@@ -45,7 +47,16 @@ class ModelMismatch(CatalogError):
 # --- manifest ---------------------------------------------------------------------------------
 
 def load_manifest(path: Path = MANIFEST) -> dict[str, dict[str, Any]]:
-    """Manifest entries by model name."""
+    """Manifest entries by model name (a fresh copy; the file is parsed once per version of it)."""
+    try:
+        stamp = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        raise CatalogError(f"{path}: model manifest not found") from None
+    return copy.deepcopy(_parsed_manifest(path, stamp))
+
+
+@functools.lru_cache(maxsize=4)
+def _parsed_manifest(path: Path, stamp: int) -> dict[str, dict[str, Any]]:
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:

@@ -32,20 +32,24 @@ class FaceSwapper:
         self.swapper = swapper
         self.compose = compose or Compose()
         self.fallback = fallback or SwapFallback()
+        self.failed_tracks: set[int] = set()  # tracks whose swap failed on the last frame (fallback shown)
 
     def swap_faces(self, frame_image: np.ndarray, faces: Sequence[FaceToSwap]) -> np.ndarray:
         """`frame_image` with each face swapped to its target (the same array, changed in place)."""
         ready: list[tuple[FaceToSwap, FaceCrop]] = []
+        self.failed_tracks = set()
         for job in faces:
             try:
                 ready.append((job, crop_face(frame_image, job.face, self.swapper.crop_geometry)))
             except Exception as error:  # geometry we cannot cut: nothing to paste either
+                self.failed_tracks.add(job.track_id)
                 self.fallback.errors += 1
                 self.fallback.errors_by_track[job.track_id] += 1
                 log.debug("track %d: cannot crop face: %s", job.track_id, error)
         outputs = [self._checked(crop, output) for (_, crop), output in zip(ready, self._swap_all(ready))]
         for (job, crop), swapped in zip(ready, outputs):
             if isinstance(swapped, BaseException):
+                self.failed_tracks.add(job.track_id)
                 replacement = self.fallback.apply(job.track_id, crop, swapped)
                 if replacement is not None:
                     self.compose.paste_face(frame_image, crop, replacement, None)
@@ -53,6 +57,7 @@ class FaceSwapper:
             try:
                 self.compose.paste_face(frame_image, crop, swapped, job.face)
             except Exception as error:  # a paste that fails is a swap that failed
+                self.failed_tracks.add(job.track_id)
                 replacement = self.fallback.apply(job.track_id, crop, error)
                 if replacement is not None:
                     self.compose.paste_face(frame_image, crop, replacement, None)
