@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -24,6 +25,7 @@ from bridge.obs.control import ObsControl
 from bridge.runtime import assets, catalog
 from bridge.runtime.onnx import provider_report
 from bridge.profile import REPO_ROOT, Profile, ProfileError, load_profile
+from bridge.reload import ProfileFile, load_edit
 from bridge.stage import FaceStage
 from bridge.status_view import LiveStatus
 from bridge.telemetry import Metrics, TelemetryError, TelemetryServer, frames_flowing, scrub
@@ -82,6 +84,20 @@ def build_stage(profile: Profile) -> Stage:
     return build_face_stage(profile)
 
 
+@dataclass(frozen=True)
+class Overrides:
+    """What the command line set over the profile; applied again to a reloaded profile."""
+
+    input_name: str | None = None
+    output_name: str | None = None
+
+    def __call__(self, profile: Profile) -> None:
+        if self.input_name:
+            profile.input.ndi_source = self.input_name
+        if self.output_name:
+            profile.output.ndi_name = self.output_name
+
+
 @dataclass
 class RunningBridge:
     """Everything one `run` holds, for status and a clean stop."""
@@ -91,8 +107,10 @@ class RunningBridge:
     receiver: ndi.NdiReceiver
     sender: ndi.NdiSender
     stage: Stage
+    metrics: Metrics
     obs: ObsControl | None = None
-    metrics: Metrics | None = None
+    profile_path: Path | None = None
+    overrides: Overrides = field(default_factory=Overrides)
     started_at: float = field(default_factory=time.monotonic)
 
     def status(self) -> dict[str, object]:
@@ -104,10 +122,12 @@ class RunningBridge:
             "input": {"source": self.receiver.stats.source or self.profile.input.ndi_source,
                       "size": list(counters.input_size), "fps": _fps(counters.input_rate),
                       "connected": self.receiver.connected, "reconnects": max(0, self.receiver.stats.connects - 1)},
-            "output": {"name": self.sender.full_name, "connections": self.sender.connections()},
+            "output": {"name": self.sender.full_name, "connections": self.sender.connections(),
+                       "fps": round(self.pipeline.output_rate.fps(), 2)},
             "latency": self.pipeline.latency.percentiles(),
             "frames": {"in": counters.frames_in, "out": counters.frames_out, "held": counters.frames_held,
-                       "dropped": counters.dropped, "skipped": self.receiver.stats.skipped_frames},
+                       "dropped": counters.dropped, "skipped": self.receiver.stats.skipped_frames,
+                       "ndi_dropped": self.receiver.transport_dropped()},
             "stage_errors": counters.stage_errors,
             **face,
             "obs": self.obs.status() if self.obs else {"connected": False, "enabled": False},
@@ -130,33 +150,34 @@ def _fps(rate: tuple[int, int]) -> float:
     return round(rate[0] / rate[1], 3) if rate[1] else 0.0
 
 
-def apply_to(stage: Stage):  # type: ignore[no-untyped-def]
-    """The pipeline's command handler for this stage (commands only mean something to a face stage)."""
+def command_handler(bridge: RunningBridge) -> Callable[[Command], None]:
+    """The pipeline's command handler: commands go to whichever stage is live (a reload replaces it)."""
     def apply(command: Command) -> None:
-        if isinstance(stage, FaceStage):
-            stage.apply(command)
+        if isinstance(bridge.stage, FaceStage):
+            bridge.stage.apply(command)
         else:
             log.warning("%s ignored: face analysis is off in this profile", command.action)
     return apply
 
 
 def run(profile_path: str, input_name: str | None, output_name: str | None, stop: threading.Event | None = None,
-        status_every_s: float = 5.0) -> int:
+        status_every_s: float = 5.0, watch_profile: bool = False) -> int:
     profile = read_profile(profile_path)
     if profile is None:
         return EXIT_USAGE
-    if input_name:
-        profile.input.ndi_source = input_name
-    if output_name:
-        profile.output.ndi_name = output_name
+    overrides = Overrides(input_name, output_name)
+    overrides(profile)
     if not profile.input.ndi_source:
         print(f"{profile_path}: input.ndi_source: no NDI source to receive; set it or pass --input NAME", file=sys.stderr)
         return EXIT_USAGE
-    return serve(profile, profile_path, stop or stop_on_signals(), status_every_s)
+    return serve(profile, profile_path, stop or stop_on_signals(), status_every_s,
+                 watch_profile=watch_profile, overrides=overrides)
 
 
-def serve(profile: Profile, profile_path: str, stop: threading.Event, status_every_s: float = 5.0) -> int:
-    """Run the bridge on a loaded profile until `stop` is set."""
+def serve(profile: Profile, profile_path: str, stop: threading.Event, status_every_s: float = 5.0, *,
+          watch_profile: bool = False, overrides: Overrides | None = None) -> int:
+    """Run the bridge on a loaded profile until `stop` is set; with `watch_profile`, edits to the
+    profile file go live at a frame boundary."""
     try:
         stage = build_stage(profile)
     except AssemblyError as error:
@@ -166,11 +187,15 @@ def serve(profile: Profile, profile_path: str, stop: threading.Event, status_eve
         receiver = ndi.NdiReceiver(profile.input.ndi_source, profile.input.extra_ips, profile.input.color_format,
                                    profile.input.wait_log_s)
         sender = ndi.NdiSender(profile.output.ndi_name, profile.output.groups)
+        metrics = Metrics()
         pipeline = Pipeline(receiver, stage, sender, queue_frames=profile.pipeline.queue_frames,
                             on_loss=profile.input.on_loss, loss_after_s=profile.input.loss_after_ms / 1000,
                             slate_text=f"facebridge: waiting for {profile.input.ndi_source}",
-                            apply_command=apply_to(stage), overlap=profile.pipeline.overlap)
-        bridge = RunningBridge(profile, pipeline, receiver, sender, stage)
+                            overlap=profile.pipeline.overlap, on_sent=metrics.observe_frame)
+        bridge = RunningBridge(profile, pipeline, receiver, sender, stage, metrics,
+                               profile_path=Path(profile_path) if watch_profile else None,
+                               overrides=overrides or Overrides())
+        pipeline.apply_command = command_handler(bridge)
         log.info("sending NDI source %r", sender.full_name)
         pipeline.start()
         bridge.obs = start_obs(profile, sender.full_name, pipeline) if profile.obs.enabled else None
@@ -204,8 +229,7 @@ def start_telemetry(bridge: RunningBridge) -> TelemetryServer | None:
     t = bridge.profile.telemetry
     if not t.port:
         return None
-    metrics = Metrics()
-    bridge.metrics = metrics
+    metrics = bridge.metrics
 
     def command(parsed: Command) -> tuple[bool, str]:
         queued = bridge.pipeline.submit(parsed)
@@ -222,14 +246,35 @@ def start_telemetry(bridge: RunningBridge) -> TelemetryServer | None:
 
 
 def watch(bridge: RunningBridge, stop: threading.Event) -> None:
-    """Until stopped: keep OBS's script told of the targets."""
+    """Until stopped: reload the profile when it is edited (with --watch); keep OBS's script told of the targets."""
     published: tuple[object, ...] | None = None
+    edits = ProfileFile(bridge.profile_path) if bridge.profile_path else None
     while not stop.wait(0.2) and not bridge.pipeline.stop_event.is_set():
+        if edits is not None and edits.changed():
+            reload_profile(bridge, edits.path)
         if bridge.obs is not None and isinstance(bridge.stage, FaceStage):
             now = (tuple(bridge.stage.mapping.targets), bridge.stage.mapping.active_target)
             if now != published:
                 bridge.obs.publish_targets(*now)  # type: ignore[arg-type]
                 published = now
+
+
+def reload_profile(bridge: RunningBridge, path: Path) -> bool:
+    """Put an edited profile on air from the next frame; anything wrong keeps the running one."""
+    edited = load_edit(path, bridge.profile, bridge.overrides)
+    if edited is None:
+        return False
+    try:
+        stage = build_stage(edited)
+    except Exception as error:  # a model or target that will not load must not end the show
+        log.error("%s: %s; kept the running profile", path, error)
+        return False
+    if isinstance(stage, FaceStage) and isinstance(bridge.stage, FaceStage):
+        stage.mapping.continue_from(bridge.stage.mapping)
+    bridge.pipeline.replace_stage(stage)
+    bridge.stage, bridge.profile = stage, edited
+    log.info("%s: reloaded; on air from the next frame", path)
+    return True
 
 
 def bridge_summary(bridge: RunningBridge) -> dict[str, object]:
@@ -248,11 +293,11 @@ def sources(timeout_s: float, extra_ips: list[str]) -> int:
     return EXIT_OK
 
 
-def demo_source(name: str, size: tuple[int, int], fps: float, faces: int, seconds: float) -> int:
+def demo_source(name: str, size: tuple[int, int], fps: float, faces: int, seconds: float, churn_s: float = 0.0) -> int:
     stop = stop_on_signals()
     with ndi.NdiRuntime():
         try:
-            run_demo_source(name, size[0], size[1], fps, faces, seconds, stop)
+            run_demo_source(name, size[0], size[1], fps, faces, seconds, stop, churn_s=churn_s)
         except ValueError as error:
             print(f"demo-source: {error}", file=sys.stderr)
             return EXIT_USAGE

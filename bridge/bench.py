@@ -386,7 +386,7 @@ def run_bench(config: BenchConfig, own_ndi_runtime: bool = True,
     loopback = []
     if config.loopback:
         wanted = config.loopback_cases or [((w, h), k) for w, h in config.sizes for k in config.faces]
-        with _ndi_runtime(own_ndi_runtime):
+        with LoopbackNdi(own_ndi_runtime):
             for size, faces in wanted:
                 result = run_loopback(stage, size, faces, config.fps, config.seconds, clock)
                 result.update({"size": list(size), "faces": faces})
@@ -429,7 +429,7 @@ def _config_dict(config: BenchConfig) -> dict[str, Any]:
     return data
 
 
-class _ndi_runtime:
+class LoopbackNdi:
     """The NDI runtime for the loopback runs, on 127.0.0.1 only unless NDI is configured already."""
 
     def __init__(self, own: bool):

@@ -34,6 +34,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--profile", required=True, help="show profile (YAML)")
     run.add_argument("--input", help="NDI source to receive (overrides input.ndi_source)")
     run.add_argument("--output", help="NDI name to send as (overrides output.ndi_name)")
+    run.add_argument("--watch", action="store_true",
+                     help="reload the profile when it is saved (an invalid edit is reported and the running one kept)")
 
     sources = commands.add_parser("sources", help="list NDI sources on the network")
     sources.add_argument("--timeout", type=float, default=3.0, help="seconds to look (default 3)")
@@ -45,6 +47,8 @@ def parser() -> argparse.ArgumentParser:
     demo_source.add_argument("--fps", type=float, default=30.0, help="frames per second (default 30)")
     demo_source.add_argument("--faces", type=int, default=2, help="number of faces, 0..6 (default 2)")
     demo_source.add_argument("--seconds", type=float, default=0.0, help="stop after this long (default: never)")
+    demo_source.add_argument("--churn", type=float, default=0.0, metavar="SECONDS",
+                             help="faces come and go on a cycle of this many seconds (default 0: they stay)")
 
     demo = commands.add_parser("demo", help="the demo source and the bridge on profiles/demo.yaml together")
     demo.add_argument("--profile", help="profile to use instead of profiles/demo.yaml")
@@ -88,11 +92,11 @@ def main(argv: list[str] | None = None) -> int:
 
     app.configure_logging(args.log_json, args.verbose)
     if args.command == "run":
-        return app.run(args.profile, args.input, args.output)
+        return app.run(args.profile, args.input, args.output, watch_profile=args.watch)
     if args.command == "sources":
         return app.sources(args.timeout, args.extra_ips)
     if args.command == "demo-source":
-        return app.demo_source(args.name, args.size, args.fps, args.faces, args.seconds)
+        return app.demo_source(args.name, args.size, args.fps, args.faces, args.seconds, args.churn)
     if args.command == "demo":
         return app.demo(args.profile)
     if args.command == "check":

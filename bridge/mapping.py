@@ -280,6 +280,14 @@ class Mapping:
                 self._active = self.targets.index(over.active_target)
         return CommandResult(True, f"scene {scene}" + (" (override)" if over else ""))
 
+    def continue_from(self, running: Mapping) -> None:
+        """Take over what is on air from the mapping this one replaces (a reloaded profile):
+        the scene, bypass and the active target, by name where it still exists."""
+        self.set_scene(running.scene)
+        self._bypass = running.bypass
+        if running.active_target in self.targets:
+            self._active = self.targets.index(running.active_target)
+
     def reload_targets(self, targets: list[str], *, people: dict[str, str] | None = None,
                        references: dict[str, np.ndarray] | None = None) -> CommandResult:
         """New target library: keep the active target by name where it still exists."""

@@ -136,6 +136,29 @@ class LatencyWindow:
         return {"p50_ms": float(p50 * 1e3), "p95_ms": float(p95 * 1e3), "max_ms": float(values.max() * 1e3)}
 
 
+class RateMeter:
+    """Frames per second over the last couple of seconds."""
+
+    def __init__(self, window_s: float = 2.0):
+        self._times: deque[float] = deque()
+        self._window_s = window_s
+        self._lock = threading.Lock()
+
+    def tick(self, at: float) -> None:
+        with self._lock:
+            self._times.append(at)
+            while self._times and self._times[0] < at - self._window_s:
+                self._times.popleft()
+
+    def fps(self, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            recent = [t for t in self._times if t >= now - self._window_s]
+        if len(recent) < 2:
+            return 0.0
+        return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
+
+
 @dataclass
 class PipelineCounters:
     frames_in: int = 0
@@ -168,8 +191,10 @@ class Pipeline:
 
     def __init__(self, source: FrameSource, stage: Stage, sink: FrameSink, *, queue_frames: int = 2,
                  on_loss: str = "hold", loss_after_s: float = 0.25, slate_text: str = "facebridge: waiting for input",
-                 apply_command: Callable[[Any], None] | None = None, overlap: bool = True):
+                 apply_command: Callable[[Any], None] | None = None, overlap: bool = True,
+                 on_sent: Callable[[Frame, float], None] | None = None):
         self.source, self.stage, self.sink = source, stage, sink
+        self._next_stage: Stage | None = None
         self.overlap = overlap and callable(getattr(stage, "analyse", None)) and callable(getattr(stage, "finish", None))
         self.handoff = Handoff()
         self.on_loss, self.loss_after_s, self.slate_text = on_loss, loss_after_s, slate_text
@@ -179,6 +204,8 @@ class Pipeline:
         self.commands: queue.Queue[Any] = queue.Queue(maxsize=256)
         self.counters = PipelineCounters()
         self.latency = LatencyWindow()
+        self.output_rate = RateMeter()
+        self.on_sent = on_sent
         self.stop_event = threading.Event()
         self._threads: list[threading.Thread] = []
         self._stage_errors_seen: set[str] = set()
@@ -197,6 +224,15 @@ class Pipeline:
         deadline = time.monotonic() + timeout_s
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
+
+    def replace_stage(self, stage: Stage) -> None:
+        """Use `stage` from the next frame on; frames already analysed finish on the stage that began them."""
+        self._next_stage = stage
+
+    def _stage_for_next_frame(self) -> Stage:
+        if self._next_stage is not None:
+            self.stage, self._next_stage = self._next_stage, None
+        return self.stage
 
     def submit(self, command: Any) -> bool:
         """Queue a command to apply between frames; False when the queue is full."""
@@ -234,43 +270,56 @@ class Pipeline:
             frame = self.incoming.get(0.05)
             if frame is None:
                 continue
+            stage = self._picked_up(frame)
             try:
-                result = self.stage.process(frame)
+                result = stage.process(frame)
             except Exception as error:  # the frame still goes out, unchanged
                 self._stage_failed(error)
                 result = frame
-            self.outgoing.put(result)
+            self._to_output(result)
+
+    def _picked_up(self, frame: Frame) -> Stage:
+        """The stage for this frame (a replacement takes over here, between frames)."""
+        if frame.received_at:
+            frame.timings["queue"] = time.monotonic() - frame.received_at
+        return self._stage_for_next_frame()
 
     def _analyse_loop(self) -> None:
-        stage: SplitStage = self.stage  # type: ignore[assignment]
         while not self.stop_event.is_set():
             frame = self.incoming.get(0.05)
             if frame is None:
                 continue
+            stage = self._picked_up(frame)
+            item: Any
             try:
-                item: Any = stage.analyse(frame)
+                # A stage that cannot split (pass-through) does all its work here.
+                item = stage.analyse(frame) if hasattr(stage, "analyse") else stage.process(frame)
             except Exception as error:  # handed on as a bare frame: it goes out unchanged, in order
                 self._stage_failed(error)
                 item = frame
-            if not self.handoff.put(item, self.stop_event):
+            if not self.handoff.put((stage, item), self.stop_event):
                 return
 
     def _swap_loop(self) -> None:
-        stage: SplitStage = self.stage  # type: ignore[assignment]
         while not self.stop_event.is_set():
             self._apply_commands()
-            item = self.handoff.get(0.05)
-            if item is None:
+            handed = self.handoff.get(0.05)
+            if handed is None:
                 continue
+            stage, item = handed
             if isinstance(item, Frame):
-                self.outgoing.put(item)
+                self._to_output(item)
                 continue
             try:
                 result = stage.finish(item)
             except Exception as error:
                 self._stage_failed(error)
                 result = item.frame
-            self.outgoing.put(result)
+            self._to_output(result)
+
+    def _to_output(self, frame: Frame) -> None:
+        self.outgoing.put(frame)
+        self.counters.dropped = self.incoming.dropped + self.outgoing.dropped
 
     def _stage_failed(self, error: Exception) -> None:
         self.counters.stage_errors += 1
@@ -301,9 +350,12 @@ class Pipeline:
             if frame is not None:
                 self.sink.send(frame)
                 done = time.monotonic()
+                frame.timings["send"] = done - now
                 self.latency.add(done - frame.received_at)
                 self.counters.frames_out += 1
                 self.counters.last_output_at = done
+                self.output_rate.tick(done)
+                self._report_sent(frame, done - frame.received_at)
                 last = frame
                 next_hold = done + max(self.loss_after_s, interval)
                 continue
@@ -313,9 +365,20 @@ class Pipeline:
             self.sink.send(held)
             self.counters.frames_held += 1
             self.counters.last_output_at = time.monotonic()
+            self.output_rate.tick(self.counters.last_output_at)
             next_hold += interval
             if next_hold < now:  # fell behind (e.g. stalled sink): resync instead of bursting
                 next_hold = now + interval
+
+    def _report_sent(self, frame: Frame, latency_s: float) -> None:
+        if self.on_sent is None:
+            return
+        try:
+            self.on_sent(frame, latency_s)
+        except Exception as error:  # telemetry must never stop the output
+            if "on_sent" not in self._stage_errors_seen:
+                self._stage_errors_seen.add("on_sent")
+                log.error("frame telemetry failed (%s: %s); frames go out regardless", type(error).__name__, error)
 
     def _hold_frame(self, last: Frame) -> Frame:
         width, height = last.size

@@ -41,7 +41,8 @@ class LatencyStatus(TypedDict, total=False):
 
 
 # Totals since start (PipelineCounters); "held" = sent while the input was gone. Functional syntax: "in" is a keyword.
-FramesStatus = TypedDict("FramesStatus", {"in": int, "out": int, "held": int, "dropped": int, "skipped": int},
+FramesStatus = TypedDict("FramesStatus", {"in": int, "out": int, "held": int, "dropped": int, "skipped": int,
+                                          "ndi_dropped": int},
                          total=False)
 
 
@@ -134,7 +135,7 @@ def render_status(status: Mapping[str, Any]) -> RenderableType:
         f"in {_num(frames.get('in'), '{}', '0')}  out {_num(frames.get('out'), '{}', '0')}  "
         f"held {_num(frames.get('held'), '{}', '0')}  ",
         (f"dropped {_num(dropped, '{}', '0')}", "yellow" if dropped else ""),
-        f"  skipped {_num(frames.get('skipped'), '{}', '0')}"))
+        f"  skipped {_num(frames.get('skipped'), '{}', '0')}  lost in NDI {_num(frames.get('ndi_dropped'), '{}', '0')}"))
     grid.add_row("faces", f"{_num(status.get('faces'), '{}', '0')} found, {len(tracks)} tracked")
     for track in tracks[:8]:  # a crowd would push everything else off the screen
         grid.add_row("", _track_text(track) if isinstance(track, Mapping) else str(track))

@@ -28,10 +28,13 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from bridge.obs.commands import MAX_COMMAND_BYTES, REALM, Command, CommandError, parse_command, parse_command_json
 from bridge.schema import Secret
+from bridge.types import Frame
 
 log = logging.getLogger(__name__)
 
-STAGES = ("receive", "convert", "detect", "landmarks", "embed", "track", "swap", "compose", "send")
+# queue: waiting for the analyse thread; convert: NDI pixels to BGR; track includes re-identification
+# embeddings, swap includes paste-back and compose.
+STAGES = ("queue", "convert", "detect", "landmarks", "track", "swap", "send")
 # Frame-time buckets: a 60 fps frame is 16.7 ms, a 30 fps one 33 ms; past 1 s the show has stalled anyway.
 LATENCY_BUCKETS = (0.001, 0.002, 0.004, 0.008, 0.0167, 0.0333, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
 SECRET_KEY_PARTS = ("password", "token", "secret")
@@ -56,6 +59,7 @@ _COUNTERS = {
     "frames_held": "frames sent while the input was gone (last frame, slate or black)",
     "frames_dropped": "frames received but never processed (overload)",
     "frames_skipped": "frames the receiver skipped before the pipeline saw them",
+    "frames_ndi_dropped": "frames NDI dropped before the bridge received them (network, or the bridge too slow to read)",
     "stage_errors": "frames whose processing failed and passed through unchanged",
     "fallbacks": "times a model or provider fell back to a slower or simpler one",
     "leaks": "frames where the original face would have shown (swap missing on a tracked face)",
@@ -107,6 +111,13 @@ class Metrics:
     def observe_latency(self, seconds: float) -> None:
         self.latency_seconds.observe(seconds)
 
+    def observe_frame(self, frame: Frame, latency_s: float) -> None:
+        """One sent frame: its time in each stage that ran on it, and its receive-to-send latency."""
+        for stage, seconds in frame.timings.items():
+            if stage in STAGES:
+                self.stage_seconds.labels(stage=stage).observe(seconds)
+        self.latency_seconds.observe(latency_s)
+
     def set_counter_total(self, name: str, value: float, **labels: str) -> None:
         """Make counter `name` (with `labels`, e.g. what="ndi" for reconnects) show `value` in total."""
         counter = self._counters.get(name)
@@ -123,7 +134,7 @@ class Metrics:
     def update(self, status: Mapping[str, Any]) -> None:
         """Mirror one status dict (bridge.status_view.BridgeStatus) into the metrics; missing keys are left alone."""
         frames = status.get("frames") or {}
-        for key in ("in", "out", "held", "dropped", "skipped"):
+        for key in ("in", "out", "held", "dropped", "skipped", "ndi_dropped"):
             if isinstance(frames.get(key), (int, float)):
                 self.set_counter_total(f"frames_{key}", frames[key])
         for key in ("stage_errors", "fallbacks", "leaks", "swap_errors"):

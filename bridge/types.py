@@ -38,6 +38,7 @@ class Frame:
     audio: list[AudioBlock] = field(default_factory=list)
     metadata: list[str] = field(default_factory=list)
     held: bool = False  # True when the output repeats or slates because the input is gone
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per pipeline stage (telemetry)
 
     @property
     def size(self) -> tuple[int, int]:

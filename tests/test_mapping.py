@@ -135,3 +135,17 @@ def test_reload_keeps_the_active_target_by_name():
 def test_contradictory_settings_are_one_line_errors(kw, words):
     with pytest.raises(MappingError, match=words):
         show(**kw)
+
+
+def test_a_reloaded_mapping_continues_what_is_on_air():
+    running = Mapping(["a", "b", "c"], scene_overrides={"Interview": SceneOverride(unknown="keep")})
+    running.select_target("c")
+    running.set_scene("Interview")
+    running.set_bypass(True)
+    reloaded = Mapping(["b", "c"], scene_overrides={"Interview": SceneOverride(unknown="blur")})
+    reloaded.continue_from(running)
+    assert (reloaded.active_target, reloaded.bypass, reloaded.scene) == ("c", True, "Interview")
+    assert reloaded.unknown == "blur", "the edited scene override applies"
+    gone = Mapping(["x", "y"])
+    gone.continue_from(running)
+    assert gone.active_target == "x", "a target the edit removed falls back to the first"

@@ -62,12 +62,20 @@ def cut_heads(group_photo: np.ndarray, count: int, height: int) -> list[Sprite]:
 
 
 class DemoScene:
-    """Renders frame i of the test scene: a moving background and K faces on slow paths."""
+    """Renders frame i of the test scene: a moving background and K faces on slow paths.
 
-    def __init__(self, width: int, height: int, faces: int, group_photo: np.ndarray):
+    churn_s > 0: faces come and go; each is away for the last `AWAY` of every `churn_s`-second
+    cycle, the cycles staggered so someone enters or leaves every few seconds.
+    """
+
+    AWAY = 0.3
+
+    def __init__(self, width: int, height: int, faces: int, group_photo: np.ndarray, churn_s: float = 0.0):
         if not 0 <= faces <= MAX_FACES:
             raise ValueError(f"--faces must be between 0 and {MAX_FACES}, got {faces}")
-        self.width, self.height = width, height
+        if churn_s < 0:
+            raise ValueError(f"--churn must be 0 (faces stay) or a cycle in seconds, got {churn_s:g}")
+        self.width, self.height, self.churn_s = width, height, churn_s
         self.sprites = cut_heads(group_photo, faces, max(48, height // 3))
         ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
         self._base = np.dstack([60 + 40 * xs / width, 50 + 30 * ys / height, 70 + 50 * (1 - ys / height)]).astype(np.uint8)
@@ -85,11 +93,20 @@ class DemoScene:
             out.append((int(cx - w / 2), int(cy - h / 2)))
         return out
 
+    def present(self, index: int, fps: float) -> list[bool]:
+        """Which faces are in the picture at frame `index`."""
+        if self.churn_s <= 0:
+            return [True] * len(self.sprites)
+        count = max(1, len(self.sprites))
+        phase = index / fps / self.churn_s
+        return [(phase + k / count) % 1.0 < 1.0 - self.AWAY for k in range(len(self.sprites))]
+
     def render(self, index: int, fps: float) -> np.ndarray:
         shift = (index * 4) % self.width
         picture = np.roll(self._base, shift, axis=1)
-        for sprite, (x, y) in zip(self.sprites, self.positions(index, fps)):
-            _blend(picture, sprite, x, y)
+        for sprite, (x, y), here in zip(self.sprites, self.positions(index, fps), self.present(index, fps)):
+            if here:
+                _blend(picture, sprite, x, y)
         cv2.putText(picture, f"facebridge demo {index}", (16, 36), cv2.FONT_HERSHEY_SIMPLEX, 0.9,
                     (235, 235, 235), 2, cv2.LINE_AA)
         return picture
@@ -113,13 +130,16 @@ def tone(first_sample: int, count: int, channels: int = 2) -> np.ndarray:
 
 
 def run_demo_source(name: str, width: int, height: int, fps: float, faces: int, seconds: float,
-                    stop: threading.Event, photo: Path | None = None) -> int:
-    """Send the demo scene as NDI source `name` until `seconds` pass (0 = forever) or `stop` is set."""
+                    stop: threading.Event, photo: Path | None = None, churn_s: float = 0.0,
+                    sent: list[int] | None = None) -> int:
+    """Send the demo scene as NDI source `name` until `seconds` pass (0 = forever) or `stop` is set.
+
+    Returns the number of frames sent; `sent`, when given, holds that count as it grows."""
     photo = photo or assets.fetch_photos()["t1.jpg"]
     group = cv2.imread(str(photo))
     if group is None:
         raise ValueError(f"cannot read the demo photo {photo}")
-    scene = DemoScene(width, height, faces, group)
+    scene = DemoScene(width, height, faces, group, churn_s)
     sender = NdiSender(name)
     rate = (int(round(fps * 1000)), 1000)
     sent_samples = 0
@@ -138,6 +158,8 @@ def run_demo_source(name: str, width: int, height: int, fps: float, faces: int, 
             sender.send(Frame(image=scene.render(index, fps), sequence=index, timecode=int(index * 1e7 / fps),
                               frame_rate=rate, audio=[audio]))
             index += 1
+            if sent is not None:
+                sent[:] = [index]
     finally:
         sender.close()
     return index

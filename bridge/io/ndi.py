@@ -171,6 +171,13 @@ class NdiReceiver:
     def connected(self) -> bool:
         return self._connected_to is not None
 
+    def transport_dropped(self) -> int:
+        """Video frames NDI itself dropped before `capture` saw them (network, or a receiver too slow to keep up)."""
+        if self._recv is None:
+            return 0
+        _, dropped = _ndi().recv_get_performance(self._recv)
+        return int(dropped.video_frames)
+
     def _search(self) -> None:
         """Connect to the wanted source when it is visible; say what is visible while waiting.
 
@@ -252,6 +259,7 @@ class NdiReceiver:
         fourcc = video.FourCC  # type: ignore[attr-defined]
         data = video.data  # type: ignore[attr-defined]
         self.stats.formats.add(str(fourcc).rsplit("_", 1)[-1])
+        started = time.perf_counter()
         try:
             if width <= 0 or height <= 0 or data is None or data.size == 0:
                 raise ValueError(f"empty {width}x{height} frame")
@@ -276,7 +284,7 @@ class NdiReceiver:
                       timestamp=int(video.timestamp),  # type: ignore[attr-defined]
                       frame_rate=rate, received_at=self._last_video,
                       audio=self._audio_until(timecode + 10_000_000 * rate[1] // rate[0]),
-                      metadata=self._pending_metadata)
+                      metadata=self._pending_metadata, timings={"convert": time.perf_counter() - started})
         self._pending_metadata = []
         return frame
 
