@@ -10,11 +10,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.obs.commands import Command
 from bridge.schema import Secret
+from bridge.types import Frame
 from bridge.telemetry import (
     STAGES,
     Metrics,
@@ -334,3 +336,19 @@ def test_frames_flowing_says_why_not() -> None:
     assert frames_flowing(9.9, 9.9, now=10.0) == (True, "ok")
     assert frames_flowing(5.0, 9.9, now=10.0) == (False, "no input frame for 5.0 s (output is holding)")
     assert frames_flowing(9.9, 6.0, now=10.0) == (False, "no frame sent for 4.0 s")
+
+
+def test_each_sent_frame_feeds_the_stage_and_latency_histograms() -> None:
+    metrics = Metrics()
+    frame = Frame(image=np.zeros((2, 2, 3), np.uint8), sequence=1,
+                  timings={"queue": 0.002, "detect": 0.011, "swap": 0.004, "not-a-stage": 1.0})
+    metrics.observe_frame(frame, 0.03)
+    metrics.observe_frame(Frame(image=frame.image, sequence=2, timings={"queue": 0.001}), 0.02)
+    families = {f.name: f for f in text_string_to_metric_families(metrics.render().decode())}
+    counts = {s.labels["stage"]: s.value for s in families["facebridge_stage_seconds"].samples
+              if s.name.endswith("_count")}
+    assert counts["queue"] == 2 and counts["detect"] == 1 and counts["swap"] == 1 and counts["track"] == 0
+    assert "not-a-stage" not in counts
+    latency = {s.name: s.value for s in families["facebridge_latency_seconds"].samples}
+    assert latency["facebridge_latency_seconds_count"] == 2
+    assert latency["facebridge_latency_seconds_sum"] == pytest.approx(0.05)

@@ -4,6 +4,13 @@ Pyramidal Lucas–Kanade (cv2.calcOpticalFlowPyrLK) follows the face's five keyp
 corner features inside its box from the previous grey frame to the current one; points that
 do not come back to where they started (forward–backward check) are dropped, and a similarity
 transform (shift, scale, rotation) fitted to the rest moves the box and every landmark.
+
+Cost: cv2.calcOpticalFlowPyrLK on whole frames rebuilds both frames' pyramids and derivatives
+on every call (and Python cannot hand it a prebuilt pyramid). So the pyramid of each frame is
+built once (`pyramid`) and kept for the next frame, and LK runs one level at a time, coarse to
+fine, on each face's own small region of that level (`maxLevel=0` with the coarser level's
+result as the initial flow): the same iterations as OpenCV's own coarse-to-fine loop, on a
+fraction of the pixels.
 """
 
 from __future__ import annotations
@@ -80,31 +87,79 @@ class KeypointFlow:
             return np.zeros((0, 2), np.float32)
         return np.concatenate(points).astype(np.float32)
 
-    def predict(self, prev_gray: np.ndarray, gray: np.ndarray, point_sets: list[np.ndarray]) -> list[np.ndarray | None]:
-        """One 2×3 similarity per point set (None where the flow failed); one LK call for all faces."""
+    def pyramid(self, gray: np.ndarray) -> list[np.ndarray]:
+        """The frame's LK pyramid (level 0 is `gray`), with the levels cv2.buildOpticalFlowPyramid
+        would make: halving stops before a level gets no larger than the window."""
+        levels = [gray]
+        win_w, win_h = self.lk["winSize"]
+        for _ in range(self.lk["maxLevel"]):
+            h, w = levels[-1].shape[:2]
+            if (w + 1) // 2 <= win_w or (h + 1) // 2 <= win_h:
+                break
+            levels.append(cv2.pyrDown(levels[-1]))
+        return levels
+
+    def predict(self, prev: np.ndarray | list[np.ndarray], cur: np.ndarray | list[np.ndarray],
+                point_sets: list[np.ndarray]) -> list[np.ndarray | None]:
+        """One 2×3 similarity per point set (None where the flow failed).
+
+        prev, cur: grey frames or their `pyramid`s (pass pyramids to build each frame's once)."""
         if not point_sets:
             return []
         counts = [len(p) for p in point_sets]
         if sum(counts) == 0:
             return [None] * len(point_sets)
-        p0 = np.concatenate(point_sets).reshape(-1, 1, 2).astype(np.float32)
-        p1, st1, _ = cv2.calcOpticalFlowPyrLK(prev_gray, gray, p0, None, **self.lk)
-        p0r, st2, _ = cv2.calcOpticalFlowPyrLK(gray, prev_gray, p1, None, **self.lk)
-        fb = np.linalg.norm((p0 - p0r).reshape(-1, 2), axis=1)
-        good = (st1.ravel() == 1) & (st2.ravel() == 1) & (fb < self.max_fb_error)
+        prev_pyr = self.pyramid(prev) if isinstance(prev, np.ndarray) else prev
+        cur_pyr = self.pyramid(cur) if isinstance(cur, np.ndarray) else cur
+        bounds = np.cumsum([0] + counts)
+        groups = [slice(int(a), int(b)) for a, b, n in zip(bounds[:-1], bounds[1:], counts) if n]
+        p0 = np.concatenate(point_sets).reshape(-1, 2).astype(np.float32)
+        p1, st1 = self._track(prev_pyr, cur_pyr, p0, groups)
+        p0r, st2 = self._track(cur_pyr, prev_pyr, p1, groups)
+        fb = np.linalg.norm(p0 - p0r, axis=1)
+        good = st1 & st2 & (fb < self.max_fb_error)
         out: list[np.ndarray | None] = []
-        start = 0
-        for n in counts:
-            sl = slice(start, start + n)
-            start += n
+        for sl in (slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])):
             g = good[sl]
             if g.sum() < self.min_points:
                 out.append(None)
                 continue
-            src, dst = p0[sl][g].reshape(-1, 2), p1[sl][g].reshape(-1, 2)
+            src, dst = p0[sl][g], p1[sl][g]
             matrix, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=2.0)
             if matrix is None or inliers is None or int(inliers.sum()) < self.min_points:
                 out.append(None)
                 continue
             out.append(matrix.astype(np.float32))
         return out
+
+    def _track(self, src: list[np.ndarray], dst: list[np.ndarray], points: np.ndarray,
+               groups: list[slice]) -> tuple[np.ndarray, np.ndarray]:
+        """LK coarse to fine from `src` to `dst`: (N, 2) positions and (N,) bool status.
+
+        Each group (one face) is tracked inside the bounding box of its points and their current
+        guess, grown by the window plus some room for the iterations to wander: pixels beyond
+        it never enter that face's windows, so the result is OpenCV's full-frame one."""
+        top = min(len(src), len(dst)) - 1
+        half = self.lk["winSize"][0] // 2 + 8
+        guess = points / np.float32(2 ** top)
+        status = np.zeros(len(points), bool)
+        for level in range(top, -1, -1):
+            if level < top:
+                guess *= 2
+            scaled = points / np.float32(2 ** level)
+            h, w = src[level].shape[:2]
+            for group in groups:
+                both = np.concatenate([scaled[group], guess[group]])
+                x0, y0 = np.maximum(np.floor(both.min(axis=0)).astype(int) - half, 0)
+                x1, y1 = np.minimum(np.ceil(both.max(axis=0)).astype(int) + half + 1, (w, h))
+                if x1 <= x0 or y1 <= y0:  # the whole face went off the frame
+                    continue
+                offset = np.float32([x0, y0])
+                moved, st, _ = cv2.calcOpticalFlowPyrLK(
+                    src[level][y0:y1, x0:x1], dst[level][y0:y1, x0:x1], (scaled[group] - offset).reshape(-1, 1, 2),
+                    (guess[group] - offset).reshape(-1, 1, 2), winSize=self.lk["winSize"], maxLevel=0,
+                    criteria=self.lk["criteria"], flags=cv2.OPTFLOW_USE_INITIAL_FLOW)
+                guess[group] = moved.reshape(-1, 2) + offset
+                if level == 0:  # OpenCV only drops points at the finest level; above it they keep their guess
+                    status[group] = st.ravel() == 1
+        return guess, status
