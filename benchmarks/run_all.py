@@ -22,7 +22,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="folder for bench.json and bench.png (default benchmarks/results)")
     parser.add_argument("--seconds", type=float, help="length of each paced run")
     parser.add_argument("--no-loopback", action="store_true", help="skip the NDI loopback runs")
-    parser.add_argument("--neural", action="store_true", help="inswapper_128 instead of warp68 (slow on CPU: ~2 s/face)")
+    parser.add_argument("--neural", action="store_true", help="the inswapper-architecture stand-in (random weights) instead of warp68; CPU: 1 fps")
     parser.add_argument("--profile", type=Path, help="profile to bench (default profiles/demo.yaml)")
     args = parser.parse_args()
     config = BenchConfig.quick() if args.quick else BenchConfig()

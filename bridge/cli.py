@@ -79,7 +79,7 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--out", type=Path, help="folder for bench.json and bench.png (default benchmarks/results)")
     bench.add_argument("--seconds", type=float, help="seconds per measured case")
     bench.add_argument("--no-loopback", action="store_true", help="skip the loopback NDI run")
-    bench.add_argument("--neural", action="store_true", help="also the neural swapper set (needs its model file)")
+    bench.add_argument("--neural", action="store_true", help="swap with the inswapper-architecture stand-in (random weights, real compute; GPU if one works, else CPU at 1 fps)")
     bench.add_argument("--profile", help="CPU profile to benchmark (default profiles/demo.yaml)")
 
     commands.add_parser("profile-example", help="print the commented example profile (every key)")

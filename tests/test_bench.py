@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bridge.bench import STEPS, BenchConfig, run_bench
@@ -33,3 +34,26 @@ def test_tiny_bench_writes_every_field_and_the_plot(tmp_path: Path) -> None:
     (loop,) = report["loopback"]
     assert loop["frames_out"] > 0 and loop["frames_at_receiver"] > 0, "nothing went through NDI"
     assert loop["steps_ms"]["receive_convert"] > 0 and loop["steps_ms"]["send"] > 0
+
+
+def test_the_neural_set_swaps_every_face_with_the_neural_swapper(tmp_path: Path, group_photo) -> None:  # type: ignore[no-untyped-def]
+    """What `bench --neural` does to the CPU stage, with a small inswapper-shaped graph in place of the
+    550 MB stand-in: every target gets a latent and the faces go through the neural swapper."""
+    from bridge.bench import REPO, SceneFrames, build_stage, use_swapper
+    from bridge.swap.inswapper import InSwapper
+    from tests.swap_graphs import inswapper_like
+
+    stage, name = build_stage(REPO / "profiles" / "demo.yaml", neural=False)
+    assert name == "warp68"
+    emap = np.random.default_rng(1).standard_normal((512, 512)).astype(np.float32)
+    swapper = InSwapper(inswapper_like(tmp_path / "inswapper_like.onnx", emap), name="inswapper_like")
+    calls: list[int] = []
+    run = swapper.run
+    swapper.run = lambda crops, latents: calls.append(len(crops)) or run(crops, latents)  # type: ignore[method-assign]
+    use_swapper(stage, swapper)
+    assert all(t.prepared["inswapper_like"]["latent"].shape == (512,) for t in stage.targets.values())
+    frames = SceneFrames(640, 360, 2, 3, 30.0, group_photo)
+    for index in range(3):
+        stage.process(frames.frame(index))
+    assert sum(calls) >= 4, f"faces did not go through the neural swapper: {calls}"
+    assert stage.swapper.failed_tracks == set()
