@@ -191,7 +191,8 @@ def serve(profile: Profile, profile_path: str, stop: threading.Event, status_eve
         pipeline = Pipeline(receiver, stage, sender, queue_frames=profile.pipeline.queue_frames,
                             on_loss=profile.input.on_loss, loss_after_s=profile.input.loss_after_ms / 1000,
                             slate_text=f"facebridge: waiting for {profile.input.ndi_source}",
-                            overlap=profile.pipeline.overlap, on_sent=metrics.observe_frame)
+                            overlap=profile.pipeline.overlap, on_sent=metrics.observe_frame,
+                            drop_late=profile.pipeline.drop_late)
         bridge = RunningBridge(profile, pipeline, receiver, sender, stage, metrics,
                                profile_path=Path(profile_path) if watch_profile else None,
                                overrides=overrides or Overrides())

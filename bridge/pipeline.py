@@ -69,19 +69,27 @@ class LatestFrames:
     def put(self, frame: Frame) -> None:
         with self._ready:
             while len(self._frames) >= self._capacity:
-                oldest = self._frames.popleft()
-                successor = self._frames[0] if self._frames else frame
-                successor.audio[:0] = oldest.audio
-                successor.metadata[:0] = oldest.metadata
-                self.dropped += 1
+                self._drop_oldest(frame)
             self._frames.append(frame)
             self._ready.notify()
 
-    def get(self, timeout_s: float) -> Frame | None:
+    def get(self, timeout_s: float, late_after_s: float | None = None) -> Frame | None:
+        """The oldest frame; with `late_after_s`, frames older than that are dropped while a newer one waits."""
         with self._ready:
             if not self._frames:
                 self._ready.wait(timeout_s)
+            if late_after_s is not None:
+                now = time.monotonic()
+                while len(self._frames) > 1 and now - self._frames[0].received_at > late_after_s:
+                    self._drop_oldest(self._frames[-1])
             return self._frames.popleft() if self._frames else None
+
+    def _drop_oldest(self, newest: Frame) -> None:
+        oldest = self._frames.popleft()
+        successor = self._frames[0] if self._frames else newest
+        successor.audio[:0] = oldest.audio
+        successor.metadata[:0] = oldest.metadata
+        self.dropped += 1
 
     def __len__(self) -> int:
         return len(self._frames)
@@ -192,7 +200,7 @@ class Pipeline:
     def __init__(self, source: FrameSource, stage: Stage, sink: FrameSink, *, queue_frames: int = 2,
                  on_loss: str = "hold", loss_after_s: float = 0.25, slate_text: str = "facebridge: waiting for input",
                  apply_command: Callable[[Any], None] | None = None, overlap: bool = True,
-                 on_sent: Callable[[Frame, float], None] | None = None):
+                 on_sent: Callable[[Frame, float], None] | None = None, drop_late: bool = True):
         self.source, self.stage, self.sink = source, stage, sink
         self._next_stage: Stage | None = None
         self.overlap = overlap and callable(getattr(stage, "analyse", None)) and callable(getattr(stage, "finish", None))
@@ -206,6 +214,7 @@ class Pipeline:
         self.latency = LatencyWindow()
         self.output_rate = RateMeter()
         self.on_sent = on_sent
+        self.drop_late = drop_late
         self.stop_event = threading.Event()
         self._threads: list[threading.Thread] = []
         self._stage_errors_seen: set[str] = set()
@@ -267,7 +276,7 @@ class Pipeline:
     def _process_loop(self) -> None:
         while not self.stop_event.is_set():
             self._apply_commands()
-            frame = self.incoming.get(0.05)
+            frame = self.incoming.get(0.05, self._late_after())
             if frame is None:
                 continue
             stage = self._picked_up(frame)
@@ -278,6 +287,10 @@ class Pipeline:
                 result = frame
             self._to_output(result)
 
+    def _late_after(self) -> float | None:
+        """How old a waiting frame may grow while a newer one waits: one frame interval."""
+        return _interval(self.counters.input_rate) if self.drop_late else None
+
     def _picked_up(self, frame: Frame) -> Stage:
         """The stage for this frame (a replacement takes over here, between frames)."""
         if frame.received_at:
@@ -286,7 +299,7 @@ class Pipeline:
 
     def _analyse_loop(self) -> None:
         while not self.stop_event.is_set():
-            frame = self.incoming.get(0.05)
+            frame = self.incoming.get(0.05, self._late_after())
             if frame is None:
                 continue
             stage = self._picked_up(frame)

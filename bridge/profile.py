@@ -141,6 +141,7 @@ class ComposeSection:
 class PipelineSection:
     overlap: bool = field(True, "detect faces on the next frame while this one is swapped (two processing threads)")
     queue_frames: int = field(3, "frames waiting for processing before the oldest is dropped (counted); small keeps latency low", minimum=1, maximum=16)
+    drop_late: bool = field(True, "skip a waiting frame (counted, its sound kept) once it is a frame interval old and a newer one waits: latency stays within a frame of the processing time; off: queue_frames absorb bursts at the cost of delay")
 
 
 @dataclass

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from bridge.pipeline import PassThrough, Pipeline, RateMeter
+from bridge.pipeline import LatestFrames, PassThrough, Pipeline, RateMeter
 from bridge.types import AudioBlock, Frame
 
 
@@ -164,7 +164,8 @@ def test_a_replaced_stage_takes_over_between_frames(overlap: bool) -> None:
     log: list[tuple[int, str, str]] = []
     source = ListSource(60, every_s=0.008)
     sink = ListSink()
-    pipeline = Pipeline(source, Named("old", log), sink, overlap=overlap, queue_frames=60)  # type: ignore[arg-type]
+    pipeline = Pipeline(source, Named("old", log), sink, overlap=overlap, queue_frames=60,  # type: ignore[arg-type]
+                        drop_late=False)
     pipeline.start()
     while len(log) < 15:
         time.sleep(0.002)
@@ -221,3 +222,30 @@ def test_a_failing_telemetry_hook_never_stops_the_output() -> None:
 
     pipeline, sink = run(SplitFake(), ListSource(10, every_s=0.005), 3, on_sent=broken)
     assert len(sink.frames) == 10 and pipeline.counters.stage_errors == 0
+
+
+def test_a_late_frame_is_skipped_when_a_newer_one_waits_and_its_sound_goes_on() -> None:
+    queue = LatestFrames(capacity=4)
+    now = time.monotonic()
+    for i, age in enumerate((0.120, 0.080, 0.040, 0.005)):
+        queue.put(Frame(image=np.zeros((2, 2, 3), np.uint8), sequence=i, received_at=now - age,
+                        audio=[AudioBlock(np.full((1, 4), i, np.float32), 48000)]))
+    taken = queue.get(0.01, late_after_s=1 / 30)
+    assert taken is not None and taken.sequence == 3 and queue.dropped == 3
+    assert [int(block.samples[0, 0]) for block in taken.audio] == [0, 1, 2, 3]
+    queue.put(Frame(image=np.zeros((2, 2, 3), np.uint8), sequence=4, received_at=now - 1.0))
+    assert queue.get(0.01, late_after_s=1 / 30).sequence == 4, "the only frame waiting is never skipped"
+
+
+def test_under_overload_drop_late_keeps_latency_near_the_processing_time() -> None:
+    def p95(drop_late: bool) -> float:
+        stage = SplitFake(analyse_s=0.045, finish_s=0.045)  # ≈22 fps through two threads: overloaded at 30
+        source = ListSource(60, every_s=1 / 30)
+        for frame in source.frames:
+            frame.frame_rate = (30, 1)
+        pipeline, sink = run(stage, source, 6, queue_frames=6, drop_late=drop_late)
+        return float(np.percentile(pipeline.latency._values, 95))  # noqa: SLF001
+
+    late, queued = p95(True), p95(False)
+    assert late < 0.045 + 0.045 + 1 / 30 + 0.03, f"p95 {late * 1e3:.0f} ms with drop_late"
+    assert late < queued, f"drop_late {late * 1e3:.0f} ms vs queued {queued * 1e3:.0f} ms"
