@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from bridge.faces.detect import UlfdDetector
 from bridge.faces.landmarks import Landmarker68
-from bridge.swap.base import FaceCrop, SwapOutput, crop_face
-from bridge.swap.compose import Compose, paste_back, paste_back_full_frame, paste_rectangle
+from bridge.swap.base import CropGeometry, FaceCrop, SwapOutput, crop_face
+from bridge.swap.colour import match_colour
+from bridge.swap.compose import Compose, blend_numpy, paste_back, paste_back_full_frame, paste_rectangle
 from bridge.swap.enhance import Enhancer
 from bridge.swap.hyperswap import HyperSwapper
 from bridge.swap.label import Label
@@ -146,3 +148,52 @@ def test_bad_label_settings_are_clear_errors():
         Label(corner="middle")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="share of the frame height"):
         Label(size=3)
+
+
+def test_box_crop_paste_back_blends_straight_from_the_crop(group_photo, group_faces):
+    """warp68's box crops are whole-pixel shifts: pasted with no warp, the frame gets exactly the
+    reference blend of crop and mask over the crop's own rectangle, and the warped version within 1."""
+    crop = crop_face(group_photo, group_faces[0], CropGeometry("box", margin=0.4))
+    swapped = np.ascontiguousarray(crop.image[:, ::-1])  # mirrored: every pixel changes
+    mask = box_mask(*crop.image.shape[:2], blur=0.3)
+    left, top = -crop.affine[:, 2].astype(int)
+    height, width = crop.image.shape[:2]
+    fast, expected, plain = group_photo.copy(), group_photo.copy(), group_photo.copy()
+    paste_back(fast, swapped, mask, crop.affine)
+    blend_numpy(expected[top:top + height, left:left + width], swapped, mask)
+    paste_back_full_frame(plain, swapped, mask, crop.affine)
+    assert np.array_equal(fast, expected)
+    assert np.abs(fast.astype(int) - plain).max() <= 1
+    assert (fast != group_photo).any()
+
+
+def test_box_mask_is_the_blurred_hard_box():
+    """The separable box mask equals the 2-D Gaussian blur of the hard-edged box it replaces."""
+    for height, width, blur, padding in [(343, 337, 0.3, (0, 0, 0, 0)), (128, 200, 0.5, (10, 5, 20, 0))]:
+        blur_amount = int(width * 0.5 * blur)
+        edge = max(blur_amount // 2, 1)
+        top, right, bottom, left = padding
+        hard = np.ones((height, width), np.float32)
+        hard[:max(edge, int(height * top / 100))] = 0
+        hard[-max(edge, int(height * bottom / 100)):] = 0
+        hard[:, :max(edge, int(width * left / 100))] = 0
+        hard[:, -max(edge, int(width * right / 100)):] = 0
+        expected = cv2.GaussianBlur(hard, (0, 0), blur_amount * 0.25)
+        mask = box_mask(height, width, blur, padding)
+        assert mask.dtype == np.float32 and np.abs(mask - expected).max() < 1e-5
+
+
+def test_colour_transfer_table_gives_the_float_transfer_bytes(group_photo, group_faces):
+    x0, y0, x1, y1 = group_faces[0].box.astype(int)
+    reference = group_photo[y0:y1, x0:x1]
+    image = np.ascontiguousarray(group_photo[y0:y1, x0 + 40:x1 + 40][::-1])
+    mask = np.zeros(reference.shape[:2], np.uint8)
+    mask[10:-10, 10:-10] = 1
+    source_lab, reference_lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB), cv2.cvtColor(reference, cv2.COLOR_BGR2LAB)
+    source_mean, source_std = cv2.meanStdDev(source_lab, mask=mask)
+    reference_mean, reference_std = cv2.meanStdDev(reference_lab, mask=mask)
+    gain = np.clip(reference_std.ravel() / np.maximum(source_std.ravel(), 1e-3), 0.5, 2.0)
+    offset = reference_mean.ravel() - gain * source_mean.ravel()
+    matched = source_lab.astype(np.float32) * gain.astype(np.float32) + offset.astype(np.float32)
+    expected = cv2.cvtColor(cv2.convertScaleAbs(matched), cv2.COLOR_LAB2BGR)
+    assert np.array_equal(match_colour(image, reference, mask), expected)

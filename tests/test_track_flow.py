@@ -44,3 +44,34 @@ def test_flow_fails_when_the_face_vanishes():
     cur = np.full_like(prev, 128)  # the scene is gone (cut to a flat slate)
     flow = KeypointFlow()
     assert flow.predict(prev, cur, [flow.seed(prev, _face())]) == [None]
+
+
+# faces of t1.jpg (x0, y0, x1, y1), as bridge.io.demo_source measured them
+GROUP_FACE_BOXES = [(55, 266, 169, 392), (269, 150, 366, 278), (464, 266, 576, 412), (742, 341, 846, 475)]
+
+
+def test_per_face_regions_follow_the_points_as_full_frame_lk_does(group_photo):
+    """Coarse-to-fine LK on each face's region gives OpenCV's whole-frame result on a real photo."""
+    prev = cv2.cvtColor(group_photo, cv2.COLOR_BGR2GRAY)
+    h, w = prev.shape
+    flow = KeypointFlow()
+    faces = [Face(box=np.array(box, np.float32), score=1.0) for box in GROUP_FACE_BOXES]
+    for dx, dy in [(5, -3), (-24, 17)]:
+        cur = cv2.warpAffine(prev, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h), borderMode=cv2.BORDER_REFLECT)
+        point_sets = [flow.seed(prev, face) for face in faces]
+        points = np.concatenate(point_sets)
+        whole, whole_status, _ = cv2.calcOpticalFlowPyrLK(prev, cur, points.reshape(-1, 1, 2), None, **flow.lk)
+        bounds = np.cumsum([0] + [len(p) for p in point_sets])
+        groups = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+        moved, status = flow._track(flow.pyramid(prev), flow.pyramid(cur), points, groups)
+        assert np.array_equal(status, whole_status.ravel() == 1)
+        assert np.abs(moved[status] - whole.reshape(-1, 2)[status]).max() < 0.01
+        for matrix in flow.predict(flow.pyramid(prev), flow.pyramid(cur), point_sets):
+            assert matrix is not None and np.abs(matrix[:, 2] - [dx, dy]).max() < 0.1
+
+
+def test_pyramid_has_the_levels_opencv_would_build():
+    flow = KeypointFlow(win_size=21, max_level=3)
+    assert [lv.shape for lv in flow.pyramid(np.zeros((240, 320), np.uint8))] == [(240, 320), (120, 160), (60, 80), (30, 40)]
+    # halving stops before a level would be no larger than the window
+    assert len(flow.pyramid(np.zeros((100, 100), np.uint8))) == 3

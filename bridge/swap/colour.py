@@ -20,5 +20,8 @@ def match_colour(image: np.ndarray, reference: np.ndarray, mask: np.ndarray, max
     reference_mean, reference_std = cv2.meanStdDev(reference_lab, mask=mask)
     gain = np.clip(reference_std.ravel() / np.maximum(source_std.ravel(), 1e-3), 1.0 / max_gain, max_gain)
     offset = reference_mean.ravel() - gain * source_mean.ravel()
-    matched = source_lab.astype(np.float32) * gain.astype(np.float32) + offset.astype(np.float32)
-    return cv2.cvtColor(cv2.convertScaleAbs(matched), cv2.COLOR_LAB2BGR)
+    # the transfer maps each channel's 256 levels on their own: a lookup table, not float images
+    # (the same float32 arithmetic and rounding as convertScaleAbs, so the same bytes)
+    levels = np.arange(256, dtype=np.float32)[:, None] * gain.astype(np.float32) + offset.astype(np.float32)
+    table = np.clip(np.rint(np.abs(levels)), 0, 255).astype(np.uint8).reshape(256, 1, 3)
+    return cv2.cvtColor(cv2.LUT(source_lab, table), cv2.COLOR_LAB2BGR)

@@ -2,8 +2,9 @@
 
 Only the face's rectangle is touched: the crop's corners are mapped back into the frame, the
 crop and its mask are inverse-warped into that rectangle alone (not a full-frame warp), and a
-numba kernel blends them into the frame without temporaries. Pixels outside the rectangle,
-and inside it where the mask is 0, stay bit-exact.
+numba kernel blends them into the frame view without temporaries. A box crop (warp68) is an
+integer shift of the frame, so it is blended straight from the crop with no warp at all.
+Pixels outside the rectangle, and inside it where the mask is 0, stay bit-exact.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def _blend_into(roi: np.ndarray, face: np.ndarray, mask: np.ndarray) -> None:
 
 
 def blend_numpy(roi: np.ndarray, face: np.ndarray, mask: np.ndarray) -> None:
-    """The same blend with NumPy temporaries (reference and baseline)."""
+    """The same blend with NumPy temporaries (the reference in tests)."""
     m = mask[..., None]
     blended = roi.astype(np.float32) + (face.astype(np.float32) - roi) * m + 0.5
     np.copyto(roi, blended.astype(np.uint8), where=m > 0)
@@ -71,17 +72,31 @@ def paste_back(frame_image: np.ndarray, crop_image: np.ndarray, mask: np.ndarray
     if rectangle is None:
         return
     x0, y0, x1, y1 = rectangle
+    mask = np.asarray(mask, dtype=np.float32)
+    roi = frame_image[y0:y1, x0:x1]  # a view: the blend writes into the frame
+    shift = _integer_shift(affine)
+    if shift is not None:
+        # the rectangle lies inside the crop's footprint, so its pixels are the crop's own
+        cx, cy = x0 + shift[0], y0 + shift[1]
+        _blend_into(roi, crop_image[cy:cy + y1 - y0, cx:cx + x1 - x0], mask[cy:cy + y1 - y0, cx:cx + x1 - x0])
+        return
     inverse = invert(affine)
     inverse[:, 2] -= (x0, y0)  # into the rectangle's own pixels
     size = (x1 - x0, y1 - y0)
     face = cv2.warpAffine(crop_image, inverse, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    roi_mask = cv2.warpAffine(mask.astype(np.float32), inverse, size, flags=cv2.INTER_LINEAR,
+    roi_mask = cv2.warpAffine(mask, inverse, size, flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    roi = frame_image[y0:y1, x0:x1]
-    if roi.flags["C_CONTIGUOUS"]:
-        _blend_into(roi, face, roi_mask)
-    else:  # a view with strides numba was not compiled for: NumPy does the same
-        blend_numpy(roi, face, roi_mask)
+    _blend_into(roi, face, roi_mask)
+
+
+def _integer_shift(affine: np.ndarray) -> tuple[int, int] | None:
+    """(dx, dy) when `affine` is a whole-pixel translation (crop = frame + (dx, dy)), else None."""
+    if not np.array_equal(affine[:, :2], np.eye(2)):
+        return None
+    dx, dy = float(affine[0, 2]), float(affine[1, 2])
+    if dx != round(dx) or dy != round(dy):
+        return None
+    return int(dx), int(dy)
 
 
 def paste_back_full_frame(frame_image: np.ndarray, crop_image: np.ndarray, mask: np.ndarray,

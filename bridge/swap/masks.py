@@ -29,18 +29,23 @@ def box_mask(height: int, width: int, blur: float = 0.3,
     """Ones with a faded border: blur is a share of the crop width, padding (top, right, bottom, left) in %.
 
     Higher blur: softer seam but more of the original face at the crop edge.
+    The mask is a column profile times a row profile, and a Gaussian blur is separable, so
+    the two 1-D profiles are blurred and multiplied: the 2-D blur's result for a fraction of
+    its cost (warp68 crops change size every frame, so this runs per face per frame).
     """
     blur_amount = int(width * 0.5 * blur)
     blur_area = max(blur_amount // 2, 1)
-    mask = np.ones((height, width), dtype=np.float32)
     top, right, bottom, left = padding
-    mask[:max(blur_area, int(height * top / 100)), :] = 0
-    mask[-max(blur_area, int(height * bottom / 100)):, :] = 0
-    mask[:, :max(blur_area, int(width * left / 100))] = 0
-    mask[:, -max(blur_area, int(width * right / 100)):] = 0
+    column = np.ones((height, 1), dtype=np.float32)
+    column[:max(blur_area, int(height * top / 100))] = 0
+    column[-max(blur_area, int(height * bottom / 100)):] = 0
+    row = np.ones((1, width), dtype=np.float32)
+    row[:, :max(blur_area, int(width * left / 100))] = 0
+    row[:, -max(blur_area, int(width * right / 100)):] = 0
     if blur_amount > 0:
-        mask = cv2.GaussianBlur(mask, (0, 0), blur_amount * 0.25)
-    return mask
+        column = cv2.GaussianBlur(column, (0, 0), blur_amount * 0.25)
+        row = cv2.GaussianBlur(row, (0, 0), blur_amount * 0.25)
+    return column * row
 
 
 def combine(masks: Sequence[np.ndarray | None]) -> np.ndarray:

@@ -137,7 +137,7 @@ class Tracker:
         self.stats = TrackerStats()
         self._entries: dict[int, _Entry] = {}
         self._next_id = 1
-        self._prev_gray: np.ndarray | None = None
+        self._prev_pyramid: list[np.ndarray] | None = None  # last frame's LK pyramid, while tracks have points
 
     # -- public -----------------------------------------------------------------
     def update(self, image_bgr: np.ndarray, faces: list[Face] | None, now: float) -> list[Track]:
@@ -148,7 +148,8 @@ class Tracker:
         self.stats.frames += 1
         self._forget(now)
         visible = [e for e in self._entries.values() if e.visible]
-        predicted = self._predict(gray, visible)
+        pyramid = self.flow.pyramid(gray) if self._prev_pyramid is not None and visible else None
+        predicted = self._predict(pyramid, visible)
 
         if faces is None:
             for e in visible:
@@ -163,13 +164,14 @@ class Tracker:
         shown = [e for e in self._entries.values() if e.visible]
         for e in self._entries.values():
             e.points = self._seed(gray, e, shown) if e.visible else None
-        self._prev_gray = gray
+        # built once per frame and kept: the next frame's flow starts from it
+        self._prev_pyramid = (pyramid or self.flow.pyramid(gray)) if shown else None
         return [self._snapshot(e) for e in sorted(self._entries.values(), key=lambda e: e.id) if e.visible]
 
     def reset(self) -> None:
         """Forget every track (a scene cut)."""
         self._entries.clear()
-        self._prev_gray = None
+        self._prev_pyramid = None
 
     @property
     def lost_ids(self) -> list[int]:
@@ -189,11 +191,12 @@ class Tracker:
         return kept if len(kept) >= self.flow.min_points else points
 
     # -- steps ------------------------------------------------------------------
-    def _predict(self, gray: np.ndarray, visible: list[_Entry]) -> dict[int, Face | None]:
-        if self._prev_gray is None or self._prev_gray.shape != gray.shape:
+    def _predict(self, pyramid: list[np.ndarray] | None, visible: list[_Entry]) -> dict[int, Face | None]:
+        prev = self._prev_pyramid
+        if pyramid is None or prev is None or prev[0].shape != pyramid[0].shape:
             return {e.id: e.raw for e in visible}
         with_points = [e for e in visible if e.points is not None and len(e.points)]
-        matrices = self.flow.predict(self._prev_gray, gray, [e.points for e in with_points])
+        matrices = self.flow.predict(prev, pyramid, [e.points for e in with_points])
         out: dict[int, Face | None] = {e.id: None for e in visible}
         for e, m in zip(with_points, matrices):
             if m is None:

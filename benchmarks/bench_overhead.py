@@ -1,0 +1,162 @@
+"""Per-frame overhead outside the models: tracker, warp68 swap and paste back (ms per frame).
+
+The demo scene (real faces cut from t1.jpg, moving) is rendered at 1280x720 and 1920x1080
+with 1, 2 and 4 faces. Detection and landmarks run up front, untimed; then each frame goes
+through the tracker and the swap stage as in the pipeline (profiles/demo.yaml: warp68, label):
+
+- track: `Tracker.update` without the recogniser's time (reported apart as embed), split into
+  flow (LK prediction) and seed (points for the next frame); every frame has detections,
+  and `track_every3` has them every third frame only (the others coast on flow).
+- swap: `FaceSwapper.swap_faces` without compose (crop, warp, colour match, warp68 mask).
+- compose: `Compose.paste_face` + `finish` (masks, paste back into the frame, label).
+
+Medians over the frames after a warm-up; the overhead budget is 5 ms per frame.
+
+    .venv/bin/python benchmarks/bench_overhead.py [--frames 60] [--json benchmarks/results/overhead.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from bridge.faces.detect import UlfdDetector
+from bridge.faces.embed import Recogniser
+from bridge.faces.landmarks import Landmarker68
+from bridge.io.demo_source import DemoScene
+from bridge.runtime import assets
+from bridge.swap.base import TargetFace
+from bridge.swap.compose import Compose
+from bridge.swap.label import Label
+from bridge.swap.stage import FaceSwapper, FaceToSwap
+from bridge.swap.warp68 import Warp68Swapper
+from bridge.track.tracker import Tracker, embed_with
+from bridge.types import Face, Target
+
+REPO = Path(__file__).resolve().parents[1]
+SIZES = [(1280, 720), (1920, 1080)]
+FACES = [1, 2, 4]
+FPS = 30.0
+WARMUP = 5
+BUDGET_MS = 5.0
+
+
+class Clock:
+    """Milliseconds per step within the current frame, by wrapping methods of objects in place."""
+
+    def __init__(self) -> None:
+        self.frame: dict[str, float] = defaultdict(float)
+
+    def wrap(self, owner: object, method: str, step: str) -> None:
+        inner = getattr(owner, method)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.frame[step] += (time.perf_counter() - started) * 1e3
+
+        setattr(owner, method, timed)
+
+    def time(self, step: str, fn: Callable[[], object]) -> None:
+        started = time.perf_counter()
+        fn()
+        self.frame[step] += (time.perf_counter() - started) * 1e3
+
+
+def run_case(frames: list[np.ndarray], detections: list[list[Face]], embed: Callable, target: Target,
+             detect_every: int) -> dict[str, list[float]]:
+    """Per-frame step times for one pass of the clip through a fresh tracker and swap stage."""
+    clock = Clock()
+    tracker = Tracker(embed)
+    clock.wrap(tracker, "embed", "embed")
+    clock.wrap(tracker.flow, "predict", "flow")
+    clock.wrap(tracker.flow, "seed", "seed")
+    swapper = FaceSwapper(Warp68Swapper(), Compose(label=Label()))
+    clock.wrap(swapper.compose, "paste_face", "compose")
+    clock.wrap(swapper.compose, "finish", "compose")
+    series: dict[str, list[float]] = defaultdict(list)
+    for index, (image, faces) in enumerate(zip(frames, detections)):
+        clock.frame.clear()
+        due = index % detect_every == 0
+        tracks: list = []
+        clock.time("track_total", lambda: tracks.extend(
+            tracker.update(image, [replace(f, embedding=None) for f in faces] if due else None, index / FPS)))
+        canvas = image.copy()
+        jobs = [FaceToSwap(t.id, t.face, target) for t in tracks]
+        clock.time("swap_total", lambda: swapper.swap_faces(canvas, jobs))
+        step = clock.frame
+        if index < WARMUP:
+            continue
+        series["track"].append(step["track_total"] - step["embed"])
+        series["flow"].append(step["flow"])
+        series["seed"].append(step["seed"])
+        series["embed"].append(step["embed"])
+        series["swap"].append(step["swap_total"] - step["compose"])
+        series["compose"].append(step["compose"])
+        series["tracks"].append(len(tracks))
+    return series
+
+
+def median(values: list[float]) -> float:
+    return round(statistics.median(values), 3) if values else 0.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=60, help="frames per case (the first few warm up)")
+    parser.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "overhead.json")
+    args = parser.parse_args()
+    models = REPO / "models"
+    assets.fetch_cpu_models(models)
+    photos = assets.fetch_photos()
+    group = cv2.imread(str(photos["t1.jpg"]))
+    portrait = cv2.imread(str(photos["Tom_Hanks_54745.png"]))
+    detector = UlfdDetector(models / "fr_detect.onnx")
+    landmarker = Landmarker68(models / "fr_landmark.onnx")
+    embed = embed_with(Recogniser(models / "fr_feature.onnx"))
+    (portrait_face,) = landmarker.landmark(portrait, detector.detect(portrait))
+    target = Target("portrait", [], prepared={"warp68": Warp68Swapper().prepare([TargetFace(portrait, portrait_face)])})
+
+    report: dict[str, Any] = {"machine": platform.processor() or platform.machine(), "frames": args.frames,
+                              "budget_ms": BUDGET_MS, "cases": {}}
+    rows = []
+    for width, height in SIZES:
+        for count in FACES:
+            scene = DemoScene(width, height, count, group)
+            frames = [scene.render(i, FPS) for i in range(args.frames)]
+            detections = [landmarker.landmark(f, detector.detect(f)) for f in frames]
+            every1 = run_case(frames, detections, embed, target, 1)
+            every3 = run_case(frames, detections, embed, target, 3)
+            case = {step: median(every1[step]) for step in ("track", "flow", "seed", "embed", "swap", "compose")}
+            case["track_every3"] = median(every3["track"])
+            case["faces_detected"] = round(float(np.mean([len(d) for d in detections])), 2)
+            case["tracks_shown"] = round(float(np.mean(every1["tracks"])), 2)
+            case["overhead"] = round(case["track"] + case["swap"] + case["compose"], 3)
+            name = f"{width}x{height}_{count}f"
+            report["cases"][name] = case
+            rows.append((name, case))
+            print(f"{name}: {json.dumps(case)}", flush=True)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2))
+    print(f"\n{'case':<16}{'track':>8}{'flow':>7}{'seed':>7}{'trk/3':>8}{'swap':>8}{'compose':>9}{'total':>8}")
+    for name, c in rows:
+        print(f"{name:<16}{c['track']:>8.2f}{c['flow']:>7.2f}{c['seed']:>7.2f}{c['track_every3']:>8.2f}"
+              f"{c['swap']:>8.2f}{c['compose']:>9.2f}{c['overhead']:>8.2f}")
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
