@@ -57,7 +57,7 @@ class Sample:
     far_ndi_dropped: int
     frames: dict[str, int] = field(default_factory=dict)
     p95_ms: float = 0.0
-    tracks: int = 0
+    track_ids: list[int] = field(default_factory=list)  # on screen in the latest frame
 
 
 def soak_profile(source: Path, port: int) -> str:
@@ -213,7 +213,8 @@ def _measure(config: SoakConfig, bridge: subprocess.Popen[bytes], port: int, sen
             if code == 200:
                 samples.append(Sample(round(now - started, 2), round(rss_mb(bridge.pid), 1), sent[0], far.arrived,
                                       far.receiver.transport_dropped(), dict(status["frames"]),
-                                      round(status["latency"]["p95_ms"], 1), len(status.get("tracks") or [])))
+                                      round(status["latency"]["p95_ms"], 1),
+                                      sorted(int(t["id"]) for t in status.get("tracks") or [])))
             if len(samples) % 60 == 0 and samples:
                 s = samples[-1]
                 report(f"soak {s.at_s:.0f}s: rss {s.rss_mb} MB, p95 {s.p95_ms} ms, frames {s.frames}")
@@ -250,7 +251,9 @@ def summarise(samples: list[Sample], commands: dict[str, int], config: SoakConfi
                    "ndi_dropped_far_end": last.far_ndi_dropped - first.far_ndi_dropped},
         "latency_p95_ms_windows": windows,
         "latency_p95_drift_ms": round(statistics.mean(windows[-half:]) - statistics.mean(windows[:half]), 1),
-        "tracks_seen": sorted({s.tracks for s in warm}),
+        "tracks_on_screen": sorted({len(s.track_ids) for s in warm}),
+        "track_line_ups": len({tuple(s.track_ids) for s in warm}),  # who was on screen, as it changed
+        "track_ids": sorted({i for s in warm for i in s.track_ids}),
         "commands": commands,
         "samples": [asdict(s) for s in samples],
     }
