@@ -31,6 +31,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from bridge.bench import StepClock
 from bridge.faces.detect import UlfdDetector
 from bridge.faces.embed import Recogniser
 from bridge.faces.landmarks import Landmarker68
@@ -52,34 +53,16 @@ WARMUP = 5
 BUDGET_MS = 5.0
 
 
-class Clock:
-    """Milliseconds per step within the current frame, by wrapping methods of objects in place."""
-
-    def __init__(self) -> None:
-        self.frame: dict[str, float] = defaultdict(float)
-
-    def wrap(self, owner: object, method: str, step: str) -> None:
-        inner = getattr(owner, method)
-
-        def timed(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return inner(*args, **kwargs)
-            finally:
-                self.frame[step] += (time.perf_counter() - started) * 1e3
-
-        setattr(owner, method, timed)
-
-    def time(self, step: str, fn: Callable[[], object]) -> None:
-        started = time.perf_counter()
-        fn()
-        self.frame[step] += (time.perf_counter() - started) * 1e3
+def timed(clock: StepClock, step: str, fn: Callable[[], object]) -> None:
+    started = time.perf_counter()
+    fn()
+    clock.add(step, (time.perf_counter() - started) * 1e3)
 
 
 def run_case(frames: list[np.ndarray], detections: list[list[Face]], embed: Callable, target: Target,
              detect_every: int) -> dict[str, list[float]]:
     """Per-frame step times for one pass of the clip through a fresh tracker and swap stage."""
-    clock = Clock()
+    clock = StepClock()
     tracker = Tracker(embed)
     clock.wrap(tracker, "embed", "embed")
     clock.wrap(tracker.flow, "predict", "flow")
@@ -89,15 +72,15 @@ def run_case(frames: list[np.ndarray], detections: list[list[Face]], embed: Call
     clock.wrap(swapper.compose, "finish", "compose")
     series: dict[str, list[float]] = defaultdict(list)
     for index, (image, faces) in enumerate(zip(frames, detections)):
-        clock.frame.clear()
+        clock.reset()
         due = index % detect_every == 0
         tracks: list = []
-        clock.time("track_total", lambda: tracks.extend(
+        timed(clock, "track_total", lambda: tracks.extend(
             tracker.update(image, [replace(f, embedding=None) for f in faces] if due else None, index / FPS)))
         canvas = image.copy()
         jobs = [FaceToSwap(t.id, t.face, target) for t in tracks]
-        clock.time("swap_total", lambda: swapper.swap_faces(canvas, jobs))
-        step = clock.frame
+        timed(clock, "swap_total", lambda: swapper.swap_faces(canvas, jobs))
+        step = clock.total
         if index < WARMUP:
             continue
         series["track"].append(step["track_total"] - step["embed"])

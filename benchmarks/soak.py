@@ -22,8 +22,9 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=30.0, help="measured minutes after warm-up (default 30)")
     parser.add_argument("--out", type=Path, help="folder for soak.json (default benchmarks/results)")
     parser.add_argument("--faces", type=int, default=3, help="faces in the demo scene (default 3)")
+    parser.add_argument("--churn", type=float, default=12.0, help="seconds per come-and-go cycle; 0: faces stay (default 12)")
     args = parser.parse_args()
-    config = SoakConfig(faces=args.faces)
+    config = SoakConfig(faces=args.faces, churn_s=args.churn)
     config.seconds = config.warmup_s + args.minutes * 60
     if args.out:
         config.out = args.out

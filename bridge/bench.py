@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 
 from bridge.io.demo_source import DemoScene
-from bridge.pipeline import LatestFrames, Pipeline
+from bridge.pipeline import Pipeline
 from bridge.stage import FaceStage
 from bridge.swap.stage import FaceToSwap
 from bridge.types import Frame

@@ -29,15 +29,6 @@ class Stage(Protocol):
     def process(self, frame: Frame) -> Frame: ...
 
 
-class SplitStage(Protocol):
-    """A stage whose work splits in two halves the pipeline can overlap across frames:
-    `analyse` needs nothing from earlier frames; `finish` must see frames in order."""
-
-    def process(self, frame: Frame) -> Frame: ...
-    def analyse(self, frame: Frame) -> Any: ...  # returns something with a `.frame`
-    def finish(self, analysed: Any) -> Frame: ...
-
-
 class FrameSource(Protocol):
     def capture(self, timeout_s: float = 0.1) -> Frame | None: ...
 
@@ -194,7 +185,8 @@ class Pipeline:
 
     Three threads (receive → process → send) for a plain stage; four for a stage with
     `analyse`/`finish` when `overlap` is on: while frame t is tracked and swapped, frame t+1
-    is already being detected (receive → analyse → swap → send).
+    is already being detected (receive → analyse → swap → send). `analyse` needs nothing from
+    earlier frames and returns something with a `.frame`; `finish` sees frames in order.
     """
 
     def __init__(self, source: FrameSource, stage: Stage, sink: FrameSink, *, queue_frames: int = 2,
