@@ -88,7 +88,6 @@ class Mapping:
         self._person_of: dict[int, str] = {}  # track id → recognised person (kept while the id lives)
         self._face_target: dict[int, str] = {}  # track id → target chosen by cycle_face_target
         self._pool_of: dict[int, str] = {}  # track id → pool target
-        self._last_target: dict[int, str | None] = {}
         self._last_seen: dict[int, int] = {}  # track id → assign() call it was last seen in
         self._calls = 0
         self._check()
@@ -146,8 +145,7 @@ class Mapping:
         self._recognise(tracks)
         for t in tracks:
             t.person = self._person_of.get(t.id)
-            t.target = None if self._bypass else self._target_for(t)
-            self._last_target[t.id] = t.target
+            t.target = None if self._bypass else self._target_for(t.id)
         return tracks
 
     def _recognise(self, tracks: list[Track]) -> None:
@@ -178,10 +176,10 @@ class Mapping:
             if t.embedding is None and t.id in self._person_of and self._person_of[t.id] in chosen.values():
                 del self._person_of[t.id]
 
-    def _target_for(self, t: Track) -> str | None:
-        if t.id in self._face_target:
-            return self._face_target[t.id]
-        person = self._person_of.get(t.id)
+    def _target_for(self, track_id: int) -> str | None:
+        if track_id in self._face_target:
+            return self._face_target[track_id]
+        person = self._person_of.get(track_id)
         if person is not None:
             target = self.target_of_person(person)
             if target is not None:
@@ -194,7 +192,7 @@ class Mapping:
         if policy == "fixed":
             return self._setting("fixed_target")
         if policy == "pool":
-            return self._pool_target(t.id)
+            return self._pool_target(track_id)
         return self.active_target
 
     def _pool_target(self, track_id: int) -> str | None:
@@ -265,7 +263,8 @@ class Mapping:
         """Give one face the next target of the list after the one it shows now."""
         if not self.targets:
             return CommandResult(False, "cycle_face_target: no targets")
-        current = self._face_target.get(track_id, self._last_target.get(track_id))
+        # what the face is mapped to now (bypass aside: it may have just been switched off)
+        current = self._target_for(track_id) if track_id in self._last_seen else None
         i = self.targets.index(current) + 1 if current in self.targets else 0
         self._face_target[track_id] = self.targets[i % len(self.targets)]
         return CommandResult(True, f"track {track_id}: target {self._face_target[track_id]}")

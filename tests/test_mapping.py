@@ -105,7 +105,14 @@ def test_cycle_face_target_moves_one_face_only():
     assert m.assign([track(2)])[0].target == "C"
 
 
-def test_scene_override_applies_while_its_scene_is_on():
+def test_cycle_right_after_bypass_goes_off_starts_from_what_the_face_shows_now():
+    m = show()
+    m.assign([track(1)])  # A: the active target
+    m.apply({"action": "toggle_bypass"})
+    m.assign([track(1)])  # a frame in bypass: nothing mapped
+    m.apply({"action": "toggle_bypass"})
+    m.apply({"action": "cycle_face_target", "track": 1})  # before any frame out of bypass
+    assert m.assign([track(1)])[0].target == "B"
     m = show(scene_overrides={"Interview": SceneOverride(unknown="blur", people={"guest": "C"}),
                               "Break": SceneOverride(bypass=True)})
     m.apply({"action": "set_scene", "scene": "Interview"})
