@@ -135,16 +135,17 @@ class ProcessMeter:
 
     def read(self) -> dict[str, float]:
         wall, cpu = time.monotonic() - self._wall, time.process_time() - self._cpu
-        return {"cpu_percent": round(100 * cpu / max(wall, 1e-6), 1), "rss_mb": round(_rss_mb(), 1),
+        return {"cpu_percent": round(100 * cpu / max(wall, 1e-6), 1), "rss_mb": round(rss_mb(), 1),
                 "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
-def _rss_mb() -> float:
+def rss_mb(pid: int | str = "self") -> float:
+    """Resident memory of a process (this one by default), in MB; this process's peak if /proc is missing."""
     try:
-        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        pages = int(Path(f"/proc/{pid}/statm").read_text().split()[1])
         return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
     except OSError:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 if pid == "self" else 0.0
 
 
 def latency_summary(values_s: list[float]) -> dict[str, float]:
@@ -271,7 +272,7 @@ def _pipeline_result(mode: str, pipeline: Pipeline, sink: MeasuringSink, clock: 
     c = pipeline.counters
     span = sink.last_at - sink.first_at
     return {"mode": mode, "overlap": pipeline.overlap, "frames_in": c.frames_in, "frames_out": sink.sent,
-            "dropped": pipeline.incoming.dropped + pipeline.outgoing.dropped, "stage_errors": c.stage_errors,
+            "dropped": c.dropped, "stage_errors": c.stage_errors,
             "fps": round((sink.sent - 1) / span, 2) if span > 0 else 0.0,
             "detect_every": stage.detect_every.every, "steps_ms": clock.per_frame(sink.sent),
             "latency": latency_summary(sink.latencies), **meter.read()}

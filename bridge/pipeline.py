@@ -14,7 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import cv2
@@ -163,12 +163,17 @@ class PipelineCounters:
     frames_in: int = 0
     frames_out: int = 0
     frames_held: int = 0  # sent while the input was gone
-    dropped: int = 0  # received but never processed (overload)
     stage_errors: int = 0
     last_input_at: float = 0.0
     last_output_at: float = 0.0
     input_size: tuple[int, int] = (0, 0)
     input_rate: tuple[int, int] = (0, 1)
+    queues: tuple[LatestFrames, ...] = field(default=(), repr=False)
+
+    @property
+    def dropped(self) -> int:
+        """Received but never processed (overload): what the queues dropped."""
+        return sum(q.dropped for q in self.queues)
 
 
 def slate_picture(width: int, height: int, text: str) -> np.ndarray:
@@ -202,7 +207,7 @@ class Pipeline:
         self.incoming = LatestFrames(queue_frames)
         self.outgoing = LatestFrames(2)
         self.commands: queue.Queue[Any] = queue.Queue(maxsize=256)
-        self.counters = PipelineCounters()
+        self.counters = PipelineCounters(queues=(self.incoming, self.outgoing))
         self.latency = LatencyWindow()
         self.output_rate = RateMeter()
         self.on_sent = on_sent
@@ -210,6 +215,7 @@ class Pipeline:
         self.stop_event = threading.Event()
         self._threads: list[threading.Thread] = []
         self._stage_errors_seen: set[str] = set()
+        self._telemetry_failed = False
 
     # -- control -------------------------------------------------------------------------
     def start(self) -> None:
@@ -263,7 +269,6 @@ class Pipeline:
             self.counters.input_size = frame.size
             self.counters.input_rate = frame.frame_rate
             self.incoming.put(frame)
-            self.counters.dropped = self.incoming.dropped + self.outgoing.dropped
 
     def _process_loop(self) -> None:
         while not self.stop_event.is_set():
@@ -277,7 +282,7 @@ class Pipeline:
             except Exception as error:  # the frame still goes out, unchanged
                 self._stage_failed(error)
                 result = frame
-            self._to_output(result)
+            self.outgoing.put(result)
 
     def _late_after(self) -> float | None:
         """How old a waiting frame may grow while a newer one waits: one frame interval."""
@@ -313,18 +318,14 @@ class Pipeline:
                 continue
             stage, item = handed
             if isinstance(item, Frame):
-                self._to_output(item)
+                self.outgoing.put(item)
                 continue
             try:
                 result = stage.finish(item)
             except Exception as error:
                 self._stage_failed(error)
                 result = item.frame
-            self._to_output(result)
-
-    def _to_output(self, frame: Frame) -> None:
-        self.outgoing.put(frame)
-        self.counters.dropped = self.incoming.dropped + self.outgoing.dropped
+            self.outgoing.put(result)
 
     def _stage_failed(self, error: Exception) -> None:
         self.counters.stage_errors += 1
@@ -381,8 +382,8 @@ class Pipeline:
         try:
             self.on_sent(frame, latency_s)
         except Exception as error:  # telemetry must never stop the output
-            if "on_sent" not in self._stage_errors_seen:
-                self._stage_errors_seen.add("on_sent")
+            if not self._telemetry_failed:
+                self._telemetry_failed = True
                 log.error("frame telemetry failed (%s: %s); frames go out regardless", type(error).__name__, error)
 
     def _hold_frame(self, last: Frame) -> Frame:

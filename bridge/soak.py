@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from bridge.bench import REPO, BenchError, LoopbackNdi
+from bridge.bench import REPO, BenchError, LoopbackNdi, rss_mb
 
 DEMO_PROFILE = REPO / "profiles" / "demo.yaml"
 # What an operator does during a show, one every `command_every_s`, round and round.
@@ -77,16 +77,6 @@ def soak_profile(source: Path, port: int) -> str:
     data.setdefault("telemetry", {})["port"] = port
     data["telemetry"]["host"] = "127.0.0.1"
     return yaml.safe_dump(data, sort_keys=False)
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def _http(port: int, path: str, body: bytes | None = None) -> tuple[int, Any]:

@@ -141,7 +141,7 @@ class FaceStage:
         self._swap(image, tracks)
         times.swap = (time.perf_counter() - started) * 1e3
         self.times, self.last_tracks = times, tracks
-        frame.timings.update({step: ms / 1e3 for step, ms in asdict(times).items() if ms})
+        frame.timings.update({step: ms / 1e3 for step, ms in vars(times).items() if ms})
         return frame
 
     def _swap(self, image: np.ndarray, tracks: list[Track]) -> None:

@@ -94,8 +94,8 @@ class Metrics:
                                        namespace=namespace, registry=self.registry, buckets=LATENCY_BUCKETS)
         self.latency_seconds = Histogram("latency_seconds", "receive-to-send latency per frame", namespace=namespace,
                                          registry=self.registry, buckets=LATENCY_BUCKETS)
-        for stage in STAGES:  # every stage shows up in /metrics from the start, at zero
-            self.stage_seconds.labels(stage=stage)
+        # every stage shows up in /metrics from the start, at zero; children kept for the per-frame path
+        self._stage_children = {stage: self.stage_seconds.labels(stage=stage) for stage in STAGES}
         for what in ("ndi", "obs"):
             self._counters["reconnects"].labels(what=what)
 
@@ -106,7 +106,7 @@ class Metrics:
     def observe_stage(self, stage: str, seconds: float) -> None:
         if stage not in STAGES:
             raise ValueError(f"unknown stage {stage!r} (known: {', '.join(STAGES)})")
-        self.stage_seconds.labels(stage=stage).observe(seconds)
+        self._stage_children[stage].observe(seconds)
 
     def observe_latency(self, seconds: float) -> None:
         self.latency_seconds.observe(seconds)
@@ -114,8 +114,9 @@ class Metrics:
     def observe_frame(self, frame: Frame, latency_s: float) -> None:
         """One sent frame: its time in each stage that ran on it, and its receive-to-send latency."""
         for stage, seconds in frame.timings.items():
-            if stage in STAGES:
-                self.stage_seconds.labels(stage=stage).observe(seconds)
+            child = self._stage_children.get(stage)
+            if child is not None:
+                child.observe(seconds)
         self.latency_seconds.observe(latency_s)
 
     def set_counter_total(self, name: str, value: float, **labels: str) -> None:
