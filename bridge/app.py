@@ -317,6 +317,10 @@ def demo(profile_path: str | None) -> int:
     profile = read_profile(path)
     if profile is None:
         return EXIT_USAGE
+    # The demo source lives in this process: ask 127.0.0.1 directly, so the demo works where
+    # NDI discovery (mDNS) does not (containers, locked-down networks).
+    if "127.0.0.1" not in profile.input.extra_ips:
+        profile.input.extra_ips.append("127.0.0.1")
     stop = stop_on_signals()
     with ndi.NdiRuntime():
         feeder = threading.Thread(target=run_demo_source, name="facebridge-demo-source",
