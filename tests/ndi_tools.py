@@ -154,6 +154,19 @@ class Recorder:
         """The newest frame's number, decoding only that one."""
         return decode(self._raw[-1][1].image) if self._raw else -1
 
+    def flowing_steadily(self, seconds: float = 1.0, max_gap_s: float = 0.2) -> bool:
+        """New pictures (not held repeats) have been arriving for `seconds` with no gap over
+        `max_gap_s`. An NDI connection over loopback may stall for a couple of seconds right after
+        its first frame (seen on fresh machines: the sender's other receiver got every frame, NDI
+        counted none dropped), so a test that counts frames starts once the path has proven steady."""
+        raw = self._raw[:]
+        if not raw or raw[-1][0] - raw[0][0] < seconds or time.monotonic() - raw[-1][0] > max_gap_s:
+            return False
+        window = [(at, decode(frame.image)) for at, frame in raw if at >= raw[-1][0] - seconds]
+        times = [raw[-1][0] - seconds] + [at for at, _ in window]
+        numbers = [n for _, n in window]
+        return bool(np.diff(times).max() <= max_gap_s) and all(b > a for a, b in zip(numbers, numbers[1:]))
+
     def wait_connected(self, timeout_s: float = 20.0) -> None:
         deadline = time.monotonic() + timeout_s
         while not self.receiver.connected and time.monotonic() < deadline:

@@ -43,7 +43,7 @@ def test_every_frame_arrives_in_order_with_its_audio(bridge) -> None:  # type: i
     try:
         recorder.wait_connected()
         sender.send_range(range(90), receivers=2,  # the bridge and the direct recorder
-                          flowing=lambda: recorder.latest_number() >= PREROLL and direct.latest_number() >= PREROLL)
+                          flowing=lambda: recorder.flowing_steadily() and direct.flowing_steadily())
         assert recorder.wait_for(lambda r: r.latest_number() == 89, 10), "last frame never came out"
         time.sleep(0.6)  # the output starts holding, and held frames carry any audio still on its way
     finally:
@@ -78,7 +78,7 @@ def test_output_keeps_its_rate_while_the_source_is_gone_and_reconnects(bridge) -
     try:
         recorder.wait_connected()
         first = PatternSender(source)
-        first.send_range(range(60), flowing=lambda: recorder.latest_number() >= PREROLL)
+        first.send_range(range(60), flowing=recorder.flowing_steadily)
         first.close()
         gone_at = time.monotonic()
         time.sleep(3.0)
