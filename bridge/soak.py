@@ -240,6 +240,9 @@ def summarise(samples: list[Sample], commands: dict[str, int], config: SoakConfi
                    "ndi_dropped_far_end": last.far_ndi_dropped - first.far_ndi_dropped},
         "latency_p95_ms_windows": windows,
         "latency_p95_drift_ms": round(statistics.mean(windows[-half:]) - statistics.mean(windows[:half]), 1),
+        # Latency that builds grows by frames per window without end; jitter from a busy machine
+        # moves it by a share of its level. Allowed: one frame interval plus half the first half's p95.
+        "latency_p95_drift_limit_ms": round(1000 / config.fps + 0.5 * statistics.mean(windows[:half]), 1),
         "tracks_on_screen": sorted({len(s.track_ids) for s in warm}),
         "track_line_ups": len({tuple(s.track_ids) for s in warm}),  # who was on screen, as it changed
         "track_ids": sorted({i for s in warm for i in s.track_ids}),
@@ -256,7 +259,7 @@ def verdict(result: dict[str, Any], config: SoakConfig) -> dict[str, bool]:
         "memory_flat": result["rss_mb"]["growth_percent"] is not None and result["rss_mb"]["growth_percent"] < 5.0,
         "input_loss_counted": abs(frames["unaccounted_in"]) <= slack,
         "pipeline_loss_counted": bool(final) and final["in"] == final["out"] + final["dropped"],
-        "latency_stable": result["latency_p95_drift_ms"] < 1000 / config.fps,
+        "latency_stable": result["latency_p95_drift_ms"] < result["latency_p95_drift_limit_ms"],
         "commands_accepted": result["commands"]["accepted"] == result["commands"]["sent"] > 0,
         "clean_log": result["tracebacks"] == 0,
     }
