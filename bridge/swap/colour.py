@@ -14,9 +14,19 @@ def match_colour(image: np.ndarray, reference: np.ndarray, mask: np.ndarray, max
     """
     if not mask.any():
         return image
-    source_lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB)
+    return match_colour_lab(cv2.cvtColor(image, cv2.COLOR_BGR2LAB), reference, mask, max_gain)
+
+
+def match_colour_lab(image_lab: np.ndarray, reference: np.ndarray, mask: np.ndarray,
+                     max_gain: float = 2.0) -> np.ndarray:
+    """`match_colour` for an image already in LAB (uint8); returns BGR.
+
+    warp68 samples a texture kept in LAB, which saves one conversion per face per frame.
+    """
     reference_lab = cv2.cvtColor(reference, cv2.COLOR_BGR2LAB)
-    source_mean, source_std = cv2.meanStdDev(source_lab, mask=mask)
+    if not mask.any():
+        return cv2.cvtColor(image_lab, cv2.COLOR_LAB2BGR)
+    source_mean, source_std = cv2.meanStdDev(image_lab, mask=mask)
     reference_mean, reference_std = cv2.meanStdDev(reference_lab, mask=mask)
     gain = np.clip(reference_std.ravel() / np.maximum(source_std.ravel(), 1e-3), 1.0 / max_gain, max_gain)
     offset = reference_mean.ravel() - gain * source_mean.ravel()
@@ -24,4 +34,4 @@ def match_colour(image: np.ndarray, reference: np.ndarray, mask: np.ndarray, max
     # (the same float32 arithmetic and rounding as convertScaleAbs, so the same bytes)
     levels = np.arange(256, dtype=np.float32)[:, None] * gain.astype(np.float32) + offset.astype(np.float32)
     table = np.clip(np.rint(np.abs(levels)), 0, 255).astype(np.uint8).reshape(256, 1, 3)
-    return cv2.cvtColor(cv2.LUT(source_lab, table), cv2.COLOR_LAB2BGR)
+    return cv2.cvtColor(cv2.LUT(image_lab, table), cv2.COLOR_LAB2BGR)
