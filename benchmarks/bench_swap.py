@@ -1,7 +1,7 @@
 """Swap and compose timings on this machine's CPU (median ms per face) at 720p and 1080p.
 
-- warp68: the fast path (one numba pass rasterising every triangle into remap tables + one cv2.remap) against the
-  textbook per-triangle warpAffine version, and the whole swap (warp + colour + mask).
+- warp68: the fast path (one numba pass rasterising every triangle into remap tables + one
+  cv2.remap) against the textbook per-triangle warpAffine version, and the whole swap (warp + colour + mask).
 - compose: paste back into the face rectangle (numba blend) against the plain full-frame
   warp + blend, for a 128² neural crop and a warp68 box crop; share of a 30 fps frame budget.
 - --standin: a random-weight graph with inswapper_128's architecture (models.md §5) on CPU.
