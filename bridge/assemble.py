@@ -48,7 +48,7 @@ def sessions_for(profile: Profile) -> SessionFactory:
     m = profile.models
     return SessionFactory(SessionConfig(providers=tuple(m.providers), device_id=m.device_id, fp16=m.fp16,
                                         trt_cache_dir=str(m.tensorrt_cache or profile.models_dir / "trt-cache"),
-                                        intra_op_threads=m.threads))
+                                        intra_op_threads=m.threads, io_binding=m.io_binding))
 
 
 def required_models(profile: Profile) -> list[str]:

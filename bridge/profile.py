@@ -46,6 +46,7 @@ class ModelsSection:
     fp16: bool = field(False, "half precision where the provider supports it (TensorRT)")
     tensorrt_cache: Path | None = field(None, "folder for TensorRT engine caches; empty = models/trt-cache", path="dir")
     threads: int = field(0, "CPU threads per model session; 0 = onnxruntime's choice", minimum=0)
+    io_binding: Literal["auto", "on", "off"] = field("auto", "onnxruntime IO binding: input buffers stay on the GPU between frames; auto = on for cuda/tensorrt")
 
 
 Detector = Literal["ulfd_rfb_320", "blazeface_back_256", "blazeface_front_128", "scrfd_2.5g", "retinaface_10g",

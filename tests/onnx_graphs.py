@@ -62,6 +62,20 @@ def identity_graph() -> onnx.ModelProto:
     return _model([helper.make_node("Identity", ["x"], ["y"])], [_value("x", [1])], [_value("y", [1])], [])
 
 
+def batch_graph() -> onnx.ModelProto:
+    """x (float[n, 3]) → squares (x·x) and sums (per row): two outputs whose batch follows the input."""
+    axes = numpy_helper.from_array(np.array([1], np.int64), "axes")
+    nodes = [helper.make_node("Mul", ["x", "x"], ["squares"]),
+             helper.make_node("ReduceSum", ["x", "axes"], ["sums"], keepdims=0)]
+    return _model(nodes, [_value("x", ["n", 3])], [_value("squares", ["n", 3]), _value("sums", ["n"])], [axes])
+
+
+def string_graph() -> onnx.ModelProto:
+    """x (string[n]) → y: a plain run takes it; onnxruntime cannot make a bindable OrtValue of strings."""
+    return _model([helper.make_node("Identity", ["x"], ["y"])], [_value("x", ["n"], TensorProto.STRING)],
+                  [_value("y", ["n"], TensorProto.STRING)], [])
+
+
 # --- SCRFD (scrfd_2.5g, retinaface_10g) -------------------------------------------------------
 
 def scrfd_outputs_with_face(size: int, stride: int, cell: tuple[int, int], anchor: int,

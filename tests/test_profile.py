@@ -19,6 +19,7 @@ BAD_PROFILES = [
     ("obs:\n  password: ${FACEBRIDGE_TEST_UNSET}\n",
      "obs.password: environment variable FACEBRIDGE_TEST_UNSET is not set (referenced as ${FACEBRIDGE_TEST_UNSET})"),
     ("telemetry:\n  port: 99999\n", "telemetry.port: expected a value in [0, 65535], got 99999"),
+    ("models:\n  io_binding: always\n", 'models.io_binding: expected one of auto, on, off, got "always"'),
     ("obs:\n  enabled: yes please\n", 'obs.enabled: expected true or false, got "yes please"'),
     ("targets:\n  - name: host\n    images: [missing.png]\n", "targets[0].images[0]: file not found:"),
     ("mapping:\n  fixed_target: hots\n  unknown: fixed\ntargets:\n  - name: host\n    images: [t.png]\n",

@@ -22,16 +22,19 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator, Literal, Sequence
 
+import numpy as np
 import onnxruntime as ort
 
 log = logging.getLogger("bridge.runtime.onnx")
 
 ProviderName = Literal["tensorrt", "cuda", "directml", "coreml", "cpu"]
+IoBinding = Literal["auto", "on", "off"]
 
 ORT_NAMES: dict[str, str] = {
     "tensorrt": "TensorrtExecutionProvider",
@@ -41,6 +44,9 @@ ORT_NAMES: dict[str, str] = {
     "cpu": "CPUExecutionProvider",
 }
 SHORT_NAMES = {v: k for k, v in ORT_NAMES.items()}
+
+# Providers that run on device memory, and onnxruntime's name for that device (IO binding).
+_DEVICE_MEMORY = {"tensorrt": "cuda", "cuda": "cuda"}
 
 # The shared library onnxruntime loads for a provider (Linux / Windows spellings).
 _PROVIDER_LIBRARIES = {
@@ -60,7 +66,7 @@ class ProviderError(RuntimeError):
 
 @dataclass(frozen=True)
 class SessionConfig:
-    """How sessions are built; the profile's `runtime` section maps onto this.
+    """How sessions are built; the profile's `models` section maps onto this.
 
     providers: preference order; the first that really works is used (cpu is always the last resort).
     device_id: GPU index for tensorrt / cuda / directml.
@@ -68,6 +74,8 @@ class SessionConfig:
         pick an fp16 model file for that).
     trt_cache_dir: where TensorRT keeps built engines so the next start skips the build.
     intra_op_threads / inter_op_threads: 0 lets onnxruntime choose.
+    io_binding: run through onnxruntime IO binding; auto = only on cuda / tensorrt (on the CPU
+        it buys nothing; "on" there exercises the same code, for tests).
     """
 
     providers: tuple[str, ...] = ("cpu",)
@@ -76,11 +84,58 @@ class SessionConfig:
     trt_cache_dir: str | None = None
     intra_op_threads: int = 0
     inter_op_threads: int = 0
+    io_binding: IoBinding = "auto"
 
     def __post_init__(self) -> None:
         unknown = [p for p in self.providers if p not in ORT_NAMES]
         if unknown:
             raise ProviderError(f"unknown execution provider {unknown[0]!r}; choose from {', '.join(ORT_NAMES)}")
+        if self.io_binding not in ("auto", "on", "off"):
+            raise ProviderError(f"unknown io_binding {self.io_binding!r}; choose from auto, on, off")
+
+
+class _Binding:
+    """Runs a session through onnxruntime IO binding.
+
+    Why: on CUDA / TensorRT a plain `run` allocates a device buffer for every input and copies
+    into it, every frame. Here each input keeps one buffer on the device, overwritten in place
+    while its shape and dtype stay the same (one frame size, one batch: the usual case), and
+    outputs are copied to the host once. The buffers are onnxruntime's own, never the caller's
+    arrays (on the CPU device a value made from an array would share its memory, and the next
+    frame's update would overwrite the caller's previous input).
+    """
+
+    def __init__(self, inner: ort.InferenceSession, device: str, device_id: int) -> None:
+        self.inner = inner
+        self.device = device
+        self.device_id = device_id
+        self.io = inner.io_binding()
+        self.inputs: dict[str, ort.OrtValue] = {}
+        self.layouts: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+        self.output_names = [o.name for o in inner.get_outputs()]
+        self.lock = threading.Lock()
+
+    def run(self, outputs: list[str] | None, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        if feeds.keys() != self.inputs.keys():
+            self.io.clear_binding_inputs()
+            self.inputs.clear()
+            self.layouts.clear()
+        for name, array in feeds.items():
+            layout = (array.shape, array.dtype)
+            if self.layouts.get(name) != layout:
+                value = ort.OrtValue.ortvalue_from_shape_and_type(array.shape, array.dtype.type, self.device,
+                                                                  self.device_id)
+                self.io.bind_ortvalue_input(name, value)
+                self.inputs[name], self.layouts[name] = value, layout
+            self.inputs[name].update_inplace(array)
+        # Outputs are rebound unallocated every call, so onnxruntime allocates each at the shape
+        # this run computes (from its arena): a kept output must match that shape exactly, which
+        # fails on a new batch size or an output whose shape depends on the data.
+        self.io.clear_binding_outputs()
+        for name in outputs or self.output_names:
+            self.io.bind_output(name, self.device, self.device_id)
+        self.inner.run_with_iobinding(self.io)
+        return self.io.copy_outputs_to_cpu()
 
 
 @dataclass
@@ -91,8 +146,23 @@ class Session:
     path: Path
     provider: str  # short name of the provider actually running the graph
     fallback_reasons: dict[str, str] = field(default_factory=dict)  # requested provider → why not used
+    binding: _Binding | None = None  # None: plain `run` (the CPU default, or after binding failed)
 
     def run(self, outputs: list[str] | None, feeds: dict[str, Any]) -> list[Any]:
+        binding = self.binding
+        # The bound buffers serve one call at a time; a second thread running this session
+        # meanwhile (a target reload) takes the plain path rather than wait.
+        if binding is not None and binding.lock.acquire(blocking=False):
+            try:
+                if self.binding is binding:
+                    return binding.run(outputs, feeds)
+            except Exception as error:  # onnxruntime raises its own exception types
+                # The live output must keep running: this session goes on without binding.
+                self.binding = None
+                log.warning("onnx: %s: IO binding failed on %s; running without it: %s",
+                            self.path.name, self.provider, _first_line(error))
+            finally:
+                binding.lock.release()
         return self.inner.run(outputs, feeds)
 
     def get_inputs(self) -> list[Any]:
@@ -100,6 +170,11 @@ class Session:
 
     def get_outputs(self) -> list[Any]:
         return self.inner.get_outputs()
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:300] if text else type(error).__name__
 
 
 def _provider_library(provider: str) -> Path | None:
@@ -251,8 +326,7 @@ class SessionFactory:
             try:
                 inner = ort.InferenceSession(source, _session_options(self.config), providers=chain)
             except Exception as error:  # onnxruntime raises its own exception types
-                first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-                raise ProviderError(f"{label}: onnxruntime cannot load it: {first[:300]}") from None
+                raise ProviderError(f"{label}: onnxruntime cannot load it: {_first_line(error)}") from None
         active = [SHORT_NAMES.get(p, p) for p in inner.get_providers()]
         provider = active[0] if active else "cpu"
         # Providers ahead of the active one were requested, passed the probe, and still failed.
@@ -260,9 +334,19 @@ class SessionFactory:
             if candidate == provider:
                 break
             reasons.setdefault(candidate, _reason_from_log(captured))
-        session = Session(inner=inner, path=path, provider=provider, fallback_reasons=reasons)
+        session = Session(inner=inner, path=path, provider=provider, fallback_reasons=reasons,
+                          binding=self._binding(inner, provider))
         self._report(session, requested)
         return session
+
+    def _binding(self, inner: ort.InferenceSession, provider: str) -> _Binding | None:
+        """IO binding where the session really runs on device memory, or where the profile asks."""
+        mode = self.config.io_binding
+        if mode == "off" or (mode == "auto" and provider not in _DEVICE_MEMORY):
+            return None
+        if provider in _DEVICE_MEMORY:
+            return _Binding(inner, _DEVICE_MEMORY[provider], self.config.device_id)
+        return _Binding(inner, "cpu", 0)
 
     def _report(self, session: Session, requested: list[str]) -> None:
         wanted = requested[0]
