@@ -75,3 +75,18 @@ def test_pyramid_has_the_levels_opencv_would_build():
     assert [lv.shape for lv in flow.pyramid(np.zeros((240, 320), np.uint8))] == [(240, 320), (120, 160), (60, 80), (30, 40)]
     # halving stops before a level would be no larger than the window
     assert len(flow.pyramid(np.zeros((100, 100), np.uint8))) == 3
+
+
+def test_a_large_face_seeded_on_the_half_size_level_is_followed_as_well():
+    prev = _textured(4)
+    m = cv2.getRotationMatrix2D((160, 120), 5, 1.05).astype(np.float32)
+    cur = cv2.warpAffine(prev, m, (320, 240), borderMode=cv2.BORDER_REFLECT)
+    flow = KeypointFlow()
+    face = Face(box=np.array([40, 20, 280, 220], np.float32), score=0.9)  # inner box 168 x 140 px
+    pyramid = flow.pyramid(prev)
+    full, half = flow.seed(prev, face), flow.seed(pyramid, face)
+    assert len(half) == flow.features and not np.array_equal(full, half)  # corners sought on level 1
+    assert (half >= [76, 50]).all() and (half <= [244, 190]).all()  # inside the inner box
+    (matrix,) = flow.predict(pyramid, flow.pyramid(cur), [half])
+    corners = np.array([[76, 50], [244, 190]], np.float32)
+    assert np.abs(corners @ matrix[:, :2].T + matrix[:, 2] - (corners @ m[:, :2].T + m[:, 2])).max() < 0.5

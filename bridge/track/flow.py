@@ -59,6 +59,8 @@ class KeypointFlow:
     features: corner features sought inside the box besides the five keypoints.
     """
 
+    HALF_SIZE_SEED = 64  # inner boxes at least this many pixels across seek corners at half size
+
     def __init__(self, win_size: int = 21, max_level: int = 3, max_fb_error: float = 1.5,
                  min_points: int = 4, features: int = 16) -> None:
         self.lk = dict(winSize=(win_size, win_size), maxLevel=max_level,
@@ -67,9 +69,14 @@ class KeypointFlow:
         self.min_points = max(min_points, 2)
         self.features = features
 
-    def seed(self, gray: np.ndarray, face: Face) -> np.ndarray:
-        """Points to follow for one face: its kps5 (if any) and corners inside the inner box."""
-        h, w = gray.shape[:2]
+    def seed(self, frame: np.ndarray | list[np.ndarray], face: Face) -> np.ndarray:
+        """Points to follow for one face: its kps5 (if any) and corners inside the inner box.
+
+        frame: the grey frame or its `pyramid`. With a pyramid, a large face's corners are sought
+        on the half-size level (a quarter of the pixels); LK follows them at full size all the same.
+        """
+        levels = [frame] if isinstance(frame, np.ndarray) else frame
+        h, w = levels[0].shape[:2]
         x0, y0, x1, y1 = face.box
         # inner 70 % of the box: the face, not the background behind it
         mx, my = (x1 - x0) * 0.15, (y1 - y0) * 0.15
@@ -77,9 +84,12 @@ class KeypointFlow:
         ix1, iy1 = int(min(w, x1 - mx)), int(min(h, y1 - my))
         points = [] if face.kps5 is None else [np.asarray(face.kps5, np.float32).reshape(-1, 2)]
         if ix1 - ix0 >= 8 and iy1 - iy0 >= 8 and self.features > 0:
-            corners = cv2.goodFeaturesToTrack(gray[iy0:iy1, ix0:ix1], self.features, 0.01, 3)
+            level = 1 if len(levels) > 1 and min(ix1 - ix0, iy1 - iy0) >= self.HALF_SIZE_SEED else 0
+            k = 2 ** level
+            region = levels[level][iy0 // k:iy1 // k, ix0 // k:ix1 // k]
+            corners = cv2.goodFeaturesToTrack(region, self.features, 0.01, 3)
             if corners is not None:
-                points.append(corners.reshape(-1, 2) + np.float32([ix0, iy0]))
+                points.append(corners.reshape(-1, 2) * np.float32(k) + np.float32([ix0 // k * k, iy0 // k * k]))
             else:  # flat face patch: a coarse grid still gives LK something to hold
                 gx, gy = np.meshgrid(np.linspace(ix0, ix1 - 1, 3), np.linspace(iy0, iy1 - 1, 3))
                 points.append(np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32))
@@ -143,6 +153,7 @@ class KeypointFlow:
         union costs less than one per face."""
         top = min(len(src), len(dst)) - 1
         half = self.lk["winSize"][0] // 2 + 8
+        starts = np.array([g.start for g in groups])
         guess = points / np.float32(2 ** top)
         status = np.zeros(len(points), bool)
         for level in range(top, -1, -1):
@@ -150,17 +161,16 @@ class KeypointFlow:
                 guess *= 2
             scaled = points / np.float32(2 ** level)
             h, w = src[level].shape[:2]
-            regions = []
-            for group in groups:
-                both = np.concatenate([scaled[group], guess[group]])
-                x0, y0 = np.maximum(np.floor(both.min(axis=0)).astype(int) - half, 0)
-                x1, y1 = np.minimum(np.ceil(both.max(axis=0)).astype(int) + half + 1, (w, h))
-                regions.append((group, (int(x0), int(y0), int(x1), int(y1))))
-            boxes = np.array([box for _, box in regions])
+            # every group's box in one go (groups are consecutive slices of `points`)
+            low = np.minimum(np.minimum.reduceat(scaled, starts), np.minimum.reduceat(guess, starts))
+            high = np.maximum(np.maximum.reduceat(scaled, starts), np.maximum.reduceat(guess, starts))
+            boxes = np.concatenate([np.maximum(np.floor(low).astype(int) - half, 0),
+                                    np.minimum(np.ceil(high).astype(int) + half + 1, (w, h))], axis=1)
+            regions = list(zip(groups, boxes.tolist()))
             union = (*boxes[:, :2].min(axis=0), *boxes[:, 2:].max(axis=0))
             area = np.clip(boxes[:, 2:] - boxes[:, :2], 0, None).prod(axis=1).sum()
             if len(regions) > 1 and (union[2] - union[0]) * (union[3] - union[1]) <= 1.5 * area:
-                regions = [(slice(0, len(points)), union)]
+                regions = [(slice(0, len(points)), list(union))]
             for group, (x0, y0, x1, y1) in regions:
                 if x1 <= x0 or y1 <= y0:  # the whole face went off the frame
                     continue

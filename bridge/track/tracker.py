@@ -162,10 +162,10 @@ class Tracker:
             self._associate(image_bgr, gray.shape, visible, predicted, list(faces), now)
 
         shown = [e for e in self._entries.values() if e.visible]
-        for e in self._entries.values():
-            e.points = self._seed(gray, e, shown) if e.visible else None
         # built once per frame and kept: the next frame's flow starts from it
-        self._prev_pyramid = (pyramid or self.flow.pyramid(gray)) if shown else None
+        kept = self._prev_pyramid = (pyramid or self.flow.pyramid(gray)) if shown else None
+        for e in self._entries.values():
+            e.points = self._seed(kept, e, shown) if e.visible and kept is not None else None
         return [self._snapshot(e) for e in sorted(self._entries.values(), key=lambda e: e.id) if e.visible]
 
     def reset(self) -> None:
@@ -178,10 +178,10 @@ class Tracker:
         """Ids waiting for their person to come back."""
         return sorted(e.id for e in self._entries.values() if not e.visible)
 
-    def _seed(self, gray: np.ndarray, e: _Entry, shown: list[_Entry]) -> np.ndarray:
+    def _seed(self, pyramid: list[np.ndarray], e: _Entry, shown: list[_Entry]) -> np.ndarray:
         """Flow points for `e`, leaving out those inside another face's box: where two faces
         overlap, a point may belong to either, and the one in front would drag the other."""
-        points = self.flow.seed(gray, e.raw)
+        points = self.flow.seed(pyramid, e.raw)
         others = np.array([o.raw.box for o in shown if o is not e], np.float32).reshape(-1, 4)
         if len(points) == 0 or len(others) == 0:
             return points
