@@ -342,9 +342,11 @@ class NdiSender:
         if self._send is None:
             raise NdiError(f"cannot create the NDI sender {name!r}")
         self._video = ndi.VideoFrameV2()
-        self._video.FourCC = ndi.FOURCC_VIDEO_TYPE_BGRX
+        # UYVY is what NDI compresses: sent as BGRX, NDI converts each frame itself, which
+        # costs more CPU than converting here (benchmarks/bench_send.py).
+        self._video.FourCC = ndi.FOURCC_VIDEO_TYPE_UYVY
         self._audio = ndi.AudioFrameV2()
-        self._bgrx: np.ndarray | None = None
+        self._uyvy: np.ndarray | None = None  # kept between frames: NDI only points at it
         self.frames_sent = 0
 
         self.full_name = str(ndi.send_get_source_name(self._send).ndi_name)  # "HOST (name)", as receivers see it
@@ -367,8 +369,8 @@ class NdiSender:
             meta = ndi.MetadataFrame()
             meta.data = text
             ndi.send_send_metadata(self._send, meta)
-        self._bgrx = color.bgr_to_bgrx(frame.image, self._bgrx)
-        self._video.data = self._bgrx
+        self._uyvy = color.bgr_to_uyvy(frame.image, self._uyvy)
+        self._video.data = self._uyvy  # also sets xres, yres and line_stride_in_bytes
         self._video.frame_rate_N, self._video.frame_rate_D = frame.frame_rate
         self._video.timecode = frame.timecode if frame.timecode else ndi.SEND_TIMECODE_SYNTHESIZE
         ndi.send_send_video_v2(self._send, self._video)
