@@ -7,11 +7,14 @@ import numba
 import numpy as np
 
 # BT.709 limited range (what NDI uses for HD UYVY), as fixed-point coefficients ×1024.
-_Y = 1192  # 255/219
-_RV = 1836  # 1.5748 · 255/224
-_GU = -218  # -0.1873 · 255/224
-_GV = -546  # -0.4681 · 255/224
-_BU = 2163  # 1.8556 · 255/224
+# int32 so numba keeps the arithmetic in 32 bits (plain ints are int64 to it).
+_Y = np.int32(1192)  # 255/219
+_RV = np.int32(1836)  # 1.5748 · 255/224
+_GU = np.int32(-218)  # -0.1873 · 255/224
+_GV = np.int32(-546)  # -0.4681 · 255/224
+_BU = np.int32(2163)  # 1.8556 · 255/224
+_HALF = np.int32(512)
+_TEN = np.int32(10)
 
 # The same conversion the other way, for send, ×2^16 so that rounding the coefficients costs
 # far less than a level. Each chroma row sums to 0, so greys get U = V = 128 exactly.
@@ -22,27 +25,45 @@ _Y_ADD = np.int32((16 << 16) + (1 << 15))  # offset + rounding
 _C_ADD = np.int32((128 << 17) + (1 << 16))  # chroma comes from a pixel pair's sum: one more bit
 
 
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _uyvy_to_bgr(src: np.ndarray, dst: np.ndarray) -> None:
+@numba.njit(inline="always")
+def _bgr_pair(row: np.ndarray, at: int, out: np.ndarray, first: int, second: int) -> None:
+    """U Y0 V Y1 at `row[at:at + 4]` → two BGR pixels at byte offsets `first`, `second` of `out`."""
+    u = np.int32(row[at]) - np.int32(128)
+    v = np.int32(row[at + 2]) - np.int32(128)
+    y0 = (np.int32(row[at + 1]) - np.int32(16)) * _Y
+    y1 = (np.int32(row[at + 3]) - np.int32(16)) * _Y
+    r, g, b = _RV * v + _HALF, _GU * u + _GV * v + _HALF, _BU * u + _HALF
+    out[first] = _clamp((y0 + b) >> _TEN)
+    out[first + 1] = _clamp((y0 + g) >> _TEN)
+    out[first + 2] = _clamp((y0 + r) >> _TEN)
+    out[second] = _clamp((y1 + b) >> _TEN)
+    out[second + 1] = _clamp((y1 + g) >> _TEN)
+    out[second + 2] = _clamp((y1 + r) >> _TEN)
+
+
+@numba.njit(inline="always")
+def _clamp(value: np.int32) -> np.uint8:
+    return np.uint8(min(max(value, np.int32(0)), np.int32(255)))
+
+
+# Serial, like `_bgr_to_uyvy`: the parallel version's OpenMP threads spin while they wait, and
+# on 2 cores it cost 5.4 ms of CPU per 1080p frame against 4.2 ms for this one (same bytes).
+@numba.njit(cache=True, nogil=True)
+def _uyvy_to_bgr(src_rows: np.ndarray, dst: np.ndarray) -> None:
     height, width = dst.shape[0], dst.shape[1]
-    for row in numba.prange(height):
+    dst_rows = dst.reshape(height, width * 3)
+    for y in range(height):
+        row, out = src_rows[y], dst_rows[y]
         for pair in range(width // 2):
-            u = np.int32(src[row, 2 * pair, 0]) - 128
-            y0 = (np.int32(src[row, 2 * pair, 1]) - 16) * _Y
-            v = np.int32(src[row, 2 * pair + 1, 0]) - 128
-            y1 = (np.int32(src[row, 2 * pair + 1, 1]) - 16) * _Y
-            r, g, b = _RV * v, _GU * u + _GV * v, _BU * u
-            for k, y in ((0, y0), (1, y1)):
-                col = 2 * pair + k
-                dst[row, col, 0] = min(max((y + b + 512) >> 10, 0), 255)
-                dst[row, col, 1] = min(max((y + g + 512) >> 10, 0), 255)
-                dst[row, col, 2] = min(max((y + r + 512) >> 10, 0), 255)
+            _bgr_pair(row, 4 * pair, out, 6 * pair, 6 * pair + 3)
 
 
 def uyvy_to_bgr(uyvy: np.ndarray) -> np.ndarray:
     """(H, W, 2) UYVY, BT.709 limited range → (H, W, 3) BGR, one pass."""
-    out = np.empty((uyvy.shape[0], uyvy.shape[1], 3), np.uint8)
-    _uyvy_to_bgr(uyvy, out)
+    height, width = uyvy.shape[:2]
+    out = np.empty((height, width, 3), np.uint8)
+    # (H, W·2) rows; a view when each row's pixels are contiguous, as in NDI's padded buffers
+    _uyvy_to_bgr(uyvy.reshape(height, width * 2), out)
     return out
 
 
