@@ -279,7 +279,7 @@ def _pipeline_result(mode: str, pipeline: Pipeline, sink: MeasuringSink, clock: 
 
 
 def run_loopback(stage: FaceStage, size: tuple[int, int], faces: int, fps: float, seconds: float,
-                 clock: StepClock) -> dict[str, Any]:
+                 clock: StepClock, color_format: str = "bgra") -> dict[str, Any]:
     """Demo source (its own process) → NDI → pipeline → NDI → a counting receiver, all on this machine."""
     from bridge.io import ndi
 
@@ -289,7 +289,7 @@ def run_loopback(stage: FaceStage, size: tuple[int, int], faces: int, fps: float
                                "--size", f"{size[0]}x{size[1]}", "--fps", str(fps), "--faces", str(faces),
                                "--seconds", str(seconds + 12)], cwd=REPO, env=os.environ.copy(),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    receiver = ndi.NdiReceiver(source_name, wait_log_s=60)
+    receiver = ndi.NdiReceiver(source_name, color_format=color_format, wait_log_s=60)
     clock.wrap(receiver, "_to_frame", "receive_convert")
     sender = ndi.NdiSender(output_name)
     watcher = ndi.NdiReceiver(sender.full_name, wait_log_s=60)
@@ -339,8 +339,9 @@ def run_loopback(stage: FaceStage, size: tuple[int, int], faces: int, fps: float
 
 
 # -- the whole benchmark -----------------------------------------------------------------------------
-def build_stage(profile_path: Path, neural: bool) -> tuple[FaceStage, str]:
-    """The profile's face stage (CPU demo profile by default) and its swapper's name; with `neural`,
+def build_stage(profile_path: Path, neural: bool) -> tuple[FaceStage, str, str]:
+    """The profile's face stage (CPU demo profile by default), its swapper's name and the pixel
+    format its NDI input asks for; with `neural`,
     the swapper is the inswapper-architecture stand-in (random weights, real compute) on the GPU
     when one works, else the CPU."""
     from bridge.assemble import AssemblyError, build_face_stage, sessions_for
@@ -359,7 +360,7 @@ def build_stage(profile_path: Path, neural: bool) -> tuple[FaceStage, str]:
 
         profile.models.providers = ["tensorrt", "cuda", "cpu"]
         use_swapper(stage, inswapper_standin(REPO / ".cache" / "standin", sessions_for(profile)))
-    return stage, stage.swapper.swapper.name
+    return stage, stage.swapper.swapper.name, profile.input.color_format
 
 
 def use_swapper(stage: FaceStage, swapper: Any) -> None:
@@ -379,7 +380,7 @@ def run_bench(config: BenchConfig, own_ndi_runtime: bool = True,
     """Every case of `config`; writes bench.json and bench.png to `config.out` and returns the report."""
     from bridge.runtime import assets
 
-    stage, swapper = build_stage(config.profile, config.neural)
+    stage, swapper, color_format = build_stage(config.profile, config.neural)
     if config.neural and stage.provider == "cpu":  # ≈1 s per face: real compute, at a rate the CPU can follow
         config = replace(config, fps=min(config.fps, 1.0), seconds=max(config.seconds, 10.0),
                          naive_frames=min(config.naive_frames, 3), unique_frames=min(config.unique_frames, 6))
@@ -410,7 +411,7 @@ def run_bench(config: BenchConfig, own_ndi_runtime: bool = True,
         wanted = config.loopback_cases or [((w, h), k) for w, h in config.sizes for k in config.faces]
         with LoopbackNdi(own_ndi_runtime):
             for size, faces in wanted:
-                result = run_loopback(stage, size, faces, config.fps, config.seconds, clock)
+                result = run_loopback(stage, size, faces, config.fps, config.seconds, clock, color_format)
                 result.update({"size": list(size), "faces": faces})
                 loopback.append(result)
                 report(f"loopback {size[0]}x{size[1]} {faces} faces: {result['fps']} fps out, "

@@ -43,7 +43,7 @@ def test_the_neural_set_swaps_every_face_with_the_neural_swapper(tmp_path: Path,
     from bridge.swap.inswapper import InSwapper
     from tests.swap_graphs import inswapper_like
 
-    stage, name = build_stage(REPO / "profiles" / "demo.yaml", neural=False)
+    stage, name, _ = build_stage(REPO / "profiles" / "demo.yaml", neural=False)
     assert name == "warp68"
     emap = np.random.default_rng(1).standard_normal((512, 512)).astype(np.float32)
     swapper = InSwapper(inswapper_like(tmp_path / "inswapper_like.onnx", emap), name="inswapper_like")

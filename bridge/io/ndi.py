@@ -346,7 +346,10 @@ class NdiSender:
         # costs more CPU than converting here (benchmarks/bench_send.py).
         self._video.FourCC = ndi.FOURCC_VIDEO_TYPE_UYVY
         self._audio = ndi.AudioFrameV2()
-        self._uyvy: np.ndarray | None = None  # kept between frames: NDI only points at it
+        # Two pictures, filled in turn: an async send lets NDI compress the picture on its own
+        # thread until the next send, so the one being compressed is never the one being filled.
+        self._pictures: list[np.ndarray | None] = [None, None]
+        self._turn = 0
         self.frames_sent = 0
 
         self.full_name = str(ndi.send_get_source_name(self._send).ndi_name)  # "HOST (name)", as receivers see it
@@ -369,14 +372,17 @@ class NdiSender:
             meta = ndi.MetadataFrame()
             meta.data = text
             ndi.send_send_metadata(self._send, meta)
-        self._uyvy = color.bgr_to_uyvy(frame.image, self._uyvy)
-        self._video.data = self._uyvy  # also sets xres, yres and line_stride_in_bytes
+        picture = self._pictures[self._turn] = color.bgr_to_uyvy(frame.image, self._pictures[self._turn])
+        self._turn ^= 1
+        self._video.data = picture  # also sets xres, yres and line_stride_in_bytes
         self._video.frame_rate_N, self._video.frame_rate_D = frame.frame_rate
         self._video.timecode = frame.timecode if frame.timecode else ndi.SEND_TIMECODE_SYNTHESIZE
-        ndi.send_send_video_v2(self._send, self._video)
+        # returns at once (a synchronous send compresses first: 4-5 ms of the send thread per
+        # 1080p frame); NDI holds `picture` until the next call
+        ndi.send_send_video_async_v2(self._send, self._video)
         self.frames_sent += 1
 
     def close(self) -> None:
         if self._send is not None:
-            _ndi().send_destroy(self._send)
+            _ndi().send_destroy(self._send)  # waits for the async send; the pictures outlive it
             self._send = None
