@@ -8,8 +8,9 @@ covers (mean/std per channel in LAB inside the mask) and blended with a feathere
 Speed: instead of one `cv2.warpAffine` per triangle (`piecewise_affine_naive`, kept for the
 benchmark and as the reference in tests), one numba pass rasterises every triangle straight
 into a pair of remap tables (its affine applied to each pixel it covers) and the texture is
-sampled with a single `cv2.remap` over the face's rectangle. (Labelling pixels with one
-`cv2.fillConvexPoly` per triangle first cost 4× as much: ~90 calls from Python per face.)
+sampled with a single `cv2.remap` over the face's rectangle. (Labelling pixels first with one
+`cv2.fillConvexPoly` per triangle, 168 calls from Python per face, cost 0.6 ms per 1080p face
+against 0.08 ms for the whole rasterising pass.)
 """
 
 from __future__ import annotations

