@@ -26,44 +26,56 @@ _C_ADD = np.int32((128 << 17) + (1 << 16))  # chroma comes from a pixel pair's s
 
 
 @numba.njit(inline="always")
-def _bgr_pair(row: np.ndarray, at: int, out: np.ndarray, first: int, second: int) -> None:
-    """U Y0 V Y1 at `row[at:at + 4]` → two BGR pixels at byte offsets `first`, `second` of `out`."""
-    u = np.int32(row[at]) - np.int32(128)
-    v = np.int32(row[at + 2]) - np.int32(128)
-    y0 = (np.int32(row[at + 1]) - np.int32(16)) * _Y
-    y1 = (np.int32(row[at + 3]) - np.int32(16)) * _Y
-    r, g, b = _RV * v + _HALF, _GU * u + _GV * v + _HALF, _BU * u + _HALF
-    out[first] = _clamp((y0 + b) >> _TEN)
-    out[first + 1] = _clamp((y0 + g) >> _TEN)
-    out[first + 2] = _clamp((y0 + r) >> _TEN)
-    out[second] = _clamp((y1 + b) >> _TEN)
-    out[second + 1] = _clamp((y1 + g) >> _TEN)
-    out[second + 2] = _clamp((y1 + r) >> _TEN)
-
-
-@numba.njit(inline="always")
 def _clamp(value: np.int32) -> np.uint8:
     return np.uint8(min(max(value, np.int32(0)), np.int32(255)))
 
 
 # Serial, like `_bgr_to_uyvy`: the parallel version's OpenMP threads spin while they wait, and
-# on 2 cores it cost 5.4 ms of CPU per 1080p frame against 4.2 ms for this one (same bytes).
+# on 2 cores it cost 5.4 ms of CPU per 1080p frame against 4.2 ms for the serial one. That one
+# stored each pair as 6 interleaved bytes, which LLVM would not vectorise; computing a row into
+# B, G, R planes (unit-stride stores) and then interleaving them vectorises both loops: 4.2 →
+# 0.73 ms CPU per 1080p frame, contiguous or padded (cv2's BT.601 UYVY: 0.84), same bytes.
 @numba.njit(cache=True, nogil=True)
-def _uyvy_to_bgr(src_rows: np.ndarray, dst: np.ndarray) -> None:
+def _uyvy_to_bgr(src: np.ndarray, pitch: int, dst: np.ndarray) -> None:
     height, width = dst.shape[0], dst.shape[1]
     dst_rows = dst.reshape(height, width * 3)
+    pairs = width // 2
+    # One row's B, G, R. Three allocations, not rows of one array: as rows it did not vectorise
+    # (4.4 ms again), presumably as LLVM could not rule out that they overlap.
+    blue, green = np.empty(2 * pairs, np.uint8), np.empty(2 * pairs, np.uint8)
+    red = np.empty(2 * pairs, np.uint8)
     for y in range(height):
-        row, out = src_rows[y], dst_rows[y]
-        for pair in range(width // 2):
-            _bgr_pair(row, 4 * pair, out, 6 * pair, 6 * pair + 3)
+        # A slice of a 1-D C array: unit stride known at compile time (a row of a padded 2-D
+        # view is typed 'A', and that alone cost 1 ms more per frame).
+        row, out = src[y * pitch : y * pitch + 4 * pairs], dst_rows[y]
+        for pair in range(pairs):
+            u = np.int32(row[4 * pair]) - np.int32(128)
+            v = np.int32(row[4 * pair + 2]) - np.int32(128)
+            y0 = (np.int32(row[4 * pair + 1]) - np.int32(16)) * _Y
+            y1 = (np.int32(row[4 * pair + 3]) - np.int32(16)) * _Y
+            r, g, b = _RV * v + _HALF, _GU * u + _GV * v + _HALF, _BU * u + _HALF
+            blue[2 * pair], blue[2 * pair + 1] = _clamp((y0 + b) >> _TEN), _clamp((y1 + b) >> _TEN)
+            green[2 * pair], green[2 * pair + 1] = _clamp((y0 + g) >> _TEN), _clamp((y1 + g) >> _TEN)
+            red[2 * pair], red[2 * pair + 1] = _clamp((y0 + r) >> _TEN), _clamp((y1 + r) >> _TEN)
+        for x in range(2 * pairs):
+            out[3 * x], out[3 * x + 1], out[3 * x + 2] = blue[x], green[x], red[x]
 
 
 def uyvy_to_bgr(uyvy: np.ndarray) -> np.ndarray:
     """(H, W, 2) UYVY, BT.709 limited range → (H, W, 3) BGR, one pass."""
     height, width = uyvy.shape[:2]
     out = np.empty((height, width, 3), np.uint8)
+    if height == 0 or width < 2:
+        return out  # no pixel pair: nothing to convert
     # (H, W·2) rows; a view when each row's pixels are contiguous, as in NDI's padded buffers
-    _uyvy_to_bgr(uyvy.reshape(height, width * 2), out)
+    rows = uyvy.reshape(height, width * 2)
+    if rows.strides[1] != 1 or rows.strides[0] < rows.shape[1]:
+        rows = np.ascontiguousarray(rows)
+    pitch = rows.strides[0]
+    # Those rows as one flat run of bytes from the first row's start to the last row's end
+    # (padding included, never read), so that the kernel sees unit-stride rows.
+    flat = np.lib.stride_tricks.as_strided(rows, ((height - 1) * pitch + rows.shape[1],), (1,))
+    _uyvy_to_bgr(flat, pitch, out)
     return out
 
 
