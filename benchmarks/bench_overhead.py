@@ -28,15 +28,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from bridge.bench import StepClock
-from bridge.faces.detect import UlfdDetector
 from bridge.faces.embed import Recogniser
-from bridge.faces.landmarks import Landmarker68
 from bridge.io.demo_source import DemoScene
-from bridge.runtime import assets
 from bridge.swap.base import TargetFace
 from bridge.swap.compose import Compose
 from bridge.swap.label import Label
@@ -44,6 +40,7 @@ from bridge.swap.stage import FaceSwapper, FaceToSwap
 from bridge.swap.warp68 import Warp68Swapper
 from bridge.track.tracker import Tracker, embed_with
 from bridge.types import Face, Target
+from kit import cpu_kit  # benchmarks/kit.py (this folder is on sys.path)
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = [(1280, 720), (1920, 1080)]
@@ -102,14 +99,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=60, help="frames per case (the first few warm up)")
     parser.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "overhead.json")
     args = parser.parse_args()
-    models = REPO / "models"
-    assets.fetch_cpu_models(models)
-    photos = assets.fetch_photos()
-    group = cv2.imread(str(photos["t1.jpg"]))
-    portrait = cv2.imread(str(photos["Tom_Hanks_54745.png"]))
-    detector = UlfdDetector(models / "fr_detect.onnx")
-    landmarker = Landmarker68(models / "fr_landmark.onnx")
-    embed = embed_with(Recogniser(models / "fr_feature.onnx"))
+    kit = cpu_kit()
+    group, portrait, detector, landmarker = kit.group, kit.portrait, kit.detector, kit.landmarker
+    embed = embed_with(Recogniser(kit.models / "fr_feature.onnx"))
     (portrait_face,) = landmarker.landmark(portrait, detector.detect(portrait))
     target = Target("portrait", [], prepared={"warp68": Warp68Swapper().prepare([TargetFace(portrait, portrait_face)])})
 

@@ -23,13 +23,13 @@ import numpy as np
 
 from bridge.faces.detect import UlfdDetector
 from bridge.faces.landmarks import Landmarker68
-from bridge.runtime import assets
 from bridge.swap.base import CropGeometry, SwapOutput, TargetFace, crop_face
 from bridge.swap.compose import Compose, paste_back, paste_back_full_frame
 from bridge.swap.standin import inswapper_standin
 from bridge.swap.warp68 import Warp68Swapper, extend_landmarks, piecewise_affine, piecewise_affine_naive
 from bridge.types import Face
-from timing import median_ms  # benchmarks/timing.py (this folder is on sys.path)
+from kit import cpu_kit  # benchmarks/kit.py and timing.py (this folder is on sys.path)
+from timing import median_ms
 
 REPO = Path(__file__).resolve().parents[1]
 FRAME_BUDGET_MS = 1000.0 / 30
@@ -110,13 +110,8 @@ def main() -> None:
     parser.add_argument("--standin", action="store_true", help="also time the inswapper-architecture stand-in (≈1 s/face)")
     parser.add_argument("--json", type=Path, default=REPO / "benchmarks" / "results" / "swap.json")
     args = parser.parse_args()
-    models = REPO / "models"
-    assets.fetch_cpu_models(models)
-    photos = assets.fetch_photos()
-    portrait = cv2.imread(str(photos["Tom_Hanks_54745.png"]))
-    group = cv2.imread(str(photos["t1.jpg"]))
-    detector = UlfdDetector(models / "fr_detect.onnx")
-    landmarker = Landmarker68(models / "fr_landmark.onnx")
+    kit = cpu_kit()
+    portrait, group, detector, landmarker = kit.portrait, kit.group, kit.detector, kit.landmarker
     report: dict[str, object] = {"machine": platform.processor() or platform.machine(), "repeat": args.repeat}
     for height in (720, 1080):
         report[f"{height}p"] = bench_resolution(height, portrait, group, args.repeat, detector, landmarker)

@@ -23,9 +23,9 @@ def match_colour_lab(image_lab: np.ndarray, reference: np.ndarray, mask: np.ndar
 
     warp68 samples a texture kept in LAB, which saves one conversion per face per frame.
     """
-    reference_lab = cv2.cvtColor(reference, cv2.COLOR_BGR2LAB)
     if not mask.any():
         return cv2.cvtColor(image_lab, cv2.COLOR_LAB2BGR)
+    reference_lab = cv2.cvtColor(reference, cv2.COLOR_BGR2LAB)
     source_mean, source_std = cv2.meanStdDev(image_lab, mask=mask)
     reference_mean, reference_std = cv2.meanStdDev(reference_lab, mask=mask)
     gain = np.clip(reference_std.ravel() / np.maximum(source_std.ravel(), 1e-3), 1.0 / max_gain, max_gain)

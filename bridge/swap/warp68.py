@@ -157,16 +157,12 @@ def piecewise_affine_naive(texture: np.ndarray, source: np.ndarray, destination:
     return out
 
 
-def feathered_mask(inside: np.ndarray, feather: float) -> np.ndarray:
-    """h×w float32 mask: 1 inside the face hull (`inside` nonzero), fading to 0 at its edge over `feather`×face size."""
-    hard = (inside > 0).astype(np.uint8)
-    _, _, box_w, box_h = cv2.boundingRect(hard)
-    if box_w == 0:
-        return hard.astype(np.float32)
-    size = max(box_w, box_h) - 1  # the extent between the outermost pixel centres
+def feathered_mask(inside: np.ndarray, feather: float, size: int) -> np.ndarray:
+    """h×w float32 mask: 1 inside the face hull (`inside`, uint8 0/1), fading to 0 at its edge
+    over `feather`×`size` (the extent between the hull's outermost pixel centres)."""
     radius = max(1, int(round(feather * size)))
     # Erode first so the fade happens inside the warped face, never over the texture's border.
-    inner = cv2.erode(hard, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
+    inner = cv2.erode(inside, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
     return cv2.GaussianBlur(inner.astype(np.float32), (0, 0), sigmaX=radius / 2.0 + 0.5)
 
 
@@ -233,7 +229,7 @@ class Warp68Swapper:
         if self.colour_match:
             warped = match_colour_lab(warped, crop.image[face], inside[face])
         cv2.copyTo(warped, inside[face], out[face])  # writes into the view
-        return SwapOutput(out, feathered_mask(inside, self.feather))
+        return SwapOutput(out, feathered_mask(inside, self.feather, max(w, h) - 1))
 
     def swap_batch(self, crops: Sequence[FaceCrop], prepared: Sequence[Prepared]) -> list[SwapOutput]:
         return loop_batch(self, crops, prepared)
