@@ -52,12 +52,18 @@ def configure_logging(json_lines: bool = False, verbose: bool = False) -> None:
 
 
 def stop_on_signals() -> threading.Event:
-    """An event set by SIGINT or SIGTERM (a second one exits at once)."""
+    """An event set by SIGINT or SIGTERM (a second one, a second or more later, exits at once)."""
     stop = threading.Event()
+    first: list[float] = []
 
     def handler(signum: int, _frame: object) -> None:
+        # `make demo` relays the same Ctrl-C or SIGTERM to the bridge right after the terminal
+        # did: that repeat must not cut the clean stop short (NDI's threads abort the process)
         if stop.is_set():
-            raise SystemExit(EXIT_OK)
+            if time.monotonic() - first[0] >= 1.0:
+                raise SystemExit(EXIT_OK)
+            return
+        first.append(time.monotonic())
         log.info("stopping (%s)", signal.Signals(signum).name)
         stop.set()
 

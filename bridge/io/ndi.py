@@ -384,5 +384,9 @@ class NdiSender:
 
     def close(self) -> None:
         if self._send is not None:
-            _ndi().send_destroy(self._send)  # waits for the async send; the pictures outlive it
+            ndi = _ndi()
+            # NDI's way to end async sending: a null frame waits until the last picture is
+            # compressed; destroying a sender with a picture in flight sometimes aborted the process
+            ndi.send_send_video_async_v2(self._send, None)
+            ndi.send_destroy(self._send)
             self._send = None
