@@ -80,8 +80,7 @@ class ApiToken:
 def token_problem(token: str) -> str | None:
     """Why `token` cannot guard the API, or None; the reason never quotes the token."""
     if len(token) < MIN_TOKEN_CHARS:
-        return (f"{len(token)} characters is too short to guard the show; use {MIN_TOKEN_CHARS} or more "
-                "(leave it empty and the bridge makes one: `facebridge token`)")
+        return f"{len(token)} characters is too short to guard the show; use {MIN_TOKEN_CHARS} or more"
     if not _TOKEN_TEXT.match(token):
         return "must be printable ASCII without spaces (it is sent in an HTTP header)"
     return None

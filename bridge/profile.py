@@ -264,7 +264,7 @@ def _cross_checks(profile: Profile) -> list[tuple[str, str]]:
         found.append(("telemetry.token", f"the HTTP API on {profile.telemetry.host} is reachable from other machines: "
                                          "set a token (e.g. ${FACEBRIDGE_TOKEN}) or use host 127.0.0.1"))
     if profile.telemetry.token and (problem := token_problem(profile.telemetry.token)):
-        found.append(("telemetry.token", problem))
+        found.append(("telemetry.token", f"{problem} (or leave it out: the bridge makes one, `facebridge token`)"))
     return found
 
 
