@@ -329,6 +329,16 @@ def audit_command(command: Command, client: str, mask: Callable[[str], str] = st
     log.info("%s", mask(f"command {describe(command)} accepted from {command.source or 'unknown'} ({client})"))
 
 
+def audited(submit: Callable[[Command], bool], client: str) -> Callable[[Command], bool]:
+    """`submit` (the pipeline's command queue) that audits each command it accepted as coming from `client`."""
+    def send(command: Command) -> bool:
+        accepted = submit(command)
+        if accepted:
+            audit_command(command, client)
+        return accepted
+    return send
+
+
 class TokenMask(logging.Filter):
     """Masks the token in every record a handler writes, whichever module logged it (a client may send
     its token where a target name goes, and the stage says which target it could not find)."""

@@ -226,12 +226,7 @@ def serve(profile: Profile, profile_path: str, stop: threading.Event, status_eve
 def start_obs(profile: Profile, ndi_name: str, pipeline: Pipeline) -> ObsControl:
     o = profile.obs
     scenes = {name: name for name in profile.mapping.scenes}
-    via = f"obs-websocket {o.host}:{o.port}"
-
-    def submit(command: Command) -> None:  # hotkeys and scene changes, audited like HTTP commands
-        if pipeline.submit(command):
-            access.audit_command(command, via)
-
+    submit = access.audited(pipeline.submit, f"obs-websocket {o.host}:{o.port}")  # hotkeys and scene changes
     control = ObsControl(host=o.host, port=o.port, password=o.password.value if o.password else "",
                          source_name=o.source_name, ndi_source_name=ndi_name, scenes=o.scenes,
                          scene_overrides=scenes, command_sink=submit, ndi_latency=o.ndi_latency)

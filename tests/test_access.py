@@ -189,11 +189,16 @@ def test_a_write_is_checked_host_origin_token_then_body_type() -> None:
 # -- the audit of commands from OBS ------------------------------------------------------------
 
 def test_hotkey_and_scene_commands_are_audited_with_where_they_came_from(caplog: pytest.LogCaptureFixture) -> None:
+    queue: list[Command] = []
+    full = access.audited(lambda command: False, "obs-websocket 127.0.0.1:4455")
+    submit = access.audited(lambda command: queue.append(command) is None, "obs-websocket 127.0.0.1:4455")
     with caplog.at_level(logging.INFO, logger="bridge.access"):
-        access.audit_command(Command("toggle_bypass", source="obs"), "obs-websocket 127.0.0.1:4455")
-        access.audit_command(Command("scene_mapping", scene="Interview", source="scene"), "obs-websocket 127.0.0.1:4455")
+        assert submit(Command("toggle_bypass", source="obs"))
+        assert submit(Command("scene_mapping", scene="Interview", source="scene"))
+        assert not full(Command("next_target", source="obs"))  # not queued: not accepted, not audited
     assert caplog.messages == ["command toggle_bypass accepted from obs (obs-websocket 127.0.0.1:4455)",
                                "command scene_mapping scene='Interview' accepted from scene (obs-websocket 127.0.0.1:4455)"]
+    assert len(queue) == 2
 
 
 # -- `facebridge token` ------------------------------------------------------------------------
