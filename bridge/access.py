@@ -51,6 +51,7 @@ OWN_FETCH_SITES = ("same-origin", "none")
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::([0-9]{1,5}))?$")
 _TOKEN_TEXT = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII without spaces: it travels in a header
 TOKEN_HELP = "`facebridge token` prints it"
+REFUSAL_KINDS = ("foreign_host", "foreign_origin", "no_token", "wrong_token", "not_json", "preflight", "method")
 
 
 class TokenError(RuntimeError):
@@ -214,7 +215,7 @@ class RequestGuard:
         # bound to every address: a Host that is an IP literal is safe (rebinding needs a DNS name)
         self._any_ip = bound in WILDCARD_HOSTS
         self._expected = str.__str__(token).encode("utf-8")
-        own = "localhost" if is_loopback(bound) or self._any_ip else bound
+        own = "127.0.0.1" if self._any_ip else bound  # the address to name in a refusal's advice
         self.own_address = f"{'[' + own + ']' if ':' in own else own}:{port}"
 
     def own_host(self, name: str, port: int | None) -> bool:

@@ -392,6 +392,13 @@ def check(profile_path: str, timeout_s: float = 3.0) -> int:
                   ("" if ok else " — run `facebridge models fetch --profile PROFILE`"))
         for target in profile.targets:
             print(f"ok      target {target.name}: {len(target.images)} image(s)")
+    if profile.telemetry.port:
+        try:
+            token = access.resolve_token(profile.telemetry.token, profile_path)
+            print(f"ok      HTTP API token from {token.origin} ({access.TOKEN_HELP})")
+        except access.TokenError as error:
+            print(f"MISSING {error}")
+            missing += 1
     with ndi.NdiRuntime():
         names = ndi.list_sources(timeout_s, profile.input.extra_ips)
     try:

@@ -26,7 +26,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from bridge.access import Refusal, RefusalLog, RequestGuard, audit_command
+from bridge.access import REFUSAL_KINDS, Refusal, RefusalLog, RequestGuard, audit_command
 from bridge.obs.commands import MAX_COMMAND_BYTES, REALM, Command, CommandError, parse_command, parse_command_json
 from bridge.schema import Secret
 from bridge.types import Frame
@@ -41,7 +41,6 @@ LATENCY_BUCKETS = (0.001, 0.002, 0.004, 0.008, 0.0167, 0.0333, 0.05, 0.075, 0.1,
 SECRET_KEY_PARTS = ("password", "token", "secret")
 MAX_BODY_BYTES = MAX_COMMAND_BYTES
 REQUEST_TIMEOUT_S = 5.0  # a client that stops sending half-way frees its thread after this
-REFUSAL_KINDS = ("foreign_host", "foreign_origin", "no_token", "wrong_token", "not_json", "preflight", "method")
 
 HealthCheck = Callable[[], tuple[bool, str]]
 StatusSource = Callable[[], Mapping[str, Any]]
@@ -84,8 +83,8 @@ class Metrics:
         }
         self._counters["reconnects"] = Counter("reconnects", "reconnections, by what reconnected (ndi, obs)", ["what"],
                                                namespace=namespace, registry=self.registry)
-        self.api_refused = Counter("api_refused", "HTTP API requests refused, by why (foreign_host, foreign_origin, "
-                                   "no_token, wrong_token, not_json, preflight, method)", ["reason"],
+        self.api_refused = Counter("api_refused", f"HTTP API requests refused, by why ({', '.join(REFUSAL_KINDS)})",
+                                   ["reason"],
                                    namespace=namespace, registry=self.registry)
         self.faces = Gauge("faces", "faces found in the latest frame", namespace=namespace, registry=self.registry)
         self.tracks = Gauge("tracks", "faces being followed", namespace=namespace, registry=self.registry)

@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -280,3 +281,38 @@ def test_a_whole_run_never_logs_the_token_and_audits_each_command(tmp_path: Path
     assert "command next_target accepted from http (client 127.0.0.1:" in output, output
     assert "command select_target target='***' accepted from http" in output, output
     assert "Traceback" not in output, output
+
+
+def test_facebridge_check_says_where_the_token_comes_from(tmp_path: Path) -> None:
+    profile = tmp_path / "pass.yaml"
+    profile.write_text("input:\n  ndi_source: nowhere\nanalysis:\n  enabled: false\n")
+    ok = facebridge("check", "--profile", str(profile), "--timeout", "0.3", env={access.CONFIG_DIR_ENV: str(tmp_path)})
+    assert f"ok      HTTP API token from {tmp_path / access.TOKEN_FILE}" in ok.stdout, ok.stdout
+    (tmp_path / "file").write_text("not a folder")
+    broken = facebridge("check", "--profile", str(profile), "--timeout", "0.3",
+                        env={access.CONFIG_DIR_ENV: str(tmp_path / "file" / "facebridge")})
+    assert broken.returncode == 1 and "MISSING cannot store the API token" in broken.stdout, broken.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("ndi_runtime")
+def test_a_token_that_cannot_be_had_costs_the_api_never_the_show(tmp_path: Path) -> None:
+    port = free_port()
+    profile = tmp_path / "pass.yaml"
+    profile.write_text(f"input:\n  ndi_source: placeholder\n  on_loss: slate\nanalysis:\n  enabled: false\n"
+                       f"telemetry:\n  port: {port}\n")
+    (tmp_path / "file").write_text("not a folder")
+    env = {**os.environ, access.CONFIG_DIR_ENV: str(tmp_path / "file" / "facebridge")}
+    process = subprocess.Popen([sys.executable, "-m", "bridge.cli", "run", "--profile", str(profile), "--input",
+                                unique_name("fb-in"), "--output", unique_name("fb-out")], cwd=REPO, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        time.sleep(4.0)  # a few seconds of show (the slate goes out) without the API
+        assert process.poll() is None, "the bridge stopped for want of a token"
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)  # no API: nothing listens
+    finally:
+        code, _, output = stop_process(process)
+    assert code == 0, output
+    lines = [line for line in output.splitlines() if "HTTP API off" in line]
+    assert len(lines) == 1 and "cannot store the API token" in lines[0] and "telemetry.token" in lines[0], output
