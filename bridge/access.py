@@ -25,6 +25,7 @@ import re
 import secrets
 import stat
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -303,10 +304,12 @@ class RefusalLog:
         self.counts: dict[str, int] = {}
         self.on_refused = on_refused
         self.mask = mask
+        self._lock = threading.Lock()  # requests are served on threads of their own
 
     def __call__(self, refusal: Refusal, method: str, path: str, client: str) -> None:
-        first = refusal.kind not in self.counts
-        self.counts[refusal.kind] = self.counts.get(refusal.kind, 0) + 1
+        with self._lock:
+            first = refusal.kind not in self.counts
+            self.counts[refusal.kind] = self.counts.get(refusal.kind, 0) + 1
         if self.on_refused is not None:
             self.on_refused(refusal.kind)
         if first:

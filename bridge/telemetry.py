@@ -413,12 +413,23 @@ class _Handler(BaseHTTPRequestHandler):
         if refusal is None:
             return True
         self.server.telemetry.refused(refusal, self.command, self.path, self._client())
-        self.close_connection = True  # a body, if any, stays unread: never parse it as the next request
+        self._discard_body()
+        self.close_connection = True  # never parse what follows as the next request
         headers = {"WWW-Authenticate": "Bearer"} if refusal.status == HTTPStatus.UNAUTHORIZED else {}
         if refusal.status == HTTPStatus.METHOD_NOT_ALLOWED:
             headers["Allow"] = "GET, POST"
         self._reply(refusal.status, refusal.reason, headers)
         return False
+
+    def _discard_body(self) -> None:
+        """Read a small refused body before closing: closing on unread bytes resets the connection, and
+        the client could lose the reply that says why it was refused."""
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            if 0 < length <= MAX_BODY_BYTES:
+                self.rfile.read(length)
+        except (ValueError, TimeoutError, OSError):
+            pass
 
     def _read_body(self) -> bytes | None:
         length_text = self.headers.get("Content-Length")

@@ -371,6 +371,14 @@ def test_a_refused_body_is_never_read_as_the_next_request(server: TelemetryServe
     assert bridge.commands == []
 
 
+def test_a_refused_client_always_gets_the_reason(server: TelemetryServer) -> None:
+    body = json.dumps({"action": "select_target", "target": "x" * 3900}).encode()  # near the 4 KiB limit
+    for _ in range(20):
+        code, text, _ = raw_request(server, "POST", "/command", [own_host(server), ("Content-Type", "text/plain")],
+                                    body)
+        assert (code, text.split(":")[0]) == (401, "no token")
+
+
 def test_each_kind_of_refusal_is_logged_once_and_counted(server: TelemetryServer,
                                                           caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="bridge.access")
