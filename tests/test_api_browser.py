@@ -3,7 +3,8 @@
 Real parts: Debian's chromium driven by selenium (the system browser and driver, nothing downloaded),
 `facebridge run` as its own process on the CPU face profile, the demo source over loopback NDI, and an
 attacker's page served from another loopback origin (127.0.0.1, another port). The page tries a no-cors
-text/plain fetch, a text/plain form POST and JSON fetches with and without the token; a page whose name
+text/plain fetch, text/plain and url-encoded form POSTs, a beacon, JSON fetches with and without the token
+and a cross-origin read of /status; a page whose name
 resolves to 127.0.0.1 (DNS rebinding, simulated with chromium's host resolver rules) tries to read and
 write. None may change the bridge's state; a client holding the token still can.
 """
@@ -102,8 +103,12 @@ def browser() -> Iterator[Any]:
 
 ATTACK_PAGE = """<!doctype html><title>cute cat overlay</title>
 <iframe name="sink" id="sink"></iframe>
+<iframe name="sink2" id="sink2"></iframe>
 <form id="form" method="POST" action="BRIDGE/command" enctype="text/plain" target="sink">
   <input type="hidden" name='{"action":"set_bypass","on":true,"pad":"' value='"}'>
+</form>
+<form id="form2" method="POST" action="BRIDGE/command" target="sink2">
+  <input type="hidden" name="action" value="toggle_bypass">
 </form>
 <script>
 const bridge = "BRIDGE", token = "TOKEN", results = {};
@@ -119,12 +124,16 @@ async function attack() {
   await attempt("no-cors text/plain fetch", bridge + "/command",
                 {method: "POST", mode: "no-cors", headers: {"Content-Type": "text/plain"},
                  body: JSON.stringify({action: "set_bypass", on: true})});
-  await new Promise(done => {
-    document.getElementById("sink").onload = done;
-    setTimeout(done, 5000);
-    document.getElementById("form").submit();
-  });
-  results["text/plain form POST"] = "submitted";
+  for (const [form, frame, name] of [["form", "sink", "text/plain form POST"], ["form2", "sink2", "url-encoded form POST"]]) {
+    await new Promise(done => {
+      document.getElementById(frame).onload = done;
+      setTimeout(done, 5000);
+      document.getElementById(form).submit();
+    });
+    results[name] = "submitted";
+  }
+  results["sendBeacon"] = navigator.sendBeacon(bridge + "/command", JSON.stringify({action: "set_bypass", on: true}))
+    ? "queued" : "refused by the browser";
   await attempt("JSON fetch without the token", bridge + "/command",
                 {method: "POST", headers: {"Content-Type": "application/json"},
                  body: JSON.stringify({action: "select_target", target: "guest6"})});
@@ -194,11 +203,13 @@ def test_a_page_from_another_origin_changes_nothing(bridge: RunningBridge, brows
     assert results["JSON fetch with the token"] == "blocked: TypeError", results
     assert results["cross-origin read of /status"] == "blocked: TypeError", results
     assert results["no-cors text/plain fetch"] == "sent, opaque reply", results
-    time.sleep(1.0)  # anything that got through would be applied at the next frame
+    assert results["sendBeacon"] == "queued", results
+    time.sleep(1.5)  # anything that got through would be applied at the next frame; a beacon may leave late
     assert on_air(bridge.port) == (False, bridge.start_target), "a web page changed what is on air"
     after = refused(bridge.port)
-    # every attempt reached the bridge and was refused for its Origin: no-cors POST, form POST, 2 preflights, read
-    assert after["foreign_origin"] - before.get("foreign_origin", 0) >= 5, (before, after)
+    # every attempt reached the bridge and was refused for its Origin: the no-cors fetch, two forms, the beacon,
+    # two preflights and the read
+    assert after["foreign_origin"] - before.get("foreign_origin", 0) >= 7, (before, after)
 
 
 @pytest.mark.slow
