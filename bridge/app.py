@@ -16,6 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from bridge import access
 from bridge.assemble import AssemblyError
 from bridge.io import ndi
 from bridge.io.demo_source import run_demo_source
@@ -206,7 +207,7 @@ def serve(profile: Profile, profile_path: str, stop: threading.Event, status_eve
         log.info("sending NDI source %r", sender.full_name)
         pipeline.start()
         bridge.obs = start_obs(profile, sender.full_name, pipeline) if profile.obs.enabled else None
-        server = start_telemetry(bridge)
+        server = start_telemetry(bridge, profile_path)
         try:
             with LiveStatus(Console(stderr=True), bridge.status, plain_every_s=status_every_s):
                 watch(bridge, stop)
@@ -225,31 +226,62 @@ def serve(profile: Profile, profile_path: str, stop: threading.Event, status_eve
 def start_obs(profile: Profile, ndi_name: str, pipeline: Pipeline) -> ObsControl:
     o = profile.obs
     scenes = {name: name for name in profile.mapping.scenes}
+    submit = access.audited(pipeline.submit, f"obs-websocket {o.host}:{o.port}")  # hotkeys and scene changes
     control = ObsControl(host=o.host, port=o.port, password=o.password.value if o.password else "",
                          source_name=o.source_name, ndi_source_name=ndi_name, scenes=o.scenes,
-                         scene_overrides=scenes, command_sink=pipeline.submit, ndi_latency=o.ndi_latency)
+                         scene_overrides=scenes, command_sink=submit, ndi_latency=o.ndi_latency)
     return control.start()
 
 
-def start_telemetry(bridge: RunningBridge) -> TelemetryServer | None:
-    """The local HTTP API; a port that cannot be had costs the API, never the show."""
+def start_telemetry(bridge: RunningBridge, profile_path: str = "the profile") -> TelemetryServer | None:
+    """The local HTTP API; a port or a token that cannot be had costs the API, never the show."""
     t = bridge.profile.telemetry
     if not t.port:
         return None
     metrics = bridge.metrics
+    try:
+        token = access.resolve_token(t.token, profile_path)
+    except access.TokenError as error:
+        log.error("HTTP API off: %s", error)
+        return None
+    for handler in logging.getLogger().handlers:  # whatever module logs what a client sent, never the token
+        handler.addFilter(access.TokenMask(token.value))
 
     def command(parsed: Command) -> tuple[bool, str]:
         queued = bridge.pipeline.submit(parsed)
         return queued, "queued" if queued else "the command queue is full; try again"
 
     try:
-        server = TelemetryServer(t.host, t.port, t.token, status=lambda: scrub(bridge.status()), health=bridge.health,
+        server = TelemetryServer(t.host, t.port, token.value, status=lambda: scrub(bridge.status()), health=bridge.health,
                                  command=command, metrics=metrics, on_scrape=lambda: metrics.update(bridge.status()))
         server.start()
     except TelemetryError as error:
         log.error("HTTP API off: %s (set telemetry.port to a free port, or 0)", error)
         return None
+    log.info("HTTP API token: from %s (%s)", token.origin, access.TOKEN_HELP)
     return server
+
+
+def show_token(profile_path: str | None, renew: bool) -> int:
+    """Print the HTTP API token a bridge on this profile uses; the last line is the token alone."""
+    profile_token = None
+    if profile_path:
+        profile = read_profile(profile_path)
+        if profile is None:
+            return EXIT_USAGE
+        profile_token = profile.telemetry.token
+    if renew and profile_token:
+        print(f"{profile_path}: telemetry.token sets this bridge's token; change it there", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        token = access.user_token(renew=True) if renew else access.resolve_token(profile_token, profile_path or "")
+    except access.TokenError as error:
+        print(f"token: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"HTTP API token (from {token.origin}){'; a new one: restart running bridges' if renew else ''}.")
+    print("Send it with every command: 'Authorization: Bearer TOKEN' and 'Content-Type: application/json'.")
+    print(token.value.value)
+    return EXIT_OK
 
 
 def watch(bridge: RunningBridge, stop: threading.Event) -> None:
@@ -360,6 +392,13 @@ def check(profile_path: str, timeout_s: float = 3.0) -> int:
                   ("" if ok else " — run `facebridge models fetch --profile PROFILE`"))
         for target in profile.targets:
             print(f"ok      target {target.name}: {len(target.images)} image(s)")
+    if profile.telemetry.port:
+        try:
+            token = access.resolve_token(profile.telemetry.token, profile_path)
+            print(f"ok      HTTP API token from {token.origin} ({access.TOKEN_HELP})")
+        except access.TokenError as error:
+            print(f"MISSING {error}")
+            missing += 1
     with ndi.NdiRuntime():
         names = ndi.list_sources(timeout_s, profile.input.extra_ips)
     try:

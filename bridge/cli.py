@@ -82,6 +82,10 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--neural", action="store_true", help="swap with the inswapper-architecture stand-in (random weights, real compute; GPU if one works, else CPU at 1 fps)")
     bench.add_argument("--profile", help="CPU profile to benchmark (default profiles/demo.yaml)")
 
+    token = commands.add_parser("token", help="print the HTTP API token (the last line is the token alone)")
+    token.add_argument("--profile", help="the profile's telemetry.token, if it sets one (default: this user's token)")
+    token.add_argument("--new", action="store_true", help="replace this user's token with a new one")
+
     commands.add_parser("profile-example", help="print the commented example profile (every key)")
     return top
 
@@ -111,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         return app.models_fetch(args.names, args.profile, args.model_set)
     if args.command == "bench":
         return app.bench(args.quick, args.out, args.seconds, args.no_loopback, args.neural, args.profile)
+    if args.command == "token":
+        return app.show_token(args.profile, args.new)
     if args.command == "profile-example":
         from bridge.profile import example_yaml
 

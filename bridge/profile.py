@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import yaml
 
+from bridge.access import token_problem
 from bridge.schema import Secret, check, field, render_example
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -149,7 +150,7 @@ class PipelineSection:
 class TelemetrySection:
     host: str = field("127.0.0.1", "address of the local HTTP API (/healthz, /status, /metrics, /command); another address needs a token")
     port: int = field(8765, "port of the local HTTP API; 0 = off", minimum=0, maximum=65535)
-    token: Secret | None = field(None, "bearer token for the HTTP API, e.g. ${FACEBRIDGE_TOKEN}; required when host is not loopback", secret=True)
+    token: Secret | None = field(None, "bearer token every HTTP API command needs, e.g. ${FACEBRIDGE_TOKEN} (16+ characters); empty = this user's own, made once (`facebridge token` prints it); required when host is not loopback", secret=True)
     log_json: bool = field(False, "write logs as one JSON object per line")
 
 
@@ -262,6 +263,8 @@ def _cross_checks(profile: Profile) -> list[tuple[str, str]]:
     if profile.telemetry.host not in ("127.0.0.1", "localhost", "::1") and not profile.telemetry.token:
         found.append(("telemetry.token", f"the HTTP API on {profile.telemetry.host} is reachable from other machines: "
                                          "set a token (e.g. ${FACEBRIDGE_TOKEN}) or use host 127.0.0.1"))
+    if profile.telemetry.token and (problem := token_problem(profile.telemetry.token)):
+        found.append(("telemetry.token", f"{problem} (or leave it out: the bridge makes one, `facebridge token`)"))
     return found
 
 

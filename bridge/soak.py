@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from bridge import access
 from bridge.bench import REPO, BenchError, LoopbackNdi, rss_mb
 
 DEMO_PROFILE = REPO / "profiles" / "demo.yaml"
@@ -80,8 +81,11 @@ def soak_profile(source: Path, port: int) -> str:
 
 
 def _http(port: int, path: str, body: bytes | None = None) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json"}
+    if body is not None:  # commands carry the token, as Stream Deck / Companion send them
+        headers["Authorization"] = f"Bearer {access.user_token().value.value}"
     request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method="POST" if body else "GET",
-                                     headers={"Content-Type": "application/json"})
+                                     headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=3) as reply:
             text = reply.read()

@@ -2,7 +2,9 @@
 
 The pipeline keeps its own counts; `Metrics` mirrors them into a private prometheus-client
 registry (no global default registry, so two bridges or two tests never share numbers).
-`TelemetryServer` answers on 127.0.0.1 by default; any other address needs a bearer token.
+`TelemetryServer` answers on 127.0.0.1 by default. Every request passes bridge.access's checks
+before it is routed (Host, Origin; for every POST the token and a JSON body); beyond loopback the
+reads need the token too.
 
 HTTP `POST /command` takes the same JSON as the OBS custom event (bridge.obs.commands). The
 URL already names the protocol, so `"realm"` may be left out there; a realm that is present
@@ -11,8 +13,6 @@ must still be "facebridge".
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 import json
 import logging
 import socket
@@ -26,6 +26,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from bridge.access import REFUSAL_KINDS, Refusal, RefusalLog, RequestGuard, audit_command
 from bridge.obs.commands import MAX_COMMAND_BYTES, REALM, Command, CommandError, parse_command, parse_command_json
 from bridge.schema import Secret
 from bridge.types import Frame
@@ -40,7 +41,6 @@ LATENCY_BUCKETS = (0.001, 0.002, 0.004, 0.008, 0.0167, 0.0333, 0.05, 0.075, 0.1,
 SECRET_KEY_PARTS = ("password", "token", "secret")
 MAX_BODY_BYTES = MAX_COMMAND_BYTES
 REQUEST_TIMEOUT_S = 5.0  # a client that stops sending half-way frees its thread after this
-LOOPBACK_NAMES = ("localhost",)
 
 HealthCheck = Callable[[], tuple[bool, str]]
 StatusSource = Callable[[], Mapping[str, Any]]
@@ -83,6 +83,9 @@ class Metrics:
         }
         self._counters["reconnects"] = Counter("reconnects", "reconnections, by what reconnected (ndi, obs)", ["what"],
                                                namespace=namespace, registry=self.registry)
+        self.api_refused = Counter("api_refused", f"HTTP API requests refused, by why ({', '.join(REFUSAL_KINDS)})",
+                                   ["reason"],
+                                   namespace=namespace, registry=self.registry)
         self.faces = Gauge("faces", "faces found in the latest frame", namespace=namespace, registry=self.registry)
         self.tracks = Gauge("tracks", "faces being followed", namespace=namespace, registry=self.registry)
         self.input_fps = Gauge("input_fps", "frames per second received", namespace=namespace, registry=self.registry)
@@ -98,6 +101,8 @@ class Metrics:
         self._stage_children = {stage: self.stage_seconds.labels(stage=stage) for stage in STAGES}
         for what in ("ndi", "obs"):
             self._counters["reconnects"].labels(what=what)
+        for reason in REFUSAL_KINDS:
+            self.api_refused.labels(reason=reason)
 
     @property
     def counter_names(self) -> tuple[str, ...]:
@@ -215,15 +220,6 @@ def parse_http_command(body: bytes) -> Command:
 
 # -- HTTP server -------------------------------------------------------------------------------
 
-def is_loopback(host: str) -> bool:
-    if host.lower() in LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     telemetry: TelemetryServer
@@ -239,19 +235,21 @@ class TelemetryServer:
     GET /healthz: 200 "ok" while frames flow, 503 with the reason otherwise. GET /status: the
     status dict as JSON (secrets masked). GET /metrics: Prometheus text. POST /command: 202 when
     queued, 400 with the reason for a malformed command, 503 when the queue is full.
+    Refused before routing (bridge.access): 403 foreign Host or Origin, 401 missing or wrong
+    token, 415 a POST body that is not JSON, 405 OPTIONS and other methods.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 8765, token: str | None = None, *,
-                 status: StatusSource, health: HealthCheck, command: CommandSink, metrics: Metrics,
-                 on_scrape: Callable[[], None] | None = None):
-        if not is_loopback(host) and not token:
-            raise TelemetryError(f"telemetry: refusing to serve the HTTP API on {host or 'all addresses'} without a "
-                                 "token; set telemetry.token (e.g. ${FACEBRIDGE_TOKEN}) or use host 127.0.0.1")
+    def __init__(self, host: str, port: int, token: str, *, status: StatusSource, health: HealthCheck,
+                 command: CommandSink, metrics: Metrics, on_scrape: Callable[[], None] | None = None):
+        if not token:
+            raise TelemetryError("telemetry: the HTTP API needs a token (telemetry.token, or the user's: "
+                                 "`facebridge token`)")
         self.host, self._requested_port = host, port
-        # str.encode on the str itself: a bridge.schema.Secret prints as *** but encodes its content
-        self._expected = str.encode(f"Bearer {str.__str__(token)}") if token else None
+        self._token = str.__str__(token)  # a bridge.schema.Secret prints as ***; this is its content
         self.status, self.health, self.command, self.metrics = status, health, command, metrics
         self.on_scrape = on_scrape
+        self.guard: RequestGuard | None = None
+        self.refused = RefusalLog(lambda kind: metrics.api_refused.labels(reason=kind).inc(), self.masked)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._failed_once: set[str] = set()
@@ -275,11 +273,12 @@ class TelemetryServer:
                                  f"{error.strerror or error}") from None
         server.telemetry = self
         self._server = server
+        self.guard = RequestGuard(self._token, self.host, self.port)
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="facebridge-telemetry", daemon=True)
         self._thread.start()
-        log.info("HTTP API on %s (/healthz /status /metrics /command)%s", self.url,
-                 ", bearer token required" if self._expected else "")
+        log.info("HTTP API on %s (/healthz /status /metrics /command); commands need the token%s", self.url,
+                 ", and so do reads on this address" if self.guard.reads_need_token else "")
 
     def stop(self) -> None:
         if self._server is None:
@@ -297,18 +296,16 @@ class TelemetryServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def authorised(self, header: str | None) -> bool:
-        if self._expected is None:
-            return True
-        given = (header or "").encode("utf-8", "replace")
-        return hmac.compare_digest(given, self._expected)
+    def masked(self, text: str) -> str:
+        """`text` with the token masked: what a client sent (request line, a target name) may hold it."""
+        return text.replace(self._token, "***")
 
     def failed(self, what: str, error: Exception) -> None:
         """Log a failing callback once per kind, not once per request."""
         kind = f"{what}:{type(error).__name__}"
         if kind not in self._failed_once:
             self._failed_once.add(kind)
-            log.error("telemetry: %s failed (%s: %s)", what, type(error).__name__, error)
+            log.error("telemetry: %s failed (%s: %s)", what, type(error).__name__, self.masked(str(error)))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -318,12 +315,12 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        # scrapes come every few seconds: debug only; the request line never holds the token (it is a header)
-        log.debug("telemetry %s %s", self.address_string(), format % args)
+        # scrapes come every few seconds: debug only; the token is a header, masked should a client misplace it
+        log.debug("telemetry %s %s", self.address_string(), self.server.telemetry.masked(format % args))
 
-    # -- dispatch --------------------------------------------------------------------------
+    # -- dispatch: every request passes the guard before any route ---------------------------
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        if not self._check_auth():
+        if not self._passes(self._guard().check_read(self.headers)):
             return
         path = self.path.split("?", 1)[0]
         routes = {"/healthz": self._healthz, "/status": self._status, "/metrics": self._metrics}
@@ -334,17 +331,21 @@ class _Handler(BaseHTTPRequestHandler):
         route()
 
     def do_POST(self) -> None:  # noqa: N802
-        if not self._check_auth():
+        # every POST changes state: a new route (the control dock's) goes in this table, behind the same check
+        if not self._passes(self._guard().check_write(self.headers)):
             return
-        if self.path.split("?", 1)[0] != "/command":
+        routes = {"/command": self._command}
+        route = routes.get(self.path.split("?", 1)[0])
+        if route is None:
+            self.close_connection = True  # its body stays unread
             self._reply(HTTPStatus.NOT_FOUND, "no such endpoint (POST goes to /command)")
             return
-        self._command()
+        route()
 
-    def do_PUT(self) -> None:  # noqa: N802
-        self._not_allowed()
+    def do_OPTIONS(self) -> None:  # noqa: N802
+        self._passes(self._guard().check_other(self.headers, self.command))
 
-    do_DELETE = do_PATCH = do_PUT  # noqa: N815
+    do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS  # noqa: N815
 
     # -- endpoints ---------------------------------------------------------------------------
     def _healthz(self) -> None:
@@ -359,7 +360,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _status(self) -> None:
         telemetry = self.server.telemetry
         try:
-            body = json.dumps(scrub(telemetry.status()), default=str, allow_nan=False)
+            body = telemetry.masked(json.dumps(scrub(telemetry.status()), default=str, allow_nan=False))
         except Exception as error:
             telemetry.failed("status", error)
             self._reply(HTTPStatus.INTERNAL_SERVER_ERROR, f"status failed: {type(error).__name__}")
@@ -392,20 +393,48 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(HTTPStatus.INTERNAL_SERVER_ERROR, f"command failed: {type(error).__name__}")
             return
         if queued:
+            audit_command(command, f"client {self._client()}", telemetry.masked)
             self._reply(HTTPStatus.ACCEPTED, message or f"queued {command.action}")
         else:
             self._reply(HTTPStatus.SERVICE_UNAVAILABLE, message or "command queue is full; try again")
 
     # -- helpers ---------------------------------------------------------------------------
-    def _check_auth(self) -> bool:
-        if self.server.telemetry.authorised(self.headers.get("Authorization")):
+    def _guard(self) -> RequestGuard:
+        guard = self.server.telemetry.guard
+        assert guard is not None  # set in start(), before the first request can arrive
+        return guard
+
+    def _client(self) -> str:
+        host, port = self.client_address[:2]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    def _passes(self, refusal: Refusal | None) -> bool:
+        """True when the request may go on; else answer the refusal (no CORS header, ever)."""
+        if refusal is None:
             return True
-        self._reply(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+        self.server.telemetry.refused(refusal, self.command, self.path, self._client())
+        self._discard_body()
+        self.close_connection = True  # never parse what follows as the next request
+        headers = {"WWW-Authenticate": "Bearer"} if refusal.status == HTTPStatus.UNAUTHORIZED else {}
+        if refusal.status == HTTPStatus.METHOD_NOT_ALLOWED:
+            headers["Allow"] = "GET, POST"
+        self._reply(refusal.status, refusal.reason, headers)
         return False
+
+    def _discard_body(self) -> None:
+        """Read a small refused body before closing: closing on unread bytes resets the connection, and
+        the client could lose the reply that says why it was refused."""
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            if 0 < length <= MAX_BODY_BYTES:
+                self.rfile.read(length)
+        except (ValueError, TimeoutError, OSError):
+            pass
 
     def _read_body(self) -> bytes | None:
         length_text = self.headers.get("Content-Length")
         if length_text is None:
+            self.close_connection = True
             self._reply(HTTPStatus.LENGTH_REQUIRED, "Content-Length is required")
             return None
         try:
@@ -413,6 +442,7 @@ class _Handler(BaseHTTPRequestHandler):
             if length < 0:
                 raise ValueError
         except ValueError:
+            self.close_connection = True
             self._reply(HTTPStatus.BAD_REQUEST, f"bad Content-Length {length_text[:40]!r}")
             return None
         if length > MAX_BODY_BYTES:
@@ -426,12 +456,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return None
 
-    def _not_allowed(self) -> None:
-        if self._check_auth():
-            self._reply(HTTPStatus.METHOD_NOT_ALLOWED, "use GET for /healthz, /status, /metrics and POST for /command",
-                        {"Allow": "GET, POST"})
-
     def _reply(self, status: HTTPStatus, text: str, headers: Mapping[str, str] | None = None) -> None:
+        text = self.server.telemetry.masked(text)  # a reply may quote what the client sent: never the token
         self._send(status, (text + "\n").encode("utf-8", "replace"), "text/plain; charset=utf-8", headers)
 
     def _send(self, status: HTTPStatus, body: bytes, content_type: str,
@@ -440,6 +466,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")  # /status read by <script src> stays unparsed
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()

@@ -26,6 +26,16 @@ def ndi_loopback(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session", autouse=True)
+def user_config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The HTTP API token of this test run (and of the bridges it starts) lives here, never in the real home."""
+    from bridge.access import CONFIG_DIR_ENV
+
+    folder = tmp_path_factory.mktemp("facebridge-config")
+    os.environ[CONFIG_DIR_ENV] = str(folder)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def ndi_runtime(ndi_loopback: Path) -> Iterator[None]:
     from bridge.io.ndi import NdiRuntime

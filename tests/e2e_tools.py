@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from bridge import access
 from bridge.runtime import assets
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,9 +50,11 @@ def get_status(port: int, timeout_s: float = 2.0) -> dict[str, Any]:
         return json.loads(reply.read())
 
 
-def post_command(port: int, body: bytes, timeout_s: float = 2.0) -> tuple[int, str]:
+def post_command(port: int, body: bytes, timeout_s: float = 2.0, token: str | None = None) -> tuple[int, str]:
+    """POST /command as Stream Deck / Companion would: JSON with the token (by default the test run's user token)."""
+    token = token if token is not None else access.user_token().value.value
     request = urllib.request.Request(f"http://127.0.0.1:{port}/command", data=body, method="POST",
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as reply:
             return reply.status, reply.read().decode()

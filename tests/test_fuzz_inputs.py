@@ -125,11 +125,14 @@ def test_http_command_endpoint_survives_the_same_junk() -> None:
         accepted.append(command)
         return True, "queued"
 
-    with TelemetryServer("127.0.0.1", 0, status=dict, health=lambda: (True, "ok"), command=queue,
+    token = "fuzz-token-0123456789"
+    with TelemetryServer("127.0.0.1", 0, token, status=dict, health=lambda: (True, "ok"), command=queue,
                          metrics=Metrics()) as server:
         bodies = list(command_bodies(100)) + [b"[" * 2040 + b"]" * 2040, b"\xff" * 5000]
         for index, body in enumerate(bodies):
-            request = urllib.request.Request(server.url + "/command", data=body, method="POST")
+            request = urllib.request.Request(server.url + "/command", data=body, method="POST",
+                                             headers={"Content-Type": "application/json",
+                                                      "Authorization": f"Bearer {token}"})
             try:
                 with urllib.request.urlopen(request, timeout=5) as response:
                     code, text = response.status, response.read()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
+import re
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -14,6 +17,7 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bridge.access import RequestGuard, is_loopback
 from bridge.obs.commands import Command
 from bridge.schema import Secret
 from bridge.types import Frame
@@ -23,7 +27,6 @@ from bridge.telemetry import (
     TelemetryError,
     TelemetryServer,
     frames_flowing,
-    is_loopback,
     scrub,
 )
 
@@ -59,7 +62,7 @@ class FakeBridge:
         return True, f"queued {command.action}"
 
 
-def make_server(bridge: FakeBridge, token: str | None = None, host: str = "127.0.0.1",
+def make_server(bridge: FakeBridge, token: str = TOKEN, host: str = "127.0.0.1",
                 metrics: Metrics | None = None) -> TelemetryServer:
     return TelemetryServer(host, 0, token, status=bridge.status, health=bridge.health, command=bridge.command,
                            metrics=metrics or Metrics())
@@ -72,6 +75,8 @@ def request(server: TelemetryServer, path: str, body: bytes | None = None, token
         req.add_header("Authorization", f"Bearer {token}")
     for name, value in (headers or {}).items():
         req.add_header(name, value)
+    if body is not None and not req.has_header("Content-type"):
+        req.add_header("Content-Type", "application/json")
     try:
         with urllib.request.urlopen(req, timeout=5) as response:
             return response.status, response.read(), dict(response.headers)
@@ -87,12 +92,6 @@ def bridge() -> FakeBridge:
 @pytest.fixture
 def server(bridge: FakeBridge) -> Iterator[TelemetryServer]:
     with make_server(bridge) as running:
-        yield running
-
-
-@pytest.fixture
-def guarded(bridge: FakeBridge) -> Iterator[TelemetryServer]:
-    with make_server(bridge, token=TOKEN) as running:
         yield running
 
 
@@ -153,28 +152,28 @@ def test_metrics_parse_as_prometheus_text_with_every_family(server: TelemetrySer
 
 def test_post_command_queues_it_and_answers_202(server: TelemetryServer, bridge: FakeBridge) -> None:
     body = json.dumps({"realm": "facebridge", "action": "select_target", "slot": 2}).encode()
-    code, text, _ = request(server, "/command", body)
+    code, text, _ = request(server, "/command", body, TOKEN)
     assert code == 202, text
     assert bridge.commands == [Command("select_target", slot=2, source="http")]
 
 
 def test_post_command_may_leave_out_the_realm(server: TelemetryServer, bridge: FakeBridge) -> None:
-    code, _, _ = request(server, "/command", b'{"action": "toggle_bypass"}')
+    code, _, _ = request(server, "/command", b'{"action": "toggle_bypass"}', TOKEN)
     assert code == 202
     assert bridge.commands[0].action == "toggle_bypass"
 
 
 def test_post_command_with_another_realm_is_refused(server: TelemetryServer, bridge: FakeBridge) -> None:
-    code, body, _ = request(server, "/command", b'{"realm": "other", "action": "toggle_bypass"}')
+    code, body, _ = request(server, "/command", b'{"realm": "other", "action": "toggle_bypass"}', TOKEN)
     assert code == 400 and b"realm" in body
     assert bridge.commands == []
 
 
 def test_malformed_command_is_400_with_a_one_line_reason(server: TelemetryServer, bridge: FakeBridge) -> None:
-    code, body, _ = request(server, "/command", b'{"action": "select_target", "slot": 12}')
+    code, body, _ = request(server, "/command", b'{"action": "select_target", "slot": 12}', TOKEN)
     assert code == 400
     assert body.decode().strip() == "'slot' 12 is out of range 1..9"
-    code, body, _ = request(server, "/command", b"{not json")
+    code, body, _ = request(server, "/command", b"{not json", TOKEN)
     assert code == 400 and body.decode().startswith("command is not valid JSON")
     assert len(body.decode().strip().splitlines()) == 1
     assert bridge.commands == []
@@ -182,79 +181,261 @@ def test_malformed_command_is_400_with_a_one_line_reason(server: TelemetryServer
 
 def test_full_command_queue_is_503(server: TelemetryServer, bridge: FakeBridge) -> None:
     bridge.queue_full = True
-    code, body, _ = request(server, "/command", b'{"action": "next_target"}')
+    code, body, _ = request(server, "/command", b'{"action": "next_target"}', TOKEN)
     assert code == 503 and b"full" in body
 
 
 def test_body_over_the_limit_is_413_and_never_parsed(server: TelemetryServer, bridge: FakeBridge) -> None:
     big = json.dumps({"action": "select_target", "target": "x" * 8000}).encode()
-    code, body, _ = request(server, "/command", big)
+    code, body, _ = request(server, "/command", big, TOKEN)
     assert code == 413 and b"4096" in body
     assert bridge.commands == []
 
 
 def test_unknown_paths_are_404(server: TelemetryServer) -> None:
     assert request(server, "/nope")[0] == 404
-    assert request(server, "/status", b"{}")[0] == 404  # POST only goes to /command
+    assert request(server, "/status", b"{}", TOKEN)[0] == 404  # POST only goes to /command
 
 
 def test_other_methods_are_405(server: TelemetryServer) -> None:
-    assert request(server, "/command", b"{}", method="PUT")[0] == 405
+    assert request(server, "/command", b"{}", TOKEN, method="PUT")[0] == 405
 
 
 def test_a_failing_status_callback_is_a_500_not_a_dead_server(bridge: FakeBridge) -> None:
     def broken() -> dict[str, Any]:
         raise KeyError("tracks")
 
-    with TelemetryServer("127.0.0.1", 0, status=broken, health=bridge.health, command=bridge.command,
+    with TelemetryServer("127.0.0.1", 0, TOKEN, status=broken, health=bridge.health, command=bridge.command,
                          metrics=Metrics()) as server:
         assert request(server, "/status")[0] == 500
         assert request(server, "/healthz")[0] == 200
 
 
-# -- security ----------------------------------------------------------------------------------
+# -- security: who may change the show (bridge.access) ------------------------------------------
 
-def test_requests_without_the_token_are_401(guarded: TelemetryServer) -> None:
+COMMAND = b'{"action": "set_bypass", "on": true}'
+
+
+def raw_request(server: TelemetryServer, method: str, path: str, headers: list[tuple[str, str]],
+                body: bytes = b"") -> tuple[int, str, dict[str, str]]:
+    """One request with exactly these headers (Host included, repeats allowed): what urllib would not send."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        connection.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
+        for name, value in headers:
+            connection.putheader(name, value)
+        if body:
+            connection.putheader("Content-Length", str(len(body)))
+        connection.endheaders(body or None)
+        response = connection.getresponse()
+        return response.status, response.read().decode(), {k.lower(): v for k, v in response.getheaders()}
+    finally:
+        connection.close()
+
+
+def own_host(server: TelemetryServer) -> tuple[str, str]:
+    return ("Host", f"127.0.0.1:{server.port}")
+
+
+def tokened(*extra: tuple[str, str]) -> list[tuple[str, str]]:
+    return [("Authorization", f"Bearer {TOKEN}"), ("Content-Type", "application/json"), *extra]
+
+
+def test_reads_are_open_on_loopback(server: TelemetryServer) -> None:
     for path in ("/healthz", "/status", "/metrics"):
-        code, _, headers = request(guarded, path)
-        assert code == 401 and headers["WWW-Authenticate"] == "Bearer"
-    assert request(guarded, "/command", b'{"action": "next_target"}')[0] == 401
+        assert request(server, path)[0] == 200, path
 
 
-def test_requests_with_a_wrong_token_are_401(guarded: TelemetryServer, bridge: FakeBridge) -> None:
-    assert request(guarded, "/status", token="s3cret-token-valuX")[0] == 401
-    assert request(guarded, "/status", headers={"Authorization": TOKEN})[0] == 401  # no "Bearer "
-    assert request(guarded, "/command", b'{"action": "next_target"}', token="wrong")[0] == 401
+def test_token_json_and_no_origin_is_202(server: TelemetryServer, bridge: FakeBridge) -> None:
+    code, body, _ = request(server, "/command", COMMAND, TOKEN)
+    assert code == 202, body
+    assert bridge.commands == [Command("set_bypass", on=True, source="http")]
+
+
+def test_a_missing_or_wrong_token_is_401_with_distinct_reasons(server: TelemetryServer, bridge: FakeBridge) -> None:
+    code, missing, headers = request(server, "/command", COMMAND)
+    assert code == 401 and headers["WWW-Authenticate"] == "Bearer"
+    assert missing.decode().startswith("no token")
+    for header in (f"Bearer {TOKEN}X", f"Bearer {TOKEN[:-1]}", "Bearer ", TOKEN, f"Basic {TOKEN}", "Bearer ***"):
+        code, wrong, _ = request(server, "/command", COMMAND, headers={"Authorization": header})
+        assert code == 401, header
+        assert wrong.decode().startswith("wrong token")
+    assert missing != wrong
     assert bridge.commands == []
 
 
-def test_requests_with_the_token_pass(guarded: TelemetryServer) -> None:
-    assert request(guarded, "/status", token=TOKEN)[0] == 200
-    assert request(guarded, "/command", b'{"action": "next_target"}', token=TOKEN)[0] == 202
+def test_the_bearer_scheme_is_case_insensitive(server: TelemetryServer) -> None:
+    assert request(server, "/command", COMMAND, headers={"Authorization": f"bearer {TOKEN}"})[0] == 202
 
 
-def test_a_secret_token_from_the_profile_works_and_is_never_logged(bridge: FakeBridge,
-                                                                    caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="bridge.telemetry")
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:{port}", "127.0.0.1", "127.0.0.1:{other}",
+                                  "localhost:{other}", "127.0.0.1.evil.example:{port}", "evil.example:{port}@x",
+                                  "user@127.0.0.1:{port}", "", "127.0.0.1:{port}/x", "localhost.:{port}"])
+def test_a_foreign_host_is_403_on_every_endpoint(server: TelemetryServer, bridge: FakeBridge, host: str) -> None:
+    host = host.format(port=server.port, other=server.port + 1)
+    for method, path in (("GET", "/status"), ("GET", "/healthz"), ("GET", "/metrics"), ("POST", "/command")):
+        code, text, headers = raw_request(server, method, path, [("Host", host), *tokened()],
+                                          COMMAND if method == "POST" else b"")
+        assert code == 403, (host, path, code, text)
+        assert "not this bridge's address" in text and len(text.strip().splitlines()) == 1
+        assert not any(name.startswith("access-control") for name in headers)
+    assert bridge.commands == []
+
+
+def test_two_host_headers_are_403(server: TelemetryServer) -> None:
+    code, text, _ = raw_request(server, "GET", "/status", [own_host(server), ("Host", "evil.example")])
+    assert code == 403 and "more than one Host" in text
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "LocalHost:{port}", "127.0.0.2:{port}",
+                                  "[::1]:{port}"])
+def test_the_bridges_own_names_pass_the_host_check(server: TelemetryServer, bridge: FakeBridge, host: str) -> None:
+    host = host.format(port=server.port)
+    assert raw_request(server, "GET", "/status", [("Host", host)])[0] == 200
+    assert raw_request(server, "POST", "/command", [("Host", host), *tokened()], COMMAND)[0] == 202
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "null", "http://127.0.0.1:{other}", "http://localhost",
+                                    "https://127.0.0.1:{port}", "http://evil.example:{port}", "file://"])
+def test_a_foreign_origin_is_403_even_with_the_token(server: TelemetryServer, bridge: FakeBridge, origin: str) -> None:
+    origin = origin.format(port=server.port, other=server.port + 1)
+    code, text, headers = raw_request(server, "POST", "/command", [own_host(server), *tokened(("Origin", origin))],
+                                      COMMAND)
+    assert code == 403, (origin, text)
+    assert text.startswith("requests from web pages are refused") and len(text.strip().splitlines()) == 1
+    assert not any(name.startswith("access-control") for name in headers)
+    assert raw_request(server, "GET", "/status", [own_host(server), ("Origin", origin)])[0] == 403
+    assert bridge.commands == []
+
+
+def test_the_bridges_own_origin_may_send_commands(server: TelemetryServer, bridge: FakeBridge) -> None:
+    for origin in (f"http://127.0.0.1:{server.port}", f"http://localhost:{server.port}"):
+        headers = [own_host(server), *tokened(("Origin", origin), ("Sec-Fetch-Site", "same-origin"))]
+        assert raw_request(server, "POST", "/command", headers, COMMAND)[0] == 202
+    assert len(bridge.commands) == 2
+
+
+@pytest.mark.parametrize("site", ["same-site", "cross-site"])
+def test_a_write_a_browser_marks_as_from_another_site_is_403(server: TelemetryServer, bridge: FakeBridge,
+                                                              site: str) -> None:
+    code, text, _ = raw_request(server, "POST", "/command", [own_host(server), *tokened(("Sec-Fetch-Site", site))],
+                                COMMAND)
+    assert code == 403 and site in text
+    assert bridge.commands == []
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x", None, "application/jsonp"])
+def test_a_body_that_is_not_json_is_415(server: TelemetryServer, bridge: FakeBridge, content_type: str | None) -> None:
+    headers = [own_host(server), ("Authorization", f"Bearer {TOKEN}")]
+    if content_type is not None:
+        headers.append(("Content-Type", content_type))
+    code, text, _ = raw_request(server, "POST", "/command", headers, COMMAND)
+    assert code == 415, text
+    assert "application/json" in text
+    assert bridge.commands == []
+
+
+def test_json_with_a_charset_is_json(server: TelemetryServer) -> None:
+    assert request(server, "/command", COMMAND, TOKEN, headers={"Content-Type": "application/json; charset=utf-8"})[0] == 202
+
+
+def test_a_cors_preflight_gets_no_permission(server: TelemetryServer) -> None:
+    preflight = [own_host(server), ("Access-Control-Request-Method", "POST"),
+                 ("Access-Control-Request-Headers", "authorization,content-type")]
+    code, _, headers = raw_request(server, "OPTIONS", "/command", [*preflight, ("Origin", "https://evil.example")])
+    assert code == 403 and not any(name.startswith("access-control") for name in headers)
+    code, text, headers = raw_request(server, "OPTIONS", "/command", preflight)
+    assert code == 405 and "CORS" in text and not any(name.startswith("access-control") for name in headers)
+
+
+def test_no_reply_ever_grants_cors(server: TelemetryServer) -> None:
+    origin = ("Origin", f"http://127.0.0.1:{server.port}")
+    for method, path, body in (("GET", "/status", b""), ("GET", "/metrics", b""), ("POST", "/command", COMMAND),
+                               ("OPTIONS", "/status", b"")):
+        _, _, headers = raw_request(server, method, path, [own_host(server), origin, *tokened()], body)
+        assert not any(name.startswith("access-control") for name in headers), (method, path, headers)
+
+
+def test_a_refused_body_is_never_read_as_the_next_request(server: TelemetryServer, bridge: FakeBridge) -> None:
+    smuggled = b'POST /command HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\r\n{"action":"toggle_bypass"}'
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        head = (f"POST /command HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nContent-Type: text/plain\r\n"
+                f"Content-Length: {len(smuggled)}\r\n\r\n").encode()
+        sock.sendall(head + smuggled)
+        reply = b""
+        while chunk := sock.recv(4096):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.0 401") or reply.startswith(b"HTTP/1.1 401")
+    assert reply.count(b"HTTP/1.") == 1  # one reply, then the connection closed
+    assert bridge.commands == []
+
+
+def test_a_refused_client_always_gets_the_reason(server: TelemetryServer) -> None:
+    body = json.dumps({"action": "select_target", "target": "x" * 3900}).encode()  # near the 4 KiB limit
+    for _ in range(20):
+        code, text, _ = raw_request(server, "POST", "/command", [own_host(server), ("Content-Type", "text/plain")],
+                                    body)
+        assert (code, text.split(":")[0]) == (401, "no token")
+
+
+def test_each_kind_of_refusal_is_logged_once_and_counted(server: TelemetryServer,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="bridge.access")
+    for _ in range(5):
+        raw_request(server, "POST", "/command", [own_host(server), *tokened(("Origin", "https://evil.example"))], COMMAND)
+        raw_request(server, "GET", "/status", [("Host", "evil.example")])
+        request(server, "/command", COMMAND)
+    refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refused) == 3, refused
+    assert any("Origin 'https://evil.example'" in line for line in refused)
+    assert any("Host 'evil.example'" in line and "127.0.0.1:" in line for line in refused)
+    for reason in ("foreign_origin", "foreign_host", "no_token"):
+        assert server.metrics.registry.get_sample_value("facebridge_api_refused_total", {"reason": reason}) == 5
+
+
+def test_an_accepted_command_is_audited_with_its_source_and_client(server: TelemetryServer,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="bridge.access")
+    assert request(server, "/command", b'{"action": "select_target", "target": "guest5"}', TOKEN)[0] == 202
+    audit = [r.getMessage() for r in caplog.records if "accepted" in r.getMessage()]
+    assert len(audit) == 1
+    assert re.fullmatch(r"command select_target target='guest5' accepted from http \(client 127\.0\.0\.1:\d+\)",
+                        audit[0]), audit
+
+
+def test_the_token_is_never_in_a_reply_or_a_log(bridge: FakeBridge, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    bridge.status_dict["telemetry"] = {"token": TOKEN}
+    bridge.status_dict["active_target"] = TOKEN  # a client once sent its token as a target name
+    replies: list[bytes] = []
     with make_server(bridge, token=Secret(TOKEN)) as server:
-        assert request(server, "/status", token=TOKEN)[0] == 200
-        assert request(server, "/status", token="***")[0] == 401  # the masked form is not the token
-    assert caplog.records and TOKEN not in caplog.text
+        for path in ("/status", "/metrics", "/healthz", f"/status?token={TOKEN}"):
+            replies.append(request(server, path)[1])
+        for token in (TOKEN, TOKEN + "x", None):
+            replies.append(request(server, "/command", COMMAND, token)[1])
+            replies.append(request(server, f"/command?token={TOKEN}", COMMAND, token)[1])
+        replies.append(request(server, "/command", b'{"action": "select_target", "target": "' + TOKEN.encode() + b'"}',
+                               TOKEN)[1])
+        replies.append(raw_request(server, "GET", "/status", [("Host", TOKEN)])[1].encode())
+    assert caplog.records and all(TOKEN.encode() not in reply for reply in replies)
+    assert TOKEN not in caplog.text
 
 
-def test_binding_beyond_loopback_without_a_token_is_refused(bridge: FakeBridge) -> None:
-    for host in ("0.0.0.0", "", "192.168.1.20", "::"):
-        with pytest.raises(TelemetryError, match="without a token"):
-            make_server(bridge, host=host)
+def test_an_empty_token_is_refused(bridge: FakeBridge) -> None:
+    with pytest.raises(TelemetryError, match="needs a token"):
+        make_server(bridge, token="")
 
 
-def test_binding_beyond_loopback_with_a_token_is_allowed(bridge: FakeBridge) -> None:
-    server = make_server(bridge, token=TOKEN, host="0.0.0.0")
+def test_beyond_loopback_the_reads_need_the_token_too(bridge: FakeBridge) -> None:
+    server = make_server(bridge, host="0.0.0.0")
     assert server.host == "0.0.0.0"  # constructed; not started, so no port opens on the test machine
+    guard = RequestGuard(TOKEN, "0.0.0.0", 8765)
+    assert guard.reads_need_token
 
 
 def test_a_port_in_use_is_a_clear_error(server: TelemetryServer, bridge: FakeBridge) -> None:
-    second = TelemetryServer("127.0.0.1", server.port, status=bridge.status, health=bridge.health,
+    second = TelemetryServer("127.0.0.1", server.port, TOKEN, status=bridge.status, health=bridge.health,
                              command=bridge.command, metrics=Metrics())
     with pytest.raises(TelemetryError, match=f"cannot listen on 127.0.0.1:{server.port}"):
         second.start()
@@ -325,7 +506,7 @@ def test_update_mirrors_a_status_dict() -> None:
 
 def test_metrics_scrape_runs_the_update_hook_first(bridge: FakeBridge) -> None:
     metrics = Metrics()
-    with TelemetryServer("127.0.0.1", 0, status=bridge.status, health=bridge.health, command=bridge.command,
+    with TelemetryServer("127.0.0.1", 0, TOKEN, status=bridge.status, health=bridge.health, command=bridge.command,
                          metrics=metrics, on_scrape=lambda: metrics.update({"faces": 4})) as server:
         _, body, _ = request(server, "/metrics")
     assert "facebridge_faces 4.0" in body.decode()
