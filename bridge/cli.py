@@ -82,6 +82,11 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--neural", action="store_true", help="swap with the inswapper-architecture stand-in (random weights, real compute; GPU if one works, else CPU at 1 fps)")
     bench.add_argument("--profile", help="CPU profile to benchmark (default profiles/demo.yaml)")
 
+    obs = commands.add_parser("obs", help="what the bridge set up in OBS")
+    obs_commands = obs.add_subparsers(dest="obs_command", required=True, metavar="ACTION")
+    unwire = obs_commands.add_parser("unwire", help="remove the camera filters and the bridge's source, restore audio offsets")
+    unwire.add_argument("--profile", required=True, help="show profile (YAML)")
+
     commands.add_parser("profile-example", help="print the commented example profile (every key)")
     return top
 
@@ -111,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         return app.models_fetch(args.names, args.profile, args.model_set)
     if args.command == "bench":
         return app.bench(args.quick, args.out, args.seconds, args.no_loopback, args.neural, args.profile)
+    if args.command == "obs":
+        return app.obs_unwire(args.profile)
     if args.command == "profile-example":
         from bridge.profile import example_yaml
 
