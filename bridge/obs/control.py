@@ -464,6 +464,8 @@ class ObsControl:
             return
         address = f"{self.host}:{self.port}"
         originals = self.offset_store.originals(address)
+        if not originals and not self.sync_audio_inputs:
+            return  # nothing to follow, nothing to restore: no file written
         for name in [n for n in originals if n not in self.sync_audio_inputs]:
             try:
                 self._request("SetInputAudioSyncOffset", {"inputName": name, "inputAudioSyncOffset": originals[name]})

@@ -140,6 +140,8 @@ class OffsetStore:
 
 
 def default_store_path() -> Path:
+    """The user's state folder (FACEBRIDGE_STATE_DIR overrides it, e.g. for tests)."""
     from platformdirs import user_state_dir
 
-    return Path(user_state_dir("facebridge")) / "obs-audio-offsets.json"
+    folder = os.environ.get("FACEBRIDGE_STATE_DIR") or user_state_dir("facebridge")
+    return Path(folder) / "obs-audio-offsets.json"

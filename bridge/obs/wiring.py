@@ -150,6 +150,9 @@ def ensure_filters(request: Request, camera: str, ndi_name: str, ndi_filter_kind
     else:
         request("CreateSourceFilter", {"sourceName": camera, "filterName": HIDE_FILTER_NAME,
                                        "filterKind": HIDE_FILTER_KIND, "filterSettings": HIDE_FILTER_SETTINGS})
+        order = [f["filterName"] for f in request("GetSourceFilterList", {"sourceName": camera}).get("filters", [])]
+        request("SetSourceFilterIndex", {"sourceName": camera, "filterName": HIDE_FILTER_NAME,
+                                         "filterIndex": order.index(NDI_FILTER_NAME) + 1})
         wiring.actions.append(f"added '{HIDE_FILTER_NAME}' after it: the raw camera never reaches program")
     # the fail-closed filter must come after the NDI filter, or the bridge would receive a transparent picture
     order = [f["filterName"] for f in request("GetSourceFilterList", {"sourceName": camera}).get("filters", [])]
@@ -172,6 +175,13 @@ def scenes_holding(request: Request, source: str, scenes: Sequence[str]) -> dict
     return found
 
 
+def scenes_holding_all(request: Request, source: str, scenes: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
+    """(scene, item) for every item of `source` directly in `scenes`."""
+    return [(scene, item) for scene in scenes
+            for item in request("GetSceneItemList", {"sceneName": scene}).get("sceneItems", [])
+            if item.get("sourceName") == source]
+
+
 def over_transform(camera: Mapping[str, Any]) -> dict[str, Any]:
     """The transform that puts a source of the camera's size exactly where the camera's item shows.
 
@@ -184,8 +194,10 @@ def over_transform(camera: Mapping[str, Any]) -> dict[str, Any]:
     if camera.get("boundsType", "OBS_BOUNDS_NONE") != "OBS_BOUNDS_NONE":
         t.update({key: camera[key] for key in ("boundsType", "boundsAlignment", "boundsWidth", "boundsHeight")})
     else:
-        t.update(boundsType="OBS_BOUNDS_SCALE_INNER", boundsAlignment=0,
-                 boundsWidth=max(1.0, float(camera.get("width", 0.0))), boundsHeight=max(1.0, float(camera.get("height", 0.0))))
+        # OBS scales the cropped picture: the displayed size is (source − crop) × scale
+        width = (float(camera.get("sourceWidth", 0)) - camera.get("cropLeft", 0) - camera.get("cropRight", 0)) * abs(camera.get("scaleX", 1.0))
+        height = (float(camera.get("sourceHeight", 0)) - camera.get("cropTop", 0) - camera.get("cropBottom", 0)) * abs(camera.get("scaleY", 1.0))
+        t.update(boundsType="OBS_BOUNDS_SCALE_INNER", boundsAlignment=0, boundsWidth=max(1.0, width), boundsHeight=max(1.0, height))
     return t
 
 
@@ -248,7 +260,12 @@ def unwire(request: Request, camera: str, source_name: str, input_kind: str) -> 
                 said.append(f"removed the filter '{name}' from '{camera}'")
     inputs = {i["inputName"]: i for i in request("GetInputList").get("inputs", [])}
     if source_name in inputs and inputs[source_name].get("inputKind") == input_kind:
-        request("RemoveInput", {"inputName": source_name})
+        # RemoveInput alone leaves the items of scenes not on program (OBS 29 drops them on a scene's video tick)
+        _inputs, scenes = source_names(request)
+        for scene, item in scenes_holding_all(request, source_name, scenes):
+            request("RemoveSceneItem", {"sceneName": scene, "sceneItemId": item["sceneItemId"]})
+        if any(i["inputName"] == source_name for i in request("GetInputList").get("inputs", [])):
+            request("RemoveInput", {"inputName": source_name})  # still held elsewhere (a group, a projector)
         said.append(f"removed the bridge's source '{source_name}' from every scene")
     return said
 
