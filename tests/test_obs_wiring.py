@@ -24,6 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from obsws_python.error import OBSSDKRequestError
 
 from bridge.obs import wiring
 from bridge.obs.control import MISSING_NDI_MESSAGE, ObsControl
@@ -81,8 +82,10 @@ def remove_inputs(obs: Obs, *names: str) -> None:
                 for item in obs("GetSceneItemList", {"sceneName": scene})["sceneItems"]:
                     if item["sourceName"] == name:
                         obs("RemoveSceneItem", {"sceneName": scene, "sceneItemId": item["sceneItemId"]})
-            if name in {i["inputName"] for i in obs("GetInputList")["inputs"]}:  # gone with its last item otherwise
+            try:
                 obs("RemoveInput", {"inputName": name})
+            except OBSSDKRequestError as error:
+                assert error.code == 600  # gone with its last item
 
 
 def make_control(studio: ObsStudio, camera: str, bridge_source: str, **options: Any) -> tuple[ObsControl, list[str]]:
@@ -101,6 +104,21 @@ def screenshot(obs: Obs, source: str = "Main") -> np.ndarray:
     reply = obs("GetSourceScreenshot", {"sourceName": source, "imageFormat": "png", "imageWidth": 640, "imageHeight": 360})
     data = base64.b64decode(reply["imageData"].split(",", 1)[1])
     return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+
+
+def settled(obs: Obs, condition: Any, timeout: float = 3.0) -> np.ndarray:
+    """The first program screenshot that meets `condition` (a change shows from OBS's next rendered frame)."""
+    shots: list[np.ndarray] = []
+
+    def meets() -> bool:
+        shots.append(screenshot(obs))
+        return bool(condition(shots[-1]))
+
+    try:
+        wait_for(meets, timeout)
+    except AssertionError:
+        pass  # the caller's assertion on the last screenshot says what is wrong
+    return shots[-1]
 
 
 def red_pixels(image: np.ndarray) -> int:
@@ -150,12 +168,12 @@ def test_filters_go_first_and_fail_closed_and_the_bridge_source_lands_over_the_c
         # fail closed: the camera stays active (its NDI filter keeps sending) while program shows none of it
         active = obs("GetSourceActive", {"sourceName": "cam-a"})
         assert active["videoActive"] and active["videoShowing"]
-        on_air = screenshot(obs)
+        on_air = settled(obs, lambda image: red_pixels(image) == 0 and green_pixels(image) > 0)
         assert red_pixels(on_air) == 0
         assert green_pixels(on_air) == pytest.approx(300 * 180, rel=0.05)  # the bridge's picture, where the camera was
         obs("SetSceneItemEnabled", {"sceneName": "Main", "sceneItemId": item_of(obs, "Main", "fb-a")["sceneItemId"],
                                     "sceneItemEnabled": False})
-        bridge_gone = screenshot(obs)
+        bridge_gone = settled(obs, lambda image: green_pixels(image) == 0)
         assert red_pixels(bridge_gone) == 0 and green_pixels(bridge_gone) == 0  # black, never the raw face
         assert obs("GetSourceActive", {"sourceName": "cam-a"})["videoActive"]
     finally:
@@ -187,7 +205,7 @@ def test_wiring_is_idempotent_across_bridge_and_obs_restarts(obs_studio: ObsStud
         assert len([i for i in obs("GetInputList")["inputs"] if i["inputName"] == "fb-b"]) == 1
         kept = item_of(obs, "Main", "fb-b")["sceneItemTransform"]
         assert (kept["positionX"], kept["positionY"], kept["boundsWidth"]) == (7.0, 9.0, 100.0)  # never moved back
-        wait_for(lambda: red_pixels(screenshot(obs)) == 0, timeout=3)  # from OBS's next rendered frame on
+        assert red_pixels(settled(obs, lambda image: red_pixels(image) == 0)) == 0
     finally:
         remove_inputs(obs, "cam-b", "fb-b")
         obs.close()
@@ -210,7 +228,7 @@ def test_unwire_restores_the_scene(obs_studio: ObsStudio, obs: Obs, tmp_path: Pa
         said = wiring.unwire(obs, "cam-c", "fb-c", SOURCE_STAND_IN)
         assert len(said) == 3, said  # two filters, one source
         wait_for(lambda: scene_state(obs, "cam-c") == before, timeout=3)  # items go on OBS's next video tick
-        assert red_pixels(screenshot(obs)) == before_pixels > 0
+        assert red_pixels(settled(obs, lambda image: red_pixels(image) == before_pixels)) == before_pixels > 0
         assert wiring.unwire(obs, "cam-c", "fb-c", SOURCE_STAND_IN) == []  # twice is harmless
     finally:
         remove_inputs(obs, "cam-c", "fb-c")

@@ -264,8 +264,11 @@ def unwire(request: Request, camera: str, source_name: str, input_kind: str) -> 
         _inputs, scenes = source_names(request)
         for scene, item in scenes_holding_all(request, source_name, scenes):
             request("RemoveSceneItem", {"sceneName": scene, "sceneItemId": item["sceneItemId"]})
-        if any(i["inputName"] == source_name for i in request("GetInputList").get("inputs", [])):
+        try:
             request("RemoveInput", {"inputName": source_name})  # still held elsewhere (a group, a projector)
+        except Exception as error:
+            if getattr(error, "code", None) != NOT_FOUND:  # gone with its last item
+                raise
         said.append(f"removed the bridge's source '{source_name}' from every scene")
     return said
 
