@@ -118,6 +118,7 @@ class RunningBridge:
     stage: Stage
     metrics: Metrics
     obs: ObsControl | None = None
+    picture_delay: PictureDelay | None = None
     profile_path: Path | None = None
     overrides: Overrides = field(default_factory=Overrides)
     started_at: float = field(default_factory=time.monotonic)
@@ -134,6 +135,9 @@ class RunningBridge:
             "output": {"name": self.sender.full_name, "connections": self.sender.connections(),
                        "fps": round(self.pipeline.output_rate.fps(), 2)},
             "latency": self.pipeline.latency.percentiles(),
+            # the camera's NDI send stamp to this bridge's send (median), what lip sync starts from
+            "picture_delay_ms": None if self.picture_delay is None or (d := self.picture_delay.median_ms()) is None
+            else round(d, 1),
             "frames": {"in": counters.frames_in, "out": counters.frames_out, "held": counters.frames_held,
                        "dropped": counters.dropped, "skipped": self.receiver.stats.skipped_frames,
                        "ndi_dropped": self.receiver.transport_dropped()},
@@ -211,7 +215,7 @@ def serve(profile: Profile, profile_path: str, stop: threading.Event, status_eve
                             slate_text=f"facebridge: waiting for {profile.input.ndi_source}",
                             overlap=profile.pipeline.overlap, on_sent=on_sent,
                             drop_late=profile.pipeline.drop_late)
-        bridge = RunningBridge(profile, pipeline, receiver, sender, stage, metrics,
+        bridge = RunningBridge(profile, pipeline, receiver, sender, stage, metrics, picture_delay=picture_delay,
                                profile_path=Path(profile_path) if watch_profile else None,
                                overrides=overrides or Overrides())
         pipeline.apply_command = command_handler(bridge)
