@@ -16,6 +16,7 @@ import base64
 import os
 import subprocess
 import sys
+import threading
 import time
 import wave
 from pathlib import Path
@@ -364,3 +365,65 @@ def test_lip_sync_offset_is_set_followed_and_restored_on_a_real_media_source(obs
         assert "Traceback" not in done.stderr
     finally:
         remove_inputs(obs, "mic", "cam-f", "fb-f")
+
+
+# ── the bridge as a user runs it ──────────────────────────────────────────────────────────────
+@pytest.mark.usefixtures("ndi_runtime")
+def test_run_receives_from_the_cameras_filter_name_and_keeps_sending_without_distroav(obs_studio: ObsStudio, obs: Obs,
+                                                                                     tmp_path: Path) -> None:
+    from tests.e2e_tools import free_port, wait_status
+    from tests.ndi_tools import PatternSender, Recorder, stop_process, unique_name
+
+    show = unique_name("show")
+    add_camera(obs, "cam-g")
+    port = free_port()
+    profile = tmp_path / f"{show}.yaml"
+    profile.write_text("analysis:\n  enabled: false\n"
+                       f"telemetry:\n  port: {port}\n"
+                       f"obs:\n  enabled: true\n  host: {obs_studio.host}\n  port: {obs_studio.port}\n"
+                       "  password: ${FB_TEST_OBS_PASSWORD}\n  camera_source: cam-g\n")
+    # stands in for DistroAV's NDI filter on the camera, which Debian's OBS cannot have
+    camera = PatternSender(wiring.camera_ndi_name(show))
+    output = unique_name("fb-out")
+    env = {**os.environ, "FB_TEST_OBS_PASSWORD": obs_studio.password, "FACEBRIDGE_STATE_DIR": str(tmp_path),
+           "PYTHONPATH": str(REPO)}
+    bridge = subprocess.Popen([sys.executable, "-m", "bridge.cli", "run", "--profile", str(profile), "--output", output],
+                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    recorder = Recorder(output)
+    feeding = threading.Thread(target=camera.send_range, args=(range(300),), kwargs={"size": (320, 180)}, daemon=True)
+    feeding.start()
+    try:
+        status = wait_status(port, lambda s: s.get("frames", {}).get("out", 0) > 10 and s["obs"].get("wiring_problem"), 40)
+        assert f"({wiring.camera_ndi_name(show)})" in status["input"]["source"]  # no input.ndi_source needed
+        assert status["obs"]["wiring_problem"] == wiring.MISSING_FILTER_MESSAGE
+        assert status["obs"]["connected"] and status["picture_delay_ms"] is not None
+        assert recorder.wait_for(lambda r: len(r._raw) > 5, 10), "the bridge's NDI output stopped"
+    finally:
+        feeding.join(10)
+        camera.close()
+        recorder.close()
+        code, _seconds, output_text = stop_process(bridge)
+        remove_inputs(obs, "cam-g")
+    assert code == 0 and "Traceback" not in output_text, output_text[-2000:]
+    assert output_text.count("OBS has no NDI Filter") == 1
+
+
+def test_check_lists_the_wiring(obs_studio: ObsStudio, obs: Obs, capsys: pytest.CaptureFixture[str]) -> None:
+    from bridge.app import obs_wiring_report
+    from bridge.profile import parse_profile
+
+    add_camera(obs, "cam-h")
+    control, _status = make_control(obs_studio, "cam-h", "fb-h", scenes=["Main"])
+    try:
+        with control:
+            wait_for(lambda: control.placed_scenes == ["Main"])
+        text = (f"obs:\n  enabled: true\n  host: {obs_studio.host}\n  port: {obs_studio.port}\n"
+                "  password: ${P}\n  camera_source: cam-h\n  source_name: fb-h\n")
+        profile = parse_profile(text, "show.yaml", REPO, env={"P": obs_studio.password})
+        assert obs_wiring_report(profile) == 0
+        out = capsys.readouterr().out
+        assert f"wired   camera 'cam-h': '{wiring.NDI_FILTER_NAME}' filter #1 of 2" in out
+        assert f"'{wiring.HIDE_FILTER_NAME}' filter #2 of 2" in out
+        assert "source 'fb-h' in scenes: Main" in out and "facebridge obs unwire" in out
+    finally:
+        remove_inputs(obs, "cam-h", "fb-h")

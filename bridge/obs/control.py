@@ -453,6 +453,10 @@ class ObsControl:
         for line in said:
             self._say(line)
         self.placed_scenes = placed
+        for scene in wiring.scenes_holding(self._request, self.camera_source, scenes_in_obs):
+            if scene not in placed:  # fail closed there too: the camera is hidden in every scene
+                self._say(f"the camera '{self.camera_source}' is also in scene '{scene}' (not in obs.scenes): "
+                          "it shows black there, not the raw camera")
 
     # ── lip sync ────────────────────────────────────────────────────────────────────────────
     def _setup_audio_sync(self) -> None:
