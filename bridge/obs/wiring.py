@@ -98,6 +98,11 @@ def feedback_loop(request: Request, camera: str, bridge_source: str, bridge_ndi_
     if camera == bridge_source:
         return f"obs.camera_source '{camera}' is the bridge's own output source: refused (a feedback loop)"
     if camera not in scenes:
+        kinds = {i["inputName"]: i.get("inputKind") for i in request("GetInputList").get("inputs", [])}
+        item = {"sourceName": camera, "inputKind": kinds.get(camera)}
+        if bridge_ndi_name and _shows_ndi(request, item, bridge_ndi_name):
+            return (f"obs.camera_source '{camera}' receives the bridge's own NDI output: refused (a feedback loop); "
+                    "name the camera itself")
         return None
     seen: set[str] = set()
     pending = [(camera, False, camera)]
