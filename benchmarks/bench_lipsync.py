@@ -18,6 +18,7 @@ audio sync offset is read back every half second to count changes.
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import statistics
@@ -45,7 +46,7 @@ class StandInFilter:
     def __init__(self, name: str, size: tuple[int, int], fps: float) -> None:
         self.sender = NdiSender(name)
         self.size, self.fps = size, fps
-        self.sent_at: dict[int, float] = {}
+        self.sent: list[tuple[float, int]] = []  # (wall-clock send, number), appended only
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -56,7 +57,7 @@ class StandInFilter:
             wait = start + number / self.fps - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
-            self.sent_at[number] = time.time()
+            self.sent.append((time.time(), number))
             self.sender.send(Frame(image=pictures[number % 64].copy(), sequence=number, frame_rate=(int(self.fps), 1)))
             number += 1
 
@@ -68,13 +69,18 @@ def arrivals(recorder: Recorder, wall_minus_mono: float) -> list[tuple[float, in
 
 def measured_delays(recorder: Recorder, sender: StandInFilter, wall_minus_mono: float, since: float) -> list[float]:
     """Arrival − send, ms, for frames received after `since`; a number mod 64 is matched to the latest send before arrival."""
-    delays, sends = [], sorted((t, n) for n, t in sender.sent_at.items())
+    by_code: dict[int, list[float]] = {}
+    for sent, number in sender.sent[:]:  # a copy: the sender appends meanwhile
+        if sent >= since - 3.0:
+            by_code.setdefault(number % 64, []).append(sent)
+    delays = []
     for arrived, code in arrivals(recorder, wall_minus_mono):
         if arrived < since or code < 0:
             continue
-        candidates = [t for t, n in sends if n % 64 == code and t <= arrived]
-        if candidates:
-            delays.append((arrived - candidates[-1]) * 1000)
+        times = by_code.get(code, [])
+        before = bisect.bisect_right(times, arrived)
+        if before:
+            delays.append((arrived - times[before - 1]) * 1000)
     return delays
 
 
