@@ -435,7 +435,7 @@ class ObsControl:
                 f"OBS has no filter kind '{self.ndi_filter_kind}'; the camera is not wired")
             self._say(self.wiring_problem, logging.WARNING)
             return
-        for line in done.actions:
+        for line in done:
             self._say(line)
         self.wired = True
         if not self.ndi_available:

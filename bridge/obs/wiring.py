@@ -23,7 +23,6 @@ stays where it is.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 Request = Callable[..., dict[str, Any]]
@@ -63,18 +62,6 @@ def websocket_too_old(version: Mapping[str, Any]) -> str | None:
     return (f"obs-websocket {version.get('obsWebSocketVersion', '?')} is too old (no {', '.join(missing[:3])}"
             f"{'…' if len(missing) > 3 else ''}): update OBS to 29 or newer (31.1+ for DistroAV); "
             "the camera is not wired, facebridge keeps sending its NDI output")
-
-
-@dataclass
-class Wiring:
-    """What is wired for one camera (for status and `facebridge check`)."""
-
-    camera: str
-    ndi_filter: bool = False
-    hide_filter: bool = False
-    placed_scenes: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    actions: list[str] = field(default_factory=list)
 
 
 def source_names(request: Request) -> tuple[list[str], list[str]]:
@@ -130,9 +117,9 @@ def _shows_ndi(request: Request, item: Mapping[str, Any], ndi_name: str) -> bool
     return str(settings.get("ndi_source_name", "")).endswith(f"({ndi_name})")
 
 
-def ensure_filters(request: Request, camera: str, ndi_name: str, ndi_filter_kind: str = NDI_FILTER_KIND) -> Wiring:
-    """The NDI filter first and the fail-closed filter right after it, on `camera`; idempotent."""
-    wiring = Wiring(camera)
+def ensure_filters(request: Request, camera: str, ndi_name: str, ndi_filter_kind: str = NDI_FILTER_KIND) -> list[str]:
+    """The NDI filter first and the fail-closed filter right after it, on `camera`; idempotent. Lines say what changed."""
+    actions: list[str] = []
     filters = request("GetSourceFilterList", {"sourceName": camera}).get("filters", [])
     by_name = {f["filterName"]: f for f in filters}
     ndi_settings = {"ndi_filter_ndiname": ndi_name}
@@ -143,14 +130,13 @@ def ensure_filters(request: Request, camera: str, ndi_name: str, ndi_filter_kind
         request("CreateSourceFilter", {"sourceName": camera, "filterName": NDI_FILTER_NAME,
                                        "filterKind": ndi_filter_kind, "filterSettings": ndi_settings})
         request("SetSourceFilterIndex", {"sourceName": camera, "filterName": NDI_FILTER_NAME, "filterIndex": 0})
-        wiring.actions.append(f"added the NDI filter '{NDI_FILTER_NAME}' (sends '{ndi_name}') first on '{camera}'")
-    wiring.ndi_filter = True
+        actions.append(f"added the NDI filter '{NDI_FILTER_NAME}' (sends '{ndi_name}') first on '{camera}'")
     if HIDE_FILTER_NAME in by_name:
         request("SetSourceFilterSettings", {"sourceName": camera, "filterName": HIDE_FILTER_NAME,
                                             "filterSettings": HIDE_FILTER_SETTINGS, "overlay": True})
         if not by_name[HIDE_FILTER_NAME].get("filterEnabled", True):
             request("SetSourceFilterEnabled", {"sourceName": camera, "filterName": HIDE_FILTER_NAME, "filterEnabled": True})
-            wiring.actions.append(f"re-enabled '{HIDE_FILTER_NAME}' on '{camera}': without it the raw camera reaches "
+            actions.append(f"re-enabled '{HIDE_FILTER_NAME}' on '{camera}': without it the raw camera reaches "
                                   "program whenever the bridge's picture is missing (`facebridge obs unwire` removes it)")
     else:
         request("CreateSourceFilter", {"sourceName": camera, "filterName": HIDE_FILTER_NAME,
@@ -158,15 +144,14 @@ def ensure_filters(request: Request, camera: str, ndi_name: str, ndi_filter_kind
         order = [f["filterName"] for f in request("GetSourceFilterList", {"sourceName": camera}).get("filters", [])]
         request("SetSourceFilterIndex", {"sourceName": camera, "filterName": HIDE_FILTER_NAME,
                                          "filterIndex": order.index(NDI_FILTER_NAME) + 1})
-        wiring.actions.append(f"added '{HIDE_FILTER_NAME}' after it: the raw camera never reaches program")
+        actions.append(f"added '{HIDE_FILTER_NAME}' after it: the raw camera never reaches program")
     # the fail-closed filter must come after the NDI filter, or the bridge would receive a transparent picture
     order = [f["filterName"] for f in request("GetSourceFilterList", {"sourceName": camera}).get("filters", [])]
     if order.index(HIDE_FILTER_NAME) < order.index(NDI_FILTER_NAME):
         request("SetSourceFilterIndex", {"sourceName": camera, "filterName": HIDE_FILTER_NAME,
                                          "filterIndex": order.index(NDI_FILTER_NAME)})
-        wiring.actions.append(f"moved '{HIDE_FILTER_NAME}' after the NDI filter on '{camera}'")
-    wiring.hide_filter = True
-    return wiring
+        actions.append(f"moved '{HIDE_FILTER_NAME}' after the NDI filter on '{camera}'")
+    return actions
 
 
 def scenes_holding(request: Request, source: str, scenes: Sequence[str]) -> dict[str, dict[str, Any]]:
