@@ -393,7 +393,8 @@ def test_run_receives_from_the_cameras_filter_name_and_keeps_sending_without_dis
     feeding = threading.Thread(target=camera.send_range, args=(range(300),), kwargs={"size": (320, 180)}, daemon=True)
     feeding.start()
     try:
-        status = wait_status(port, lambda s: s.get("frames", {}).get("out", 0) > 10 and s["obs"].get("wiring_problem"), 40)
+        status = wait_status(port, lambda s: s.get("frames", {}).get("out", 0) > 10 and s["obs"].get("wiring_problem")
+                             and s.get("picture_delay_ms") is not None, 40)
         assert f"({wiring.camera_ndi_name(show)})" in status["input"]["source"]  # no input.ndi_source needed
         assert status["obs"]["wiring_problem"] == wiring.MISSING_FILTER_MESSAGE
         assert status["obs"]["connected"] and status["picture_delay_ms"] is not None
