@@ -428,3 +428,23 @@ def test_check_lists_the_wiring(obs_studio: ObsStudio, obs: Obs, capsys: pytest.
         assert "source 'fb-h' in scenes: Main" in out and "facebridge obs unwire" in out
     finally:
         remove_inputs(obs, "cam-h", "fb-h")
+
+
+def test_a_synced_input_removed_mid_show_is_dropped_without_losing_obs(obs_studio: ObsStudio, obs: Obs,
+                                                                       tmp_path: Path) -> None:
+    obs("CreateInput", {"sceneName": "Main", "inputName": "mic-gone", "inputKind": "ffmpeg_source",
+                        "inputSettings": {"local_file": str(write_tone(tmp_path / "tone.wav")), "looping": True},
+                        "sceneItemEnabled": True})
+    delay = PictureDelay()
+    status: list[str] = []
+    control = ObsControl(host=obs_studio.host, port=obs_studio.port, password=obs_studio.password,
+                         on_status=status.append, sync_audio_inputs=["mic-gone"], picture_delay=delay,
+                         offset_store=OffsetStore(tmp_path / "offsets.json"), sync_min_interval_s=1.0)
+    with control:
+        feed(delay, 50)
+        wait_for(lambda: control.offset_policy.changes == 1)
+        remove_inputs(obs, "mic-gone")
+        feed(delay, 400)
+        wait_for(lambda: control.synced_inputs == [], timeout=6)
+        assert control.connected and control.reconnects == 0
+    assert any("'mic-gone' is gone from OBS" in line for line in status)

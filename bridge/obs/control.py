@@ -486,7 +486,12 @@ class ObsControl:
                 continue
             originals.setdefault(name, offset)
             self.synced_inputs.append(name)
-        self.offset_store.save(address, originals)
+        try:
+            self.offset_store.save(address, originals)
+        except OSError as error:
+            self.synced_inputs = []  # an offset whose original cannot be kept is never changed
+            self._say(f"lip sync off: cannot keep the original audio offsets in {self.offset_store.path} ({error})",
+                      logging.WARNING)
         self.offset_policy.current_ms = None  # set it again on this connection
 
     def _follow_audio_sync(self) -> None:
@@ -504,8 +509,15 @@ class ObsControl:
         offset = self.offset_policy.propose(self.audio_estimate_ms, interval, now)
         if offset is None:
             return
-        for name in self.synced_inputs:
-            self._request("SetInputAudioSyncOffset", {"inputName": name, "inputAudioSyncOffset": offset})
+        from obsws_python.error import OBSSDKRequestError
+
+        for name in list(self.synced_inputs):
+            try:
+                self._request("SetInputAudioSyncOffset", {"inputName": name, "inputAudioSyncOffset": offset})
+            except OBSSDKRequestError:  # removed or renamed in OBS meanwhile: not a lost connection
+                self.synced_inputs.remove(name)
+                self._say(f"obs.sync_audio_inputs: '{name}' is gone from OBS; its offset is no longer followed",
+                          logging.WARNING)
         self.log.info("audio sync offset %d ms on %s (picture delay %.0f ms)", offset, ", ".join(self.synced_inputs),
                       self.audio_estimate_ms)
 
