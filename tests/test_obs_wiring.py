@@ -79,7 +79,8 @@ def remove_inputs(obs: Obs, *names: str) -> None:
     existing = {i["inputName"] for i in obs("GetInputList")["inputs"]}
     for name in names:
         if name in existing:
-            for scene in ("Main", "Second"):  # OBS 29 leaves the items of a scene not on program behind
+            for scene in [sc["sceneName"] for sc in obs("GetSceneList")["scenes"]]:  # OBS 29 leaves the items
+                # of a scene not on program behind
                 for item in obs("GetSceneItemList", {"sceneName": scene})["sceneItems"]:
                     if item["sourceName"] == name:
                         obs("RemoveSceneItem", {"sceneName": scene, "sceneItemId": item["sceneItemId"]})
@@ -87,6 +88,7 @@ def remove_inputs(obs: Obs, *names: str) -> None:
                 obs("RemoveInput", {"inputName": name})
             except OBSSDKRequestError as error:
                 assert error.code == 600  # gone with its last item
+    wait_for(lambda: not {i["inputName"] for i in obs("GetInputList")["inputs"]} & set(names), timeout=3)
 
 
 def make_control(studio: ObsStudio, camera: str, bridge_source: str, **options: Any) -> tuple[ObsControl, list[str]]:
@@ -448,3 +450,37 @@ def test_a_synced_input_removed_mid_show_is_dropped_without_losing_obs(obs_studi
         wait_for(lambda: control.synced_inputs == [], timeout=6)
         assert control.connected and control.reconnects == 0
     assert any("'mic-gone' is gone from OBS" in line for line in status)
+
+
+@pytest.mark.parametrize("layout", [
+    {"positionX": 50.0, "positionY": 60.0, "rotation": 10.0, "cropTop": 20, "boundsType": "OBS_BOUNDS_STRETCH",
+     "boundsWidth": 200.0, "boundsHeight": 100.0},
+    {"positionX": 320.0, "positionY": 180.0, "alignment": 0, "scaleX": 0.4, "scaleY": 0.6, "cropRight": 100,
+     "cropBottom": 30},
+], ids=["bounded-rotated", "scaled-centred"])
+def test_the_bridges_picture_covers_exactly_the_cameras_pixels(obs_studio: ObsStudio, obs: Obs,
+                                                                layout: dict[str, Any]) -> None:
+    camera_name, bridge_name = f"cam-i{layout['positionX']:.0f}", f"fb-i{layout['positionX']:.0f}"
+    created = obs("CreateInput", {"sceneName": "Main", "inputName": camera_name, "inputKind": "color_source_v3",
+                                  "inputSettings": {"color": RED, "width": 640, "height": 360}, "sceneItemEnabled": True})
+    obs("SetSceneItemTransform", {"sceneName": "Main", "sceneItemId": created["sceneItemId"], "sceneItemTransform": layout})
+    camera = red_pixels_mask(settled(obs, lambda image: red_pixels(image) > 1000))
+    control, _status = make_control(obs_studio, camera_name, bridge_name, scenes=["Main"])
+    try:
+        with control:
+            wait_for(lambda: control.placed_scenes == ["Main"])
+        bridge = green_pixels_mask(settled(obs, lambda image: green_pixels(image) > 1000 and red_pixels(image) == 0))
+        overlap = np.count_nonzero(camera & bridge) / np.count_nonzero(camera | bridge)
+        assert overlap > 0.97, f"the bridge's picture covers {overlap:.3f} of the camera's area (IoU)"
+    finally:
+        remove_inputs(obs, camera_name, bridge_name)
+
+
+def red_pixels_mask(image: np.ndarray) -> np.ndarray:
+    b, g, r = (image[..., i].astype(int) for i in range(3))
+    return (r > 128) & (g < 80) & (b < 80)
+
+
+def green_pixels_mask(image: np.ndarray) -> np.ndarray:
+    b, g, r = (image[..., i].astype(int) for i in range(3))
+    return (g > 128) & (r < 80) & (b < 80)

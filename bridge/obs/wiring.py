@@ -177,7 +177,7 @@ def over_transform(camera: Mapping[str, Any]) -> dict[str, Any]:
 
     Position, rotation, alignment and crop are copied; the size is set as bounds equal to the
     camera's displayed size, so the bridge's source lands right even before its first frame
-    (an NDI source is 0×0 until then) and whatever size the bridge sends.
+    (an NDI source is 0×0 until then). Flips (negative scales) are not repeated.
     """
     t = {key: camera[key] for key in ("positionX", "positionY", "rotation", "alignment",
                                       "cropLeft", "cropRight", "cropTop", "cropBottom") if key in camera}
@@ -187,7 +187,8 @@ def over_transform(camera: Mapping[str, Any]) -> dict[str, Any]:
         # OBS scales the cropped picture: the displayed size is (source − crop) × scale
         width = (float(camera.get("sourceWidth", 0)) - camera.get("cropLeft", 0) - camera.get("cropRight", 0)) * abs(camera.get("scaleX", 1.0))
         height = (float(camera.get("sourceHeight", 0)) - camera.get("cropTop", 0) - camera.get("cropBottom", 0)) * abs(camera.get("scaleY", 1.0))
-        t.update(boundsType="OBS_BOUNDS_SCALE_INNER", boundsAlignment=0, boundsWidth=max(1.0, width), boundsHeight=max(1.0, height))
+        # stretch: the bridge sends the camera's own size, so this repeats a non-uniform scale too
+        t.update(boundsType="OBS_BOUNDS_STRETCH", boundsAlignment=0, boundsWidth=max(1.0, width), boundsHeight=max(1.0, height))
     return t
 
 
