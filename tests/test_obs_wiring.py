@@ -77,10 +77,10 @@ def add_camera(obs: Obs, name: str, scenes: tuple[str, ...] = ("Main",), colour:
 
 def remove_inputs(obs: Obs, *names: str) -> None:
     existing = {i["inputName"] for i in obs("GetInputList")["inputs"]}
+    scenes = [scene["sceneName"] for scene in obs("GetSceneList")["scenes"]]
     for name in names:
         if name in existing:
-            for scene in [sc["sceneName"] for sc in obs("GetSceneList")["scenes"]]:  # OBS 29 leaves the items
-                # of a scene not on program behind
+            for scene in scenes:  # OBS 29 leaves the items of scenes not on program behind
                 for item in obs("GetSceneItemList", {"sceneName": scene})["sceneItems"]:
                     if item["sourceName"] == name:
                         obs("RemoveSceneItem", {"sceneName": scene, "sceneItemId": item["sceneItemId"]})
