@@ -109,7 +109,7 @@ def screenshot(obs: Obs, source: str = "Main") -> np.ndarray:
     return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
 
 
-def settled(obs: Obs, condition: Any, timeout: float = 3.0) -> np.ndarray:
+def settled(obs: Obs, condition: Any, timeout: float = 10.0) -> np.ndarray:
     """The first program screenshot that meets `condition` (a change shows from OBS's next rendered frame)."""
     shots: list[np.ndarray] = []
 
