@@ -414,11 +414,11 @@ def models_fetch(names: list[str], profile_path: str | None, model_set: str | No
     return EXIT_OK
 
 
-def process(profile_path: str, input_path: str, output_path: str, tracks_path: str | None) -> int:
-    """Rehearsal: the same face pipeline on a recorded clip, written to a file."""
-    from rich.progress import Progress
-
+def process(profile_path: str, input_path: str, output_path: str, tracks_path: str | None, *, force: bool = False,
+            crf: int | None = None, preset: str | None = None) -> int:
+    """Rehearsal: the same face pipeline on a recorded clip, written to a file with the clip's sound."""
     from bridge.io.files import ClipError, ClipReader, ClipWriter
+    from bridge.progress import FrameProgress
     from bridge.track.records import tracks_jsonl_record
 
     profile = read_profile(profile_path)
@@ -427,31 +427,48 @@ def process(profile_path: str, input_path: str, output_path: str, tracks_path: s
     try:
         stage = build_stage(profile)
         reader = ClipReader(Path(input_path))
-        writer = ClipWriter(Path(output_path), reader.fps, reader.size)
     except (AssemblyError, ClipError) as error:
         print(f"process: {error}", file=sys.stderr)
         return EXIT_FAILED
+    try:
+        writer = ClipWriter(Path(output_path), reader, crf=profile.output.crf if crf is None else crf,
+                            preset=preset or profile.output.preset, force=force)
+    except ClipError as error:
+        reader.close()
+        print(f"process: {error}", file=sys.stderr)
+        return EXIT_FAILED
     records = open(tracks_path, "w", encoding="utf-8") if tracks_path else None
-    frames = 0
+    finished = False
     started = time.perf_counter()
     try:
-        with Progress(transient=True) as progress:
-            task = progress.add_task(f"processing {Path(input_path).name}", total=reader.frame_count or None)
+        with FrameProgress(Console(stderr=True), f"processing {Path(input_path).name}", reader.frame_count) as progress:
             for frame in reader:
                 stage.process(frame)
                 writer.write(frame)
+                writer.write_audio(reader.take_audio())
                 if records is not None and isinstance(stage, FaceStage):
                     records.write(json.dumps(tracks_jsonl_record(frame.sequence, stage.last_tracks)) + "\n")
-                frames += 1
-                progress.advance(task)
+                progress.advance()
+        writer.write_audio(reader.take_audio())
+        finished = True
+    except ClipError as error:
+        print(f"process: {error}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"process: stopped; {output_path} not written", file=sys.stderr)
     finally:
         reader.close()
-        writer.close()
+        try:
+            writer.close(keep=finished)
+        except ClipError as error:
+            print(f"process: {error}", file=sys.stderr)
+            finished = False
         if records is not None:
             records.close()
+    if not finished:
+        return EXIT_FAILED
     seconds = time.perf_counter() - started
-    summary: dict[str, object] = {"frames": frames, "seconds": round(seconds, 2),
-                                  "fps": round(frames / seconds, 1) if seconds else 0.0}
+    summary: dict[str, object] = {"frames": writer.frames, "seconds": round(seconds, 2),
+                                  "fps": round(writer.frames / seconds, 1) if seconds else 0.0}
     if isinstance(stage, FaceStage):
         summary.update(stage.coverage.summary())
     print(json.dumps(summary, indent=2))

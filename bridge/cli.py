@@ -60,8 +60,13 @@ def parser() -> argparse.ArgumentParser:
     process = commands.add_parser("process", help="rehearsal: run a profile on a recorded clip")
     process.add_argument("--profile", required=True, help="show profile (YAML)")
     process.add_argument("--input", required=True, help="video file to read")
-    process.add_argument("--output", required=True, help="video file to write (.mp4, .avi, .mkv, .mov)")
+    process.add_argument("--output", required=True, help="video file to write: H.264 with the clip's sound (.mp4, .mov, .mkv)")
     process.add_argument("--tracks", help="write one JSON line per frame with every tracked face")
+    process.add_argument("--force", action="store_true", help="overwrite --output if it exists")
+    process.add_argument("--crf", type=int, choices=range(0, 52), metavar="0..51",
+                         help="H.264 quality: lower = better and bigger (default output.crf of the profile, 20)")
+    process.add_argument("--preset", choices=["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                                              "slower", "veryslow"], help="x264 speed preset (default output.preset)")
 
     models = commands.add_parser("models", help="list, fetch or verify model files")
     model_commands = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
@@ -102,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         return app.check(args.profile, args.timeout)
     if args.command == "process":
-        return app.process(args.profile, args.input, args.output, args.tracks)
+        return app.process(args.profile, args.input, args.output, args.tracks, force=args.force, crf=args.crf,
+                           preset=args.preset)
     if args.command == "models":
         if args.models_command == "list":
             return app.models_list(args.dir)
