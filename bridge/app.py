@@ -19,12 +19,12 @@ from rich.console import Console
 from bridge.assemble import AssemblyError
 from bridge.io import ndi
 from bridge.io.demo_source import run_demo_source
-from bridge.pipeline import PassThrough, Pipeline, Stage
+from bridge.pipeline import LiveSink, LiveSource, PassThrough, Pipeline, Stage
 from bridge.obs.commands import Command
 from bridge.obs.control import ObsControl
 from bridge.runtime import assets, catalog
 from bridge.runtime.onnx import provider_report
-from bridge.profile import REPO_ROOT, Profile, ProfileError, load_profile
+from bridge.profile import REPO_ROOT, InputSection, Profile, ProfileError, load_profile
 from bridge.reload import ProfileFile, load_edit
 from bridge.stage import FaceStage
 from bridge.status_view import LiveStatus
@@ -99,7 +99,7 @@ class Overrides:
 
     def __call__(self, profile: Profile) -> None:
         if self.input_name:
-            profile.input.ndi_source = self.input_name
+            profile.input.ndi_source, profile.input.url = self.input_name, ""
         if self.output_name:
             profile.output.ndi_name = self.output_name
 
@@ -110,8 +110,8 @@ class RunningBridge:
 
     profile: Profile
     pipeline: Pipeline
-    receiver: ndi.NdiReceiver
-    sender: ndi.NdiSender
+    receiver: LiveSource
+    sender: LiveSink
     stage: Stage
     metrics: Metrics
     obs: ObsControl | None = None
@@ -125,7 +125,7 @@ class RunningBridge:
         if isinstance(self.stage, FaceStage):
             face = dataclasses.asdict(self.stage.status())
         return {
-            "input": {"source": self.receiver.stats.source or self.profile.input.ndi_source,
+            "input": {"source": self.receiver.stats.source or input_name(self.profile.input),
                       "size": list(counters.input_size), "fps": _fps(counters.input_rate),
                       "connected": self.receiver.connected, "reconnects": max(0, self.receiver.stats.connects - 1)},
             "output": {"name": self.sender.full_name, "connections": self.sender.connections(),
@@ -152,6 +152,31 @@ class RunningBridge:
         return getattr(self.stage, "provider", "none")
 
 
+def input_name(section: InputSection) -> str:
+    """The input as messages name it (a URL with its password masked)."""
+    from bridge.io.ffmpeg import shown
+
+    return shown(section.url) if section.url else section.ndi_source
+
+
+def open_ndi(section: InputSection) -> LiveSource:
+    return ndi.NdiReceiver(section.ndi_source, section.extra_ips, section.color_format, section.wait_log_s)
+
+
+def open_url(section: InputSection) -> LiveSource:
+    from bridge.io.url_source import UrlSource
+
+    return UrlSource(section.url, {k: str(v) for k, v in section.url_options.items()}, loop=section.loop,
+                     timeout_s=section.url_timeout_s, wait_log_s=section.wait_log_s)
+
+
+SOURCES: dict[str, Callable[[InputSection], LiveSource]] = {"ndi": open_ndi, "url": open_url}
+
+
+def source_kind(section: InputSection) -> str:
+    return "url" if section.url else "ndi"
+
+
 def _fps(rate: tuple[int, int]) -> float:
     return round(rate[0] / rate[1], 3) if rate[1] else 0.0
 
@@ -173,8 +198,9 @@ def run(profile_path: str, input_name: str | None, output_name: str | None, stop
         return EXIT_USAGE
     overrides = Overrides(input_name, output_name)
     overrides(profile)
-    if not profile.input.ndi_source:
-        print(f"{profile_path}: input.ndi_source: no NDI source to receive; set it or pass --input NAME", file=sys.stderr)
+    if not profile.input.ndi_source and not profile.input.url:
+        print(f"{profile_path}: input.ndi_source: no NDI source to receive; set it (or input.url) or pass --input NAME",
+              file=sys.stderr)
         return EXIT_USAGE
     return serve(profile, profile_path, stop or stop_on_signals(), status_every_s,
                  watch_profile=watch_profile, overrides=overrides)
@@ -190,13 +216,12 @@ def serve(profile: Profile, profile_path: str, stop: threading.Event, status_eve
         print(f"{profile_path}: {error}", file=sys.stderr)
         return EXIT_FAILED
     with ndi.NdiRuntime():
-        receiver = ndi.NdiReceiver(profile.input.ndi_source, profile.input.extra_ips, profile.input.color_format,
-                                   profile.input.wait_log_s)
+        receiver = SOURCES[source_kind(profile.input)](profile.input)
         sender = ndi.NdiSender(profile.output.ndi_name, profile.output.groups)
         metrics = Metrics()
         pipeline = Pipeline(receiver, stage, sender, queue_frames=profile.pipeline.queue_frames,
                             on_loss=profile.input.on_loss, loss_after_s=profile.input.loss_after_ms / 1000,
-                            slate_text=f"facebridge: waiting for {profile.input.ndi_source}",
+                            slate_text=f"facebridge: waiting for {input_name(profile.input)}",
                             overlap=profile.pipeline.overlap, on_sent=metrics.observe_frame,
                             drop_late=profile.pipeline.drop_late)
         bridge = RunningBridge(profile, pipeline, receiver, sender, stage, metrics,
@@ -360,20 +385,35 @@ def check(profile_path: str, timeout_s: float = 3.0) -> int:
                   ("" if ok else " — run `facebridge models fetch --profile PROFILE`"))
         for target in profile.targets:
             print(f"ok      target {target.name}: {len(target.images)} image(s)")
-    with ndi.NdiRuntime():
-        names = ndi.list_sources(timeout_s, profile.input.extra_ips)
-    try:
-        found = ndi.resolve_source(profile.input.ndi_source, names)
-        print(f"ok      NDI source {found!r}")
-    except ndi.NdiError as error:
-        print(f"MISSING {error}")
-        missing += 1
+    if profile.input.url:
+        line = url_check(profile.input, timeout_s)
+        missing += line.startswith("MISSING")
+        print(line)
+    else:
+        with ndi.NdiRuntime():
+            names = ndi.list_sources(timeout_s, profile.input.extra_ips)
+        try:
+            found = ndi.resolve_source(profile.input.ndi_source, names)
+            print(f"ok      NDI source {found!r}")
+        except ndi.NdiError as error:
+            print(f"MISSING {error}")
+            missing += 1
     if profile.obs.enabled:
         reachable = obs_reachable(profile.obs.host, profile.obs.port)
         missing += not reachable
         print(f"{'ok     ' if reachable else 'MISSING'} OBS obs-websocket at {profile.obs.host}:{profile.obs.port}"
               + ("" if reachable else " is not answering (is OBS running with the WebSocket server on?)"))
     return EXIT_FAILED if missing else EXIT_OK
+
+
+def url_check(section: InputSection, timeout_s: float) -> str:
+    """One `check` line: does input.url open, and what is in it."""
+    from bridge.io.ffmpeg import MediaError, describe_input
+
+    try:
+        return f"ok      input.url {describe_input(section.url, {k: str(v) for k, v in section.url_options.items()}, max(timeout_s, section.url_timeout_s))}"
+    except MediaError as error:
+        return f"MISSING {error}"
 
 
 def obs_reachable(host: str, port: int, timeout_s: float = 1.0) -> bool:

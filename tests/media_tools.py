@@ -43,9 +43,9 @@ class ClipSpec:
     channels: int = 2
 
 
-def write_clip(path: Path, spec: ClipSpec) -> dict[str, object]:
+def write_clip(path: Path, spec: ClipSpec, format: str | None = None, options: dict[str, str] | None = None) -> dict[str, object]:
     """A clip of numbered pictures (tests.ndi_tools.pattern) with beeps; what it holds, for comparing."""
-    output = av.open(str(path), "w")
+    output = av.open(str(path), "w", format=format, options=options or {})
     video = output.add_stream(spec.video_codec, rate=spec.fps)
     video.width, video.height = spec.size
     video.pix_fmt = "yuv420p"
@@ -136,3 +136,13 @@ def correlation_peak(reference: np.ndarray, found: np.ndarray) -> float:
     a, b = reference[:n] - reference[:n].mean(), found[:n] - found[:n].mean()
     correlation = signal.correlate(b, a, mode="full", method="fft")
     return float(correlation.max() / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+
+
+def tone_match(reference: np.ndarray, found: np.ndarray) -> float:
+    """How well `found` matches some stretch of `reference` played round and round (normalised, 1 = same)."""
+    tiled = np.tile(reference, 1 + int(np.ceil(len(found) / len(reference))) + 1).astype(np.float64)
+    found = found.astype(np.float64)
+    products = signal.correlate(tiled, found, mode="valid", method="fft")
+    energy = np.concatenate([[0.0], np.cumsum(tiled ** 2)])
+    windows = np.sqrt(energy[len(found):] - energy[:-len(found)])[: len(products)]
+    return float(np.max(products / (windows * np.linalg.norm(found) + 1e-9)))

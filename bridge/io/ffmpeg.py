@@ -183,3 +183,19 @@ def even(size: tuple[int, int]) -> tuple[int, int]:
     """H.264 in yuv420p wants even sides: the last odd row or column is dropped."""
     return size[0] - size[0] % 2, size[1] - size[1] % 2
 
+
+
+def describe_input(url: str, options: dict[str, str] | None, timeout_s: float) -> str:
+    """`url` opened once: a line saying what it holds (for `facebridge check`), or a MediaError."""
+    name = shown(url)
+    container = open_input(url, options, timeout_s)
+    try:
+        video = video_stream(container, name)
+        rate = rate_of(video)
+        text = f"{name}: {video.codec_context.name} {video.codec_context.width}x{video.codec_context.height} " \
+               f"{rate[0] / rate[1]:.4g} fps"
+        audio = decodable_audio(container)
+        text += f", sound {audio.codec_context.name} {audio.codec_context.sample_rate} Hz" if audio else ", no sound"
+        return text
+    finally:
+        container.close()
