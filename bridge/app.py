@@ -20,7 +20,8 @@ from bridge.assemble import AssemblyError
 from bridge.io import ndi
 from bridge.io.demo_source import run_demo_source
 from bridge.pipeline import LiveSink, LiveSource, PassThrough, Pipeline, Stage
-from bridge.obs.commands import Command
+from bridge.io.record import EncoderSettings, RecordedSink, Recorder
+from bridge.obs.commands import RECORDING_ACTIONS, Command
 from bridge.obs.control import ObsControl
 from bridge.runtime import assets, catalog
 from bridge.runtime.onnx import provider_report
@@ -115,6 +116,7 @@ class RunningBridge:
     stage: Stage
     metrics: Metrics
     obs: ObsControl | None = None
+    recorder: Recorder | None = None
     profile_path: Path | None = None
     overrides: Overrides = field(default_factory=Overrides)
     started_at: float = field(default_factory=time.monotonic)
@@ -136,6 +138,7 @@ class RunningBridge:
                        "ndi_dropped": self.receiver.transport_dropped()},
             "stage_errors": counters.stage_errors,
             **face,
+            "recording": self.recorder.status() if self.recorder else {"state": "off"},
             "obs": self.obs.status() if self.obs else {"connected": False, "enabled": False},
             "reconnects": {"ndi": max(0, self.receiver.stats.connects - 1), "obs": self.obs.reconnects if self.obs else 0},
             "provider": self.provider,
@@ -184,7 +187,11 @@ def _fps(rate: tuple[int, int]) -> float:
 def command_handler(bridge: RunningBridge) -> Callable[[Command], None]:
     """The pipeline's command handler: commands go to whichever stage is live (a reload replaces it)."""
     def apply(command: Command) -> None:
-        if isinstance(bridge.stage, FaceStage):
+        if command.action in RECORDING_ACTIONS:
+            if bridge.recorder is not None:
+                done, message = bridge.recorder.start() if command.action == "start_recording" else bridge.recorder.stop()
+                (log.info if done else log.warning)("%s: %s", command.action, message)
+        elif isinstance(bridge.stage, FaceStage):
             bridge.stage.apply(command)
         else:
             log.warning("%s ignored: face analysis is off in this profile", command.action)
@@ -217,7 +224,9 @@ def serve(profile: Profile, profile_path: str, stop: threading.Event, status_eve
         return EXIT_FAILED
     with ndi.NdiRuntime():
         receiver = SOURCES[source_kind(profile.input)](profile.input)
-        sender = ndi.NdiSender(profile.output.ndi_name, profile.output.groups)
+        out = profile.output
+        recorder = Recorder(out.record, EncoderSettings(crf=out.crf, preset=out.preset))
+        sender = RecordedSink(ndi.NdiSender(out.ndi_name, out.groups), recorder)
         metrics = Metrics()
         pipeline = Pipeline(receiver, stage, sender, queue_frames=profile.pipeline.queue_frames,
                             on_loss=profile.input.on_loss, loss_after_s=profile.input.loss_after_ms / 1000,
@@ -225,9 +234,11 @@ def serve(profile: Profile, profile_path: str, stop: threading.Event, status_eve
                             overlap=profile.pipeline.overlap, on_sent=metrics.observe_frame,
                             drop_late=profile.pipeline.drop_late)
         bridge = RunningBridge(profile, pipeline, receiver, sender, stage, metrics,
-                               profile_path=Path(profile_path) if watch_profile else None,
+                               recorder=recorder, profile_path=Path(profile_path) if watch_profile else None,
                                overrides=overrides or Overrides())
         pipeline.apply_command = command_handler(bridge)
+        if out.record and out.record_on_start:
+            recorder.start()
         log.info("sending NDI source %r", sender.full_name)
         pipeline.start()
         bridge.obs = start_obs(profile, sender.full_name, pipeline) if profile.obs.enabled else None
@@ -311,7 +322,7 @@ def reload_profile(bridge: RunningBridge, path: Path) -> bool:
 
 def bridge_summary(bridge: RunningBridge) -> dict[str, object]:
     status = bridge.status()
-    return {k: status[k] for k in ("frames", "latency", "active_target", "leaks", "fallbacks") if k in status}
+    return {k: status[k] for k in ("frames", "latency", "active_target", "leaks", "fallbacks", "recording") if k in status}
 
 
 def sources(timeout_s: float, extra_ips: list[str]) -> int:
