@@ -235,11 +235,24 @@ def parse_profile(text: str, source: str, base_dir: Path, env: dict[str, str] | 
     except RecursionError:
         raise ProfileError(source, ["not valid YAML: nested too deeply"]) from None
     profile, problems = check(Profile, data, base_dir, env)
+    if not problems:
+        _resolve_media_paths(profile, base_dir)
     problems_text = [f"{p.path}: {p.message}" for p in problems]
     problems_text += [f"{key}: {message}" for key, message in _cross_checks(profile)] if not problems else []
     if problems_text:
         raise ProfileError(source, problems_text)
     return profile
+
+
+def _resolve_media_paths(profile: Profile, base_dir: Path) -> None:
+    """A relative input.url file or output.record path is relative to the profile's folder, as other paths are."""
+    url = profile.input.url
+    if url and "://" not in url and url.split(":", 1)[0].lower() not in ("v4l2", "dshow", "avfoundation") \
+            and not Path(url).expanduser().is_absolute():
+        profile.input.url = str(base_dir / url)
+    record = profile.output.record
+    if record and not Path(record).expanduser().is_absolute():
+        profile.output.record = str(base_dir / record)
 
 
 def _cross_checks(profile: Profile) -> list[tuple[str, str]]:

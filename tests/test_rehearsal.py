@@ -127,10 +127,14 @@ def test_process_keeps_an_existing_output_unless_forced_and_crf_sets_the_size(tm
 @pytest.mark.parametrize("content, expected", [
     (b"\x00garbage" * 500, "not a video FFmpeg can read"),
     (None, "has no video stream"),
+    (b"unknown codec", "in a codec this FFmpeg cannot decode; convert it to H.264"),
 ])
 def test_process_names_an_unreadable_clip_in_one_line(tmp_path: Path, content: bytes | None, expected: str) -> None:
     clip = tmp_path / "bad.mp4"
-    if content is None:  # sound only
+    if content == b"unknown codec":  # a Matroska file whose video codec id no FFmpeg knows
+        write_clip(tmp_path / "good.mkv", ClipSpec(audio_codec=None, frames=5))
+        clip.write_bytes((tmp_path / "good.mkv").read_bytes().replace(b"V_MPEG4/ISO/AVC", b"V_FACEBRIDGE_XY"))
+    elif content is None:  # sound only
         with av.open(str(clip), "w") as output:
             stream = output.add_stream("aac", rate=48000)
             frame = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp", layout="stereo")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import http.server
 import os
 import socket
@@ -73,7 +74,12 @@ def test_a_profile_with_both_an_ndi_source_and_a_url_is_refused(tmp_path: Path) 
     with pytest.raises(ProfileError, match="input.url: set either input.url or input.ndi_source, not both"):
         parse_profile("input:\n  ndi_source: cam\n  url: rtsp://cam/1\n", "show.yaml", tmp_path)
     profile = parse_profile("input:\n  url: v4l2:/dev/video0\n  url_options: {framerate: 30}\n", "show.yaml", tmp_path)
-    assert profile.input.url_options == {"framerate": 30}
+    assert profile.input.url_options == {"framerate": 30} and profile.input.url == "v4l2:/dev/video0"
+    relative = parse_profile("input:\n  url: clips/feed.mp4\noutput:\n  record: rec/{time}.mkv\n", "show.yaml", tmp_path)
+    assert relative.input.url == str(tmp_path / "clips/feed.mp4") and relative.output.record == str(tmp_path / "rec/{time}.mkv")
+    with pytest.raises(ProfileError) as refused:
+        parse_profile("output:\n  record: show.avi\n", "show.yaml", tmp_path)
+    assert str(refused.value).startswith("show.yaml: output.record: ") and "show.avi': record to a .mkv or .mp4 file" in str(refused.value)
 
 
 def test_a_looping_file_plays_in_real_time_round_and_round_with_its_sound(tmp_path: Path) -> None:
@@ -181,3 +187,46 @@ def test_an_hls_stream_over_http_on_loopback_feeds_the_bridge(tmp_path: Path) ->
     assert len(numbers) >= 30 and numbers == sorted(numbers), f"HLS pictures out of order: {numbers}"
     sound = np.concatenate([b.samples[0] for b in recorder.audio])
     assert tone_match(made["tone"], sound[-SAMPLE_RATE // 2:]) > 0.8
+
+
+def test_a_stream_that_goes_away_is_opened_again_on_its_own(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    caplog.set_level(logging.INFO)
+    folder = tmp_path / "www"
+    folder.mkdir()
+    write_clip(folder / "live.ts", ClipSpec(frames=30), format="mpegts")
+    online = threading.Event()
+
+    class Camera(QuietHandler):
+        def do_GET(self) -> None:
+            if online.is_set():
+                super().do_GET()
+            else:
+                self.send_error(503, "camera off")
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Camera, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/live.ts"
+    source = UrlSource(url, timeout_s=1.0, wait_log_s=0.5)
+
+    def frames_within(seconds: float) -> int:
+        count, deadline = 0, time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            count += source.capture(0.1) is not None
+        return count
+
+    try:
+        assert frames_within(1.5) == 0 and not source.connected
+        waiting = [r.getMessage() for r in caplog.records if r.getMessage().startswith("waiting for")]
+        assert waiting and url in waiting[0] and "server refused it (Server returned 5XX" in waiting[0], waiting
+        online.set()
+        assert frames_within(2.5) >= 20 and source.stats.connects >= 1, "never received once the camera came on"
+        online.clear()
+        frames_within(2.5)  # the stream ends; opening it again fails while the camera is off
+        assert not source.connected
+        online.set()
+        assert frames_within(2.5) >= 20, "never received again once the camera was back"
+        assert source.stats.connects >= 2
+    finally:
+        source.close()
+        server.shutdown()
+        server.server_close()

@@ -91,7 +91,7 @@ def describe_open_failure(name: str, error: BaseException, timeout_s: float, wha
     if isinstance(error, (FileNotFoundError, av.error.FileNotFoundError)):
         return f"{name}: no such file or device; check {what}"
     if isinstance(error, av.error.HTTPError):
-        return f"{name}: the server answered {reason}; check the address in {what}"
+        return f"{name}: the server refused it ({reason}); check the address in {what} and that the stream is on"
     if isinstance(error, (av.error.ExitError, av.error.TimeoutError, TimeoutError)):
         return (f"{name}: did not answer within {timeout_s:g} s; check the address in {what}, that the "
                 "stream is live and that no firewall is in the way")
@@ -117,8 +117,9 @@ def video_stream(container: av.container.InputContainer, name: str) -> av.video.
         raise MediaError(f"{name}: has no video stream (audio only?); give a clip with pictures")
     stream = container.streams.video[0]
     if stream.codec_context is None:
-        codec = getattr(stream.codec, "name", None) or "an unknown codec"
-        raise MediaError(f"{name}: its video is {codec}, which this FFmpeg cannot decode; convert it to H.264 first")
+        tag = str(getattr(stream, "codec_tag", "") or "").strip("\x00 ")
+        codec = f"in a codec ({tag})" if tag else "in a codec"
+        raise MediaError(f"{name}: its video is {codec} this FFmpeg cannot decode; convert it to H.264 first")
     stream.thread_type = "AUTO"
     return stream
 
