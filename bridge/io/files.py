@@ -16,6 +16,7 @@ from pathlib import Path
 import av
 import cv2
 
+from bridge.io.color import bgr_to_i420
 from bridge.io.ffmpeg import MediaError, even, layout_for, open_input, rate_of, upright_bgr, video_stream
 from bridge.types import Frame
 
@@ -172,7 +173,7 @@ class ClipWriter:
         if (width, height) != self.size:  # an odd side loses its last line; another size is scaled
             fits = 0 <= width - want_w <= 1 and 0 <= height - want_h <= 1
             image = image[:want_h, :want_w] if fits else cv2.resize(image, self.size)
-        picture = av.VideoFrame.from_ndarray(image, format="bgr24").reformat(format="yuv420p", dst_colorspace="ITU709")
+        picture = av.VideoFrame.from_ndarray(bgr_to_i420(image), format="yuv420p")
         picture.pts = pts_of(frame.timecode, self._reader.time_base)
         picture.time_base = self._reader.time_base
         self._mux(self._video.encode(picture))

@@ -24,6 +24,7 @@ import av
 import cv2
 import numpy as np
 
+from bridge.io.color import bgr_to_i420
 from bridge.io.ffmpeg import audio_frame, even
 from bridge.types import AudioBlock, Frame
 
@@ -87,8 +88,7 @@ class AvWriter:
                                    SAMPLE_RATE))
         if (image.shape[1], image.shape[0]) != self.size:
             image = cv2.resize(image, self.size)
-        picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24").reformat(
-            format="yuv420p", dst_colorspace="ITU709")
+        picture = av.VideoFrame.from_ndarray(bgr_to_i420(image), format="yuv420p")
         pts = max(int(at_s / VIDEO_TIME_BASE), self._last_pts + 1)
         picture.pts, picture.time_base = pts, VIDEO_TIME_BASE
         self._last_pts = pts
