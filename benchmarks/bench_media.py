@@ -172,6 +172,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="seconds per recording case")
     parser.add_argument("--frames", type=int, default=90, help="frames in the process clip")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--only", choices=["process", "size", "recording"], help="run one part")
     args = parser.parse_args()
     kit = cpu_kit()
     results: dict[str, Any] = {}
@@ -179,27 +180,33 @@ def main() -> None:
         folder = Path(tmp)
         clip = folder / "camera.mp4"
         demo_clip(clip, args.frames, (1280, 720), kit.group)
-        stage = build_stage(load_profile(REPO / "profiles" / "demo.yaml"))
-        results["process_fps"] = {
-            "face_stage_pyav_h264": round(run_new(stage, clip, folder / "a.mp4"), 1),
-            "face_stage_opencv_mp4v": round(run_old(build_stage(load_profile(REPO / "profiles" / "demo.yaml")), clip,
-                                                    folder / "b.mp4"), 1),
-            "pass_through_pyav_h264": round(run_new(PassThrough(), clip, folder / "c.mp4"), 1),
-            "pass_through_opencv_mp4v": round(run_old(PassThrough(), clip, folder / "d.mp4"), 1),
-        }
-        print(json.dumps(results["process_fps"]), flush=True)
-        results["size_at_equal_psnr"] = size_at_equal_psnr(clip, folder)
-        print(json.dumps(results["size_at_equal_psnr"]), flush=True)
-        with NdiRuntime():
-            results["recording"] = []
-            for size in ((1280, 720), (1920, 1080)):
-                for record in (None, folder / f"rec-{size[1]}.mkv"):
-                    row = recording_cost(size, args.seconds, record, kit.group)
-                    results["recording"].append(row)
-                    print(json.dumps(row), flush=True)
+        if args.only in (None, "process"):
+            results["process_fps"] = process_fps(clip, folder)
+            print(json.dumps(results["process_fps"]), flush=True)
+        if args.only in (None, "size"):
+            results["size_at_equal_psnr"] = size_at_equal_psnr(clip, folder)
+            print(json.dumps(results["size_at_equal_psnr"]), flush=True)
+        if args.only in (None, "recording"):
+            with NdiRuntime():
+                results["recording"] = []
+                for size in ((1280, 720), (1920, 1080)):
+                    for record in (None, folder / f"rec-{size[1]}.mkv"):
+                        row = recording_cost(size, args.seconds, record, kit.group)
+                        results["recording"].append(row)
+                        print(json.dumps(row), flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))
+
+
+def process_fps(clip: Path, folder: Path) -> dict[str, float]:
+    demo = REPO / "profiles" / "demo.yaml"
+    return {
+        "face_stage_pyav_h264": round(run_new(build_stage(load_profile(demo)), clip, folder / "a.mp4"), 1),
+        "face_stage_opencv_mp4v": round(run_old(build_stage(load_profile(demo)), clip, folder / "b.mp4"), 1),
+        "pass_through_pyav_h264": round(run_new(PassThrough(), clip, folder / "c.mp4"), 1),
+        "pass_through_opencv_mp4v": round(run_old(PassThrough(), clip, folder / "d.mp4"), 1),
+    }
 
 
 if __name__ == "__main__":

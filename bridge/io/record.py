@@ -10,6 +10,7 @@ first frame (silence fills a gap, e.g. while the input is gone), so the file pla
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -34,6 +35,7 @@ SAMPLE_RATE = 48000
 VIDEO_TIME_BASE = Fraction(1, 90000)
 GAP_FILL_S = 0.2  # sound further behind the pictures than this is caught up with silence
 KEYFRAME_S = 2.0  # a crash loses at most this much of a fragmented mp4
+RECORD_NICE = 10
 
 
 @dataclass
@@ -70,6 +72,7 @@ class AvWriter:
         video.codec_context.time_base = VIDEO_TIME_BASE
         video.codec_context.colorspace = video.codec_context.color_primaries = video.codec_context.color_trc = 1  # BT.709
         self._video = video
+        open_at_low_priority(video.codec_context)
         self._audio = self._container.add_stream("aac", rate=SAMPLE_RATE)
         self._audio.layout = "stereo"
         self._to_stereo = av.AudioResampler(format="fltp", layout="stereo", rate=SAMPLE_RATE)
@@ -197,6 +200,30 @@ class Recording:
             log.info("recording finished: %s (%d frames, %.1f s)", self.path, self.status.frames, self.status.seconds)
 
 
+def open_at_low_priority(codec: av.codec.context.CodecContext) -> None:
+    """Open `codec` from a short-lived thread of lower priority, so the encoder's own threads
+    (they inherit it) give way to the live output when the CPU is short: the recording then
+    falls behind and stops, never the show. The Python thread that feeds it keeps its normal
+    priority: a lowered thread holding the GIL would stall the live threads behind it."""
+    failed: list[BaseException] = []
+
+    def open_() -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), RECORD_NICE)  # Linux: this thread only
+        except (AttributeError, OSError):
+            pass  # another OS: normal priority
+        try:
+            codec.open()
+        except BaseException as error:  # handed to the caller's thread
+            failed.append(error)
+
+    opener = threading.Thread(target=open_, name="facebridge-record-open", daemon=True)
+    opener.start()
+    opener.join()
+    if failed:
+        raise failed[0]
+
+
 def record_path(pattern: str, now: datetime | None = None) -> Path:
     """The file for a new recording: {time} becomes the start time; an existing file gets -1, -2, ... instead."""
     stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
@@ -213,6 +240,9 @@ class Recorder:
 
     def __init__(self, pattern: str, settings: EncoderSettings, writer: WriterFactory = AvWriter):
         self.pattern, self.settings, self._writer = pattern, settings, writer
+        if pattern:  # numba loads the conversion on its first call, holding the GIL for up to a
+            # second: here, before the show starts, not in the encoder thread while it runs
+            bgr_to_i420(np.zeros((2, 2, 3), np.uint8))
         self.current: Recording | None = None
         self._lock = threading.Lock()
 
