@@ -131,9 +131,18 @@ def decodable_audio(container: av.container.InputContainer) -> av.audio.stream.A
     return None
 
 
+UNSPECIFIED_COLORSPACE = 2
+
+
 def upright_bgr(frame: av.VideoFrame) -> np.ndarray:
-    """The picture as BGR, turned the way the file's display matrix says it is shown."""
-    image = frame.to_ndarray(format="bgr24")
+    """The picture as BGR, turned the way the file's display matrix says it is shown.
+
+    Colours follow the frame's colour matrix tag; an untagged HD picture is read as BT.709, as
+    players show it (FFmpeg's own default, BT.601, shifts its reds and greens)."""
+    if frame.colorspace == UNSPECIFIED_COLORSPACE and frame.height >= 720 and frame.format.name.startswith("yuv"):
+        image = frame.reformat(format="bgr24", src_colorspace="ITU709").to_ndarray()
+    else:
+        image = frame.to_ndarray(format="bgr24")
     turn = TURNS.get(int(round(frame.rotation or 0)))
     return cv2.rotate(image, turn) if turn is not None else image
 
