@@ -113,7 +113,8 @@ def size_at_equal_psnr(clip: Path, folder: Path) -> dict[str, Any]:
     old = folder / "old.mp4"
     run_old(PassThrough(), clip, old)
     result: dict[str, Any] = {"input_bytes": clip.stat().st_size,
-                              "opencv_mp4v": {"bytes": old.stat().st_size, "psnr_db": round(psnr(reference, pictures(old)), 2)}}
+                              "opencv_mp4v": {"bytes": old.stat().st_size,
+                                              "psnr_db": round(psnr(reference, pictures(old)), 2)}}
     sweep = []
     for crf in (8, 11, 14, 18, 20, 24, 28):
         out = folder / f"crf{crf}.mp4"

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -20,7 +21,6 @@ from bridge.assemble import AssemblyError
 from bridge.io import ndi
 from bridge.io.demo_source import run_demo_source
 from bridge.pipeline import LiveSink, LiveSource, PassThrough, Pipeline, Stage
-from bridge.io.record import EncoderSettings, RecordedSink, Recorder
 from bridge.obs.commands import RECORDING_ACTIONS, Command
 from bridge.obs.control import ObsControl
 from bridge.runtime import assets, catalog
@@ -30,6 +30,9 @@ from bridge.reload import ProfileFile, load_edit
 from bridge.stage import FaceStage
 from bridge.status_view import LiveStatus
 from bridge.telemetry import Metrics, TelemetryError, TelemetryServer, frames_flowing, scrub
+
+if TYPE_CHECKING:
+    from bridge.io.record import Recorder
 
 log = logging.getLogger("facebridge")
 
@@ -222,6 +225,8 @@ def serve(profile: Profile, profile_path: str, stop: threading.Event, status_eve
     except AssemblyError as error:
         print(f"{profile_path}: {error}", file=sys.stderr)
         return EXIT_FAILED
+    from bridge.io.record import EncoderSettings, RecordedSink, Recorder  # PyAV loads only for the show
+
     with ndi.NdiRuntime():
         receiver = SOURCES[source_kind(profile.input)](profile.input)
         out = profile.output
@@ -422,7 +427,8 @@ def url_check(section: InputSection, timeout_s: float) -> str:
     from bridge.io.ffmpeg import MediaError, describe_input
 
     try:
-        return f"ok      input.url {describe_input(section.url, {k: str(v) for k, v in section.url_options.items()}, max(timeout_s, section.url_timeout_s))}"
+        options = {k: str(v) for k, v in section.url_options.items()}
+        return f"ok      input.url {describe_input(section.url, options, max(timeout_s, section.url_timeout_s))}"
     except MediaError as error:
         return f"MISSING {error}"
 

@@ -43,7 +43,8 @@ class ClipSpec:
     channels: int = 2
 
 
-def write_clip(path: Path, spec: ClipSpec, format: str | None = None, options: dict[str, str] | None = None) -> dict[str, object]:
+def write_clip(path: Path, spec: ClipSpec, format: str | None = None,
+               options: dict[str, str] | None = None) -> dict[str, object]:
     """A clip of numbered pictures (tests.ndi_tools.pattern) with beeps; what it holds, for comparing."""
     output = av.open(str(path), "w", format=format, options=options or {})
     video = output.add_stream(spec.video_codec, rate=spec.fps)

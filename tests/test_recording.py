@@ -138,7 +138,7 @@ class FailingWriter(BlockingWriter):
 
 
 @pytest.mark.parametrize("writer", [BlockingWriter, FailingWriter], ids=["blocks", "raises"])
-def test_a_stuck_or_failing_recording_costs_the_live_output_nothing(tmp_path: Path, writer, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_a_stuck_or_failing_recording_costs_the_live_output_nothing(tmp_path, writer, caplog) -> None:  # type: ignore[no-untyped-def]
     caplog.set_level(logging.INFO)
     source, sink = Source(150), CountingSink()
     recorder = Recorder(str(tmp_path / "r.mkv"), EncoderSettings(), writer=writer)
@@ -172,7 +172,7 @@ def test_recording_commands_are_part_of_the_vocabulary() -> None:
     assert parse_command({"realm": "facebridge", "action": "stop_recording"}).action == "stop_recording"
 
 
-# ── the bridge as a user runs it ───────────────────────────────────────────────────────────────────
+# ── the bridge as a user runs it ────────────────────────────────────────────────────────────
 
 def send_numbered(name: str, count: int, stop: threading.Event, first: int = 0) -> None:
     sender = NdiSender(name)

@@ -28,7 +28,8 @@ def test_webcam_names_become_ffmpeg_device_inputs() -> None:
     # No webcam exists on this machine (and PyAV's Linux wheel has no v4l2 input), so the device
     # path is tested up to what FFmpeg is asked to open, and to the message when it cannot.
     v4l2 = open_args("v4l2:/dev/video0", {"video_size": "1280x720", "framerate": "30"})
-    assert (v4l2.file, v4l2.format, v4l2.options) == ("/dev/video0", "video4linux2", {"video_size": "1280x720", "framerate": "30"})
+    assert (v4l2.file, v4l2.format) == ("/dev/video0", "video4linux2")
+    assert v4l2.options == {"video_size": "1280x720", "framerate": "30"}
     assert open_args("dshow:video=Integrated Camera").format == "dshow"
     assert open_args("dshow:video=Integrated Camera").file == "video=Integrated Camera"
     assert (open_args("avfoundation:0").file, open_args("avfoundation:0").format) == ("0", "avfoundation")
@@ -65,7 +66,8 @@ def test_a_url_that_does_not_answer_is_one_line_within_its_timeout() -> None:
         with pytest.raises(MediaError) as failed:
             open_input(f"http://127.0.0.1:{port}/live.m3u8", timeout_s=1.0)
         took = time.monotonic() - started
-    assert took < 5 and "did not answer within 1 s" in str(failed.value) and f"127.0.0.1:{port}/live.m3u8" in str(failed.value)
+    assert took < 5 and "did not answer within 1 s" in str(failed.value)
+    assert f"127.0.0.1:{port}/live.m3u8" in str(failed.value)
     with pytest.raises(MediaError, match="connection refused"):
         open_input(f"rtmp://127.0.0.1:{port}/live", timeout_s=1.0)
 
@@ -76,10 +78,12 @@ def test_a_profile_with_both_an_ndi_source_and_a_url_is_refused(tmp_path: Path) 
     profile = parse_profile("input:\n  url: v4l2:/dev/video0\n  url_options: {framerate: 30}\n", "show.yaml", tmp_path)
     assert profile.input.url_options == {"framerate": 30} and profile.input.url == "v4l2:/dev/video0"
     relative = parse_profile("input:\n  url: clips/feed.mp4\noutput:\n  record: rec/{time}.mkv\n", "show.yaml", tmp_path)
-    assert relative.input.url == str(tmp_path / "clips/feed.mp4") and relative.output.record == str(tmp_path / "rec/{time}.mkv")
+    assert relative.input.url == str(tmp_path / "clips/feed.mp4")
+    assert relative.output.record == str(tmp_path / "rec/{time}.mkv")
     with pytest.raises(ProfileError) as refused:
         parse_profile("output:\n  record: show.avi\n", "show.yaml", tmp_path)
-    assert str(refused.value).startswith("show.yaml: output.record: ") and "show.avi': record to a .mkv or .mp4 file" in str(refused.value)
+    assert str(refused.value).startswith("show.yaml: output.record: ")
+    assert "show.avi': record to a .mkv or .mp4 file" in str(refused.value)
 
 
 def test_a_looping_file_plays_in_real_time_round_and_round_with_its_sound(tmp_path: Path) -> None:
@@ -111,7 +115,8 @@ def test_check_says_whether_the_url_opens(tmp_path: Path) -> None:
     clip = tmp_path / "feed.mp4"
     write_clip(clip, ClipSpec(frames=10))
     good = write_profile(tmp_path, f"input:\n  url: {clip}\nanalysis:\n  enabled: false\ntelemetry:\n  port: 0\n")
-    bad = write_profile(tmp_path, "input:\n  url: http://127.0.0.1:9/none.m3u8\n  url_timeout_s: 1\nanalysis:\n  enabled: false\n")
+    bad = write_profile(tmp_path, "input:\n  url: http://127.0.0.1:9/none.m3u8\n  url_timeout_s: 1\n"
+                                  "analysis:\n  enabled: false\n")
     run = functools.partial(subprocess.run, capture_output=True, text=True, cwd=REPO, timeout=60)
     ok = run([sys.executable, "-m", "bridge.cli", "check", "--profile", str(good), "--timeout", "1"])
     assert ok.returncode == 0, ok.stdout + ok.stderr
@@ -120,7 +125,7 @@ def test_check_says_whether_the_url_opens(tmp_path: Path) -> None:
     assert missing.returncode == 1 and "MISSING http://127.0.0.1:9/none.m3u8: " in missing.stdout
 
 
-# ── the bridge as a user runs it: URL in, NDI out on loopback ─────────────────────────────────────
+# ── the bridge as a user runs it: URL in, NDI out on loopback ──────────────────────────────
 
 def start_url_bridge(profile: Path, output: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "bridge.cli", "run", "--profile", str(profile), "--output", output],
@@ -147,7 +152,8 @@ def test_a_looping_file_as_input_url_goes_out_over_ndi_with_its_sound(tmp_path: 
     clip = tmp_path / "feed.mp4"
     made = write_clip(clip, ClipSpec(size=(640, 360), frames=45))
     output = unique_name("fb-url")
-    profile = write_profile(tmp_path, f"input:\n  url: {clip}\n  loop: true\nanalysis:\n  enabled: false\ntelemetry:\n  port: 0\n")
+    profile = write_profile(tmp_path, f"input:\n  url: {clip}\n  loop: true\nanalysis:\n  enabled: false\n"
+                                      "telemetry:\n  port: 0\n")
     recorder = receive(output, start_url_bridge(profile, output), 3.0)
     numbers = [f.number for f in recorder.frames[-75:]]
     steps = [(b - a) % 45 for a, b in zip(numbers, numbers[1:])]

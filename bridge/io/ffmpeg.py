@@ -102,7 +102,8 @@ def describe_open_failure(name: str, error: BaseException, timeout_s: float, wha
     if isinstance(error, (av.error.PermissionError, PermissionError)):
         return f"{name}: permission denied; give this user read access"
     if isinstance(error, av.error.ProtocolNotFoundError):
-        return f"{name}: FFmpeg does not know this kind of address ({reason}); use a file, rtsp://, rtmp://, srt:// or http(s)://"
+        return (f"{name}: FFmpeg does not know this kind of address ({reason}); "
+                "use a file, rtsp://, rtmp://, srt:// or http(s)://")
     return f"{name}: cannot open ({reason}); check {what}"
 
 

@@ -84,7 +84,7 @@ class UrlSource:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(min(self.timeout_s, 2.0))
+        self._thread.join(1.0)  # a read stuck on the network ends at its own timeout (daemon thread)
 
     # -- the reading thread ---------------------------------------------------------------
     def _run(self) -> None:
