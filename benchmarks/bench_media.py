@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.kit import REPO, cpu_kit  # noqa: E402
 from bridge.app import build_stage  # noqa: E402
 from bridge.io.demo_source import DemoScene  # noqa: E402
+from bridge.io.ffmpeg import upright_bgr  # noqa: E402
 from bridge.io.files import ClipReader, ClipWriter  # noqa: E402
 from bridge.io.ndi import NdiRuntime, NdiSender  # noqa: E402
 from bridge.io.record import EncoderSettings, RecordedSink, Recorder  # noqa: E402
@@ -99,8 +100,9 @@ def run_old(stage: Any, clip: Path, out: Path) -> float:
 
 
 def pictures(path: Path) -> list[np.ndarray]:
+    """Decoded the way players show them (tagged colour matrix, untagged HD as BT.709)."""
     with av.open(str(path)) as clip:
-        return [f.to_ndarray(format="bgr24") for f in clip.decode(video=0)]
+        return [upright_bgr(f) for f in clip.decode(video=0)]
 
 
 def psnr(reference: list[np.ndarray], found: list[np.ndarray]) -> float:
