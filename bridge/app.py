@@ -100,10 +100,13 @@ class Overrides:
 
     input_name: str | None = None
     output_name: str | None = None
+    input_url: str | None = None
 
     def __call__(self, profile: Profile) -> None:
         if self.input_name:
             profile.input.ndi_source, profile.input.url = self.input_name, ""
+        if self.input_url:
+            profile.input.ndi_source, profile.input.url = "", self.input_url
         if self.output_name:
             profile.output.ndi_name = self.output_name
 
@@ -130,7 +133,7 @@ class RunningBridge:
         if isinstance(self.stage, FaceStage):
             face = dataclasses.asdict(self.stage.status())
         return {
-            "input": {"source": self.receiver.stats.source or input_name(self.profile.input),
+            "input": {"source": self.receiver.stats.source or source_name(self.profile.input),
                       "size": list(counters.input_size), "fps": _fps(counters.input_rate),
                       "connected": self.receiver.connected, "reconnects": max(0, self.receiver.stats.connects - 1)},
             "output": {"name": self.sender.full_name, "connections": self.sender.connections(),
@@ -158,7 +161,7 @@ class RunningBridge:
         return getattr(self.stage, "provider", "none")
 
 
-def input_name(section: InputSection) -> str:
+def source_name(section: InputSection) -> str:
     """The input as messages name it (a URL with its password masked)."""
     from bridge.io.ffmpeg import shown
 
@@ -202,11 +205,11 @@ def command_handler(bridge: RunningBridge) -> Callable[[Command], None]:
 
 
 def run(profile_path: str, input_name: str | None, output_name: str | None, stop: threading.Event | None = None,
-        status_every_s: float = 5.0, watch_profile: bool = False) -> int:
+        status_every_s: float = 5.0, watch_profile: bool = False, input_url: str | None = None) -> int:
     profile = read_profile(profile_path)
     if profile is None:
         return EXIT_USAGE
-    overrides = Overrides(input_name, output_name)
+    overrides = Overrides(input_name, output_name, input_url)
     overrides(profile)
     if not profile.input.ndi_source and not profile.input.url:
         print(f"{profile_path}: input.ndi_source: no NDI source to receive; set it (or input.url) or pass --input NAME",
@@ -235,7 +238,7 @@ def serve(profile: Profile, profile_path: str, stop: threading.Event, status_eve
         metrics = Metrics()
         pipeline = Pipeline(receiver, stage, sender, queue_frames=profile.pipeline.queue_frames,
                             on_loss=profile.input.on_loss, loss_after_s=profile.input.loss_after_ms / 1000,
-                            slate_text=f"facebridge: waiting for {input_name(profile.input)}",
+                            slate_text=f"facebridge: waiting for {source_name(profile.input)}",
                             overlap=profile.pipeline.overlap, on_sent=metrics.observe_frame,
                             drop_late=profile.pipeline.drop_late)
         bridge = RunningBridge(profile, pipeline, receiver, sender, stage, metrics,

@@ -32,7 +32,9 @@ def parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the bridge on a profile")
     run.add_argument("--profile", required=True, help="show profile (YAML)")
-    run.add_argument("--input", help="NDI source to receive (overrides input.ndi_source)")
+    source = run.add_mutually_exclusive_group()
+    source.add_argument("--input", help="NDI source to receive (overrides input.ndi_source)")
+    source.add_argument("--url", help="file, webcam or stream to read through FFmpeg instead (overrides input.url)")
     run.add_argument("--output", help="NDI name to send as (overrides output.ndi_name)")
     run.add_argument("--watch", action="store_true",
                      help="reload the profile when it is saved (an invalid edit is reported and the running one kept)")
@@ -97,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
     app.configure_logging(args.log_json, args.verbose)
     if args.command == "run":
-        return app.run(args.profile, args.input, args.output, watch_profile=args.watch)
+        return app.run(args.profile, args.input, args.output, watch_profile=args.watch, input_url=args.url)
     if args.command == "sources":
         return app.sources(args.timeout, args.extra_ips)
     if args.command == "demo-source":

@@ -86,6 +86,38 @@ def test_a_profile_with_both_an_ndi_source_and_a_url_is_refused(tmp_path: Path) 
     assert "show.avi': record to a .mkv or .mp4 file" in str(refused.value)
 
 
+def test_run_url_replaces_the_profiles_ndi_source_and_input_the_url(tmp_path: Path) -> None:
+    from bridge.app import Overrides
+    from bridge.cli import parser
+
+    profile = parse_profile("input:\n  ndi_source: cam\n", "show.yaml", tmp_path)
+    Overrides(input_url="rtsp://cam/1")(profile)
+    assert (profile.input.url, profile.input.ndi_source) == ("rtsp://cam/1", "")
+    Overrides(input_name="OBS (cam)")(profile)
+    assert (profile.input.url, profile.input.ndi_source) == ("", "OBS (cam)")
+    assert parser().parse_args(["run", "--profile", "p.yaml", "--url", "feed.mp4"]).url == "feed.mp4"
+    with pytest.raises(SystemExit):
+        parser().parse_args(["run", "--profile", "p.yaml", "--url", "feed.mp4", "--input", "cam"])
+
+
+def test_a_file_without_loop_plays_once_and_says_the_output_holds(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    caplog.set_level(logging.INFO)
+    clip = tmp_path / "once.mp4"
+    write_clip(clip, ClipSpec(frames=12))
+    source = UrlSource(str(clip))
+    try:
+        numbers = []
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            frame = source.capture(0.1)
+            if frame is not None:
+                numbers.append(decode(frame.image))
+        assert numbers == list(range(12)) and source.ended and not source.connected
+    finally:
+        source.close()
+    assert any("the file ended; the output holds (set input.loop: true" in r.getMessage() for r in caplog.records)
+
+
 def test_a_looping_file_plays_in_real_time_round_and_round_with_its_sound(tmp_path: Path) -> None:
     clip = tmp_path / "loop.mp4"
     made = write_clip(clip, ClipSpec(frames=30))
