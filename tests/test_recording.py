@@ -16,7 +16,7 @@ import av
 import numpy as np
 import pytest
 
-from bridge.io.record import AvWriter, EncoderSettings, RecordedSink, Recorder, record_path
+from bridge.io.record import EncoderSettings, RecordedSink, Recorder, record_path
 from bridge.obs.commands import parse_command
 from bridge.pipeline import PassThrough, Pipeline
 from bridge.types import AudioBlock, Frame

@@ -167,7 +167,7 @@ def start_url_bridge(profile: Path, output: str) -> subprocess.Popen[str]:
 def receive(output: str, process: subprocess.Popen[str], seconds: float) -> Recorder:
     recorder = Recorder(output)
     try:
-        recorder.wait_connected()
+        recorder.wait_connected(40)  # the bridge starts in its own process: slow on a busy machine
         assert recorder.wait_for(lambda r: r.flowing_steadily(), 20), "pictures never flowed steadily"
         time.sleep(seconds)
     finally:
