@@ -196,7 +196,9 @@ class Recording:
                     writer.close()
                 except Exception as error:
                     self._fail(f"could not finish the file ({error})")
-        if self.status.state == "stopped":
+        if self.status.state == "stopped" and writer is None:
+            log.info("recording ended before the first frame: %s not written", self.path)
+        elif self.status.state == "stopped":
             log.info("recording finished: %s (%d frames, %.1f s)", self.path, self.status.frames, self.status.seconds)
 
 
