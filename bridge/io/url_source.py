@@ -60,8 +60,9 @@ class UrlSource:
         self._clock_base = int(time.time() * TIMECODE_UNITS)  # timecodes count from the wall clock, as NDI's do
         self._sequence = 0
         self._last_wait_log = -1e9
+        # reading starts with the first `capture`: pictures read before the pipeline runs would
+        # only be dropped as late
         self._thread = threading.Thread(target=self._run, name="facebridge-url-input", daemon=True)
-        self._thread.start()
 
     # -- what the pipeline and /status use ------------------------------------------------
     @property
@@ -72,6 +73,8 @@ class UrlSource:
         return self.dropped
 
     def capture(self, timeout_s: float = 0.1) -> Frame | None:
+        if self._thread.ident is None and not self._stop.is_set():
+            self._thread.start()
         with self._ready:
             if not self._frames:
                 self._ready.wait(timeout_s)
@@ -84,7 +87,8 @@ class UrlSource:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(1.0)  # a read stuck on the network ends at its own timeout (daemon thread)
+        if self._thread.ident is not None:
+            self._thread.join(1.0)  # a read stuck on the network ends at its own timeout (daemon thread)
 
     # -- the reading thread ---------------------------------------------------------------
     def _run(self) -> None:
