@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -20,19 +21,22 @@ from bridge import access
 from bridge.assemble import AssemblyError
 from bridge.io import ndi
 from bridge.io.demo_source import run_demo_source
-from bridge.pipeline import PassThrough, Pipeline, Stage
-from bridge.obs.commands import Command
+from bridge.pipeline import LiveSink, LiveSource, PassThrough, Pipeline, Stage
+from bridge.obs.commands import RECORDING_ACTIONS, Command
 from bridge.obs import wiring
 from bridge.obs.control import ObsControl
 from bridge.obs.lipsync import OffsetStore, PictureDelay, default_store_path
 from bridge.runtime import assets, catalog
 from bridge.runtime.onnx import provider_report
-from bridge.profile import REPO_ROOT, Profile, ProfileError, load_profile
+from bridge.profile import REPO_ROOT, InputSection, Profile, ProfileError, load_profile
 from bridge.reload import ProfileFile, load_edit
 from bridge.stage import FaceStage
 from bridge.status_view import LiveStatus
 from bridge.telemetry import Metrics, TelemetryError, TelemetryServer, frames_flowing, scrub
 from bridge.types import Frame
+
+if TYPE_CHECKING:
+    from bridge.io.record import Recorder
 
 log = logging.getLogger("facebridge")
 
@@ -100,10 +104,13 @@ class Overrides:
 
     input_name: str | None = None
     output_name: str | None = None
+    input_url: str | None = None
 
     def __call__(self, profile: Profile) -> None:
         if self.input_name:
-            profile.input.ndi_source = self.input_name
+            profile.input.ndi_source, profile.input.url = self.input_name, ""
+        if self.input_url:
+            profile.input.ndi_source, profile.input.url = "", self.input_url
         if self.output_name:
             profile.output.ndi_name = self.output_name
 
@@ -114,12 +121,13 @@ class RunningBridge:
 
     profile: Profile
     pipeline: Pipeline
-    receiver: ndi.NdiReceiver
-    sender: ndi.NdiSender
+    receiver: LiveSource
+    sender: LiveSink
     stage: Stage
     metrics: Metrics
     obs: ObsControl | None = None
     picture_delay: PictureDelay | None = None
+    recorder: Recorder | None = None
     profile_path: Path | None = None
     overrides: Overrides = field(default_factory=Overrides)
     started_at: float = field(default_factory=time.monotonic)
@@ -130,7 +138,7 @@ class RunningBridge:
         if isinstance(self.stage, FaceStage):
             face = dataclasses.asdict(self.stage.status())
         return {
-            "input": {"source": self.receiver.stats.source or self.profile.input.ndi_source,
+            "input": {"source": self.receiver.stats.source or source_name(self.profile.input),
                       "size": list(counters.input_size), "fps": _fps(counters.input_rate),
                       "connected": self.receiver.connected, "reconnects": max(0, self.receiver.stats.connects - 1)},
             "output": {"name": self.sender.full_name, "connections": self.sender.connections(),
@@ -144,6 +152,7 @@ class RunningBridge:
                        "ndi_dropped": self.receiver.transport_dropped()},
             "stage_errors": counters.stage_errors,
             **face,
+            "recording": self.recorder.status() if self.recorder else {"state": "off"},
             "obs": self.obs.status() if self.obs else {"connected": False, "enabled": False},
             "reconnects": {"ndi": max(0, self.receiver.stats.connects - 1), "obs": self.obs.reconnects if self.obs else 0},
             "provider": self.provider,
@@ -160,6 +169,31 @@ class RunningBridge:
         return getattr(self.stage, "provider", "none")
 
 
+def source_name(section: InputSection) -> str:
+    """The input as messages name it (a URL with its password masked)."""
+    from bridge.io.ffmpeg import shown
+
+    return shown(section.url) if section.url else section.ndi_source
+
+
+def open_ndi(section: InputSection) -> LiveSource:
+    return ndi.NdiReceiver(section.ndi_source, section.extra_ips, section.color_format, section.wait_log_s)
+
+
+def open_url(section: InputSection) -> LiveSource:
+    from bridge.io.url_source import UrlSource
+
+    return UrlSource(section.url, {k: str(v) for k, v in section.url_options.items()}, loop=section.loop,
+                     timeout_s=section.url_timeout_s, wait_log_s=section.wait_log_s)
+
+
+SOURCES: dict[str, Callable[[InputSection], LiveSource]] = {"ndi": open_ndi, "url": open_url}
+
+
+def source_kind(section: InputSection) -> str:
+    return "url" if section.url else "ndi"
+
+
 def _fps(rate: tuple[int, int]) -> float:
     return round(rate[0] / rate[1], 3) if rate[1] else 0.0
 
@@ -167,7 +201,11 @@ def _fps(rate: tuple[int, int]) -> float:
 def command_handler(bridge: RunningBridge) -> Callable[[Command], None]:
     """The pipeline's command handler: commands go to whichever stage is live (a reload replaces it)."""
     def apply(command: Command) -> None:
-        if isinstance(bridge.stage, FaceStage):
+        if command.action in RECORDING_ACTIONS:
+            if bridge.recorder is not None:
+                done, message = bridge.recorder.start() if command.action == "start_recording" else bridge.recorder.stop()
+                (log.info if done else log.warning)("%s: %s", command.action, message)
+        elif isinstance(bridge.stage, FaceStage):
             bridge.stage.apply(command)
         else:
             log.warning("%s ignored: face analysis is off in this profile", command.action)
@@ -175,17 +213,18 @@ def command_handler(bridge: RunningBridge) -> Callable[[Command], None]:
 
 
 def run(profile_path: str, input_name: str | None, output_name: str | None, stop: threading.Event | None = None,
-        status_every_s: float = 5.0, watch_profile: bool = False) -> int:
+        status_every_s: float = 5.0, watch_profile: bool = False, input_url: str | None = None) -> int:
     profile = read_profile(profile_path)
     if profile is None:
         return EXIT_USAGE
-    overrides = Overrides(input_name, output_name)
+    overrides = Overrides(input_name, output_name, input_url)
     overrides(profile)
-    if not profile.input.ndi_source and profile.obs.enabled and profile.obs.camera_source:
+    if not profile.input.ndi_source and not profile.input.url and profile.obs.enabled and profile.obs.camera_source:
         # the camera's NDI filter, which the bridge adds on connect; on any host
         profile.input.ndi_source = f"({wiring.camera_ndi_name(show_name(profile_path))})"
-    if not profile.input.ndi_source:
-        print(f"{profile_path}: input.ndi_source: no NDI source to receive; set it or pass --input NAME", file=sys.stderr)
+    if not profile.input.ndi_source and not profile.input.url:
+        print(f"{profile_path}: input.ndi_source: no NDI source to receive; set it (or input.url, or obs.camera_source) "
+              "or pass --input NAME", file=sys.stderr)
         return EXIT_USAGE
     return serve(profile, profile_path, stop or stop_on_signals(), status_every_s,
                  watch_profile=watch_profile, overrides=overrides)
@@ -200,10 +239,13 @@ def serve(profile: Profile, profile_path: str, stop: threading.Event, status_eve
     except AssemblyError as error:
         print(f"{profile_path}: {error}", file=sys.stderr)
         return EXIT_FAILED
+    from bridge.io.record import EncoderSettings, RecordedSink, Recorder  # PyAV loads only for the show
+
     with ndi.NdiRuntime():
-        receiver = ndi.NdiReceiver(profile.input.ndi_source, profile.input.extra_ips, profile.input.color_format,
-                                   profile.input.wait_log_s)
-        sender = ndi.NdiSender(profile.output.ndi_name, profile.output.groups)
+        receiver = SOURCES[source_kind(profile.input)](profile.input)
+        out = profile.output
+        recorder = Recorder(out.record, EncoderSettings(crf=out.crf, preset=out.preset))
+        sender = RecordedSink(ndi.NdiSender(out.ndi_name, out.groups), recorder)
         metrics = Metrics()
         picture_delay = PictureDelay()
 
@@ -213,13 +255,15 @@ def serve(profile: Profile, profile_path: str, stop: threading.Event, status_eve
 
         pipeline = Pipeline(receiver, stage, sender, queue_frames=profile.pipeline.queue_frames,
                             on_loss=profile.input.on_loss, loss_after_s=profile.input.loss_after_ms / 1000,
-                            slate_text=f"facebridge: waiting for {profile.input.ndi_source}",
+                            slate_text=f"facebridge: waiting for {source_name(profile.input)}",
                             overlap=profile.pipeline.overlap, on_sent=on_sent,
                             drop_late=profile.pipeline.drop_late)
         bridge = RunningBridge(profile, pipeline, receiver, sender, stage, metrics, picture_delay=picture_delay,
-                               profile_path=Path(profile_path) if watch_profile else None,
+                               recorder=recorder, profile_path=Path(profile_path) if watch_profile else None,
                                overrides=overrides or Overrides())
         pipeline.apply_command = command_handler(bridge)
+        if out.record and out.record_on_start:
+            recorder.start()
         log.info("sending NDI source %r", sender.full_name)
         pipeline.start()
         bridge.obs = (start_obs(profile, sender.full_name, pipeline, show_name(profile_path), picture_delay)
@@ -344,7 +388,7 @@ def reload_profile(bridge: RunningBridge, path: Path) -> bool:
 
 def bridge_summary(bridge: RunningBridge) -> dict[str, object]:
     status = bridge.status()
-    return {k: status[k] for k in ("frames", "latency", "active_target", "leaks", "fallbacks") if k in status}
+    return {k: status[k] for k in ("frames", "latency", "active_target", "leaks", "fallbacks", "recording") if k in status}
 
 
 def sources(timeout_s: float, extra_ips: list[str]) -> int:
@@ -425,14 +469,19 @@ def check(profile_path: str, timeout_s: float = 3.0) -> int:
         except access.TokenError as error:
             print(f"MISSING {error}")
             missing += 1
-    with ndi.NdiRuntime():
-        names = ndi.list_sources(timeout_s, profile.input.extra_ips)
-    try:
-        found = ndi.resolve_source(profile.input.ndi_source, names)
-        print(f"ok      NDI source {found!r}")
-    except ndi.NdiError as error:
-        print(f"MISSING {error}")
-        missing += 1
+    if profile.input.url:
+        line = url_check(profile.input, timeout_s)
+        missing += line.startswith("MISSING")
+        print(line)
+    else:
+        with ndi.NdiRuntime():
+            names = ndi.list_sources(timeout_s, profile.input.extra_ips)
+        try:
+            found = ndi.resolve_source(profile.input.ndi_source, names)
+            print(f"ok      NDI source {found!r}")
+        except ndi.NdiError as error:
+            print(f"MISSING {error}")
+            missing += 1
     if profile.obs.enabled:
         reachable = obs_reachable(profile.obs.host, profile.obs.port)
         missing += not reachable
@@ -501,6 +550,17 @@ def obs_unwire(profile_path: str) -> int:
     return EXIT_OK
 
 
+def url_check(section: InputSection, timeout_s: float) -> str:
+    """One `check` line: does input.url open, and what is in it."""
+    from bridge.io.ffmpeg import MediaError, describe_input
+
+    try:
+        options = {k: str(v) for k, v in section.url_options.items()}
+        return f"ok      input.url {describe_input(section.url, options, max(timeout_s, section.url_timeout_s))}"
+    except MediaError as error:
+        return f"MISSING {error}"
+
+
 def obs_reachable(host: str, port: int, timeout_s: float = 1.0) -> bool:
     try:
         with socket.create_connection((host, port), timeout_s):
@@ -539,11 +599,11 @@ def models_fetch(names: list[str], profile_path: str | None, model_set: str | No
     return EXIT_OK
 
 
-def process(profile_path: str, input_path: str, output_path: str, tracks_path: str | None) -> int:
-    """Rehearsal: the same face pipeline on a recorded clip, written to a file."""
-    from rich.progress import Progress
-
+def process(profile_path: str, input_path: str, output_path: str, tracks_path: str | None, *, force: bool = False,
+            crf: int | None = None, preset: str | None = None) -> int:
+    """Rehearsal: the same face pipeline on a recorded clip, written to a file with the clip's sound."""
     from bridge.io.files import ClipError, ClipReader, ClipWriter
+    from bridge.progress import FrameProgress
     from bridge.track.records import tracks_jsonl_record
 
     profile = read_profile(profile_path)
@@ -552,31 +612,48 @@ def process(profile_path: str, input_path: str, output_path: str, tracks_path: s
     try:
         stage = build_stage(profile)
         reader = ClipReader(Path(input_path))
-        writer = ClipWriter(Path(output_path), reader.fps, reader.size)
     except (AssemblyError, ClipError) as error:
         print(f"process: {error}", file=sys.stderr)
         return EXIT_FAILED
+    try:
+        writer = ClipWriter(Path(output_path), reader, crf=profile.output.crf if crf is None else crf,
+                            preset=preset or profile.output.preset, force=force)
+    except ClipError as error:
+        reader.close()
+        print(f"process: {error}", file=sys.stderr)
+        return EXIT_FAILED
     records = open(tracks_path, "w", encoding="utf-8") if tracks_path else None
-    frames = 0
+    finished = False
     started = time.perf_counter()
     try:
-        with Progress(transient=True) as progress:
-            task = progress.add_task(f"processing {Path(input_path).name}", total=reader.frame_count or None)
+        with FrameProgress(Console(stderr=True), f"processing {Path(input_path).name}", reader.frame_count) as progress:
             for frame in reader:
                 stage.process(frame)
                 writer.write(frame)
+                writer.write_audio(reader.take_audio())
                 if records is not None and isinstance(stage, FaceStage):
                     records.write(json.dumps(tracks_jsonl_record(frame.sequence, stage.last_tracks)) + "\n")
-                frames += 1
-                progress.advance(task)
+                progress.advance()
+        writer.write_audio(reader.take_audio())
+        finished = True
+    except ClipError as error:
+        print(f"process: {error}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"process: stopped; {output_path} not written", file=sys.stderr)
     finally:
         reader.close()
-        writer.close()
+        try:
+            writer.close(keep=finished)
+        except ClipError as error:
+            print(f"process: {error}", file=sys.stderr)
+            finished = False
         if records is not None:
             records.close()
+    if not finished:
+        return EXIT_FAILED
     seconds = time.perf_counter() - started
-    summary: dict[str, object] = {"frames": frames, "seconds": round(seconds, 2),
-                                  "fps": round(frames / seconds, 1) if seconds else 0.0}
+    summary: dict[str, object] = {"frames": writer.frames, "seconds": round(seconds, 2),
+                                  "fps": round(writer.frames / seconds, 1) if seconds else 0.0}
     if isinstance(stage, FaceStage):
         summary.update(stage.coverage.summary())
     print(json.dumps(summary, indent=2))

@@ -32,7 +32,9 @@ def parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the bridge on a profile")
     run.add_argument("--profile", required=True, help="show profile (YAML)")
-    run.add_argument("--input", help="NDI source to receive (overrides input.ndi_source)")
+    source = run.add_mutually_exclusive_group()
+    source.add_argument("--input", help="NDI source to receive (overrides input.ndi_source)")
+    source.add_argument("--url", help="file, webcam or stream to read through FFmpeg instead (overrides input.url)")
     run.add_argument("--output", help="NDI name to send as (overrides output.ndi_name)")
     run.add_argument("--watch", action="store_true",
                      help="reload the profile when it is saved (an invalid edit is reported and the running one kept)")
@@ -60,8 +62,13 @@ def parser() -> argparse.ArgumentParser:
     process = commands.add_parser("process", help="rehearsal: run a profile on a recorded clip")
     process.add_argument("--profile", required=True, help="show profile (YAML)")
     process.add_argument("--input", required=True, help="video file to read")
-    process.add_argument("--output", required=True, help="video file to write (.mp4, .avi, .mkv, .mov)")
+    process.add_argument("--output", required=True, help="video file to write: H.264 with the clip's sound (.mp4, .mov, .mkv)")
     process.add_argument("--tracks", help="write one JSON line per frame with every tracked face")
+    process.add_argument("--force", action="store_true", help="overwrite --output if it exists")
+    process.add_argument("--crf", type=int, choices=range(0, 52), metavar="0..51",
+                         help="H.264 quality: lower = better and bigger (default output.crf of the profile, 20)")
+    process.add_argument("--preset", choices=["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                                              "slower", "veryslow"], help="x264 speed preset (default output.preset)")
 
     models = commands.add_parser("models", help="list, fetch or verify model files")
     model_commands = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
@@ -100,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
 
     app.configure_logging(args.log_json, args.verbose)
     if args.command == "run":
-        return app.run(args.profile, args.input, args.output, watch_profile=args.watch)
+        return app.run(args.profile, args.input, args.output, watch_profile=args.watch, input_url=args.url)
     if args.command == "sources":
         return app.sources(args.timeout, args.extra_ips)
     if args.command == "demo-source":
@@ -110,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         return app.check(args.profile, args.timeout)
     if args.command == "process":
-        return app.process(args.profile, args.input, args.output, args.tracks)
+        return app.process(args.profile, args.input, args.output, args.tracks, force=args.force, crf=args.crf,
+                           preset=args.preset)
     if args.command == "models":
         if args.models_command == "list":
             return app.models_list(args.dir)

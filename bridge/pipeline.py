@@ -37,6 +37,27 @@ class FrameSink(Protocol):
     def send(self, frame: Frame) -> None: ...
 
 
+class LiveSource(FrameSource, Protocol):
+    """What the live show receives from: NDI (`io.ndi.NdiReceiver`) or FFmpeg (`io.url_source.UrlSource`)."""
+
+    stats: Any  # .source, .connects, .skipped_frames
+
+    @property
+    def connected(self) -> bool: ...
+    def transport_dropped(self) -> int: ...
+    def take_pending_audio(self) -> list[Any]: ...
+    def close(self) -> None: ...
+
+
+class LiveSink(FrameSink, Protocol):
+    """What the live show sends to (`io.ndi.NdiSender`)."""
+
+    full_name: str
+
+    def connections(self) -> int: ...
+    def close(self) -> None: ...
+
+
 class PassThrough:
     """The stage that changes nothing (the bridge with no face work)."""
 

@@ -27,6 +27,10 @@ Provider = Literal["tensorrt", "cuda", "directml", "coreml", "cpu"]
 @dataclass
 class InputSection:
     ndi_source: str = field("", "NDI source to receive: its exact name or a unique part of it, e.g. 'OBS (Camera)'")
+    url: str = field("", "instead of NDI, read this through FFmpeg: a file, a webcam (v4l2:/dev/video0, dshow:video=NAME, avfoundation:0) or a stream (rtsp://, rtmp://, srt://, http(s):// or an HLS .m3u8); set this or ndi_source, not both")
+    loop: bool = field(False, "url is a file: start it again at its end (a test feed); false: the output holds at its end")
+    url_options: dict[str, str | int | float] = field({}, "FFmpeg input options for url, e.g. {video_size: 1280x720, framerate: 30} for a webcam, {rtsp_transport: udp}")
+    url_timeout_s: float = field(5.0, "seconds url may stay silent before it counts as gone and is opened again", minimum=0.5)
     extra_ips: list[str] = field([], "IP addresses to look for NDI sources on besides discovery (other subnets)")
     color_format: Literal["uyvy", "bgra"] = field("uyvy", "pixel format asked of NDI: uyvy is the cheapest and passes pictures on with almost no loss; bgra if your sender has alpha")
     on_loss: Literal["hold", "slate", "black"] = field("hold", "what the output shows while the input is gone: the last frame, a slate, or black")
@@ -34,10 +38,17 @@ class InputSection:
     wait_log_s: float = field(5.0, "while waiting for the source, say every this many seconds which sources are visible", minimum=0.5)
 
 
+X264Preset = Literal["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"]
+
+
 @dataclass
 class OutputSection:
     ndi_name: str = field("facebridge", "name of the NDI source the bridge sends (OBS sees 'HOST (name)')")
     groups: str = field("", "NDI groups to send in, comma-separated; empty = the default group")
+    record: str = field("", "record what goes on air, with its sound, to this file (.mkv, or .mp4 written fragmented: both survive a crash); {time} becomes the start time; an existing file is never overwritten; empty = no recording (start and stop it with the start_recording/stop_recording commands)")
+    record_on_start: bool = field(True, "start recording as soon as the bridge runs (false: wait for start_recording)")
+    crf: int = field(20, "H.264 quality of recordings and `process` clips: lower = better and bigger (18 looks like the source; each +6 halves the size)", minimum=0, maximum=51)
+    preset: X264Preset = field("veryfast", "x264 speed preset of recordings and `process` clips: slower = smaller files for more CPU")
 
 
 @dataclass
@@ -229,11 +240,24 @@ def parse_profile(text: str, source: str, base_dir: Path, env: dict[str, str] | 
     except RecursionError:
         raise ProfileError(source, ["not valid YAML: nested too deeply"]) from None
     profile, problems = check(Profile, data, base_dir, env)
+    if not problems:
+        _resolve_media_paths(profile, base_dir)
     problems_text = [f"{p.path}: {p.message}" for p in problems]
     problems_text += [f"{key}: {message}" for key, message in _cross_checks(profile)] if not problems else []
     if problems_text:
         raise ProfileError(source, problems_text)
     return profile
+
+
+def _resolve_media_paths(profile: Profile, base_dir: Path) -> None:
+    """A relative input.url file or output.record path is relative to the profile's folder, as other paths are."""
+    url = profile.input.url
+    if url and "://" not in url and url.split(":", 1)[0].lower() not in ("v4l2", "dshow", "avfoundation") \
+            and not Path(url).expanduser().is_absolute():
+        profile.input.url = str(base_dir / url)
+    record = profile.output.record
+    if record and not Path(record).expanduser().is_absolute():
+        profile.output.record = str(base_dir / record)
 
 
 def _cross_checks(profile: Profile) -> list[tuple[str, str]]:
@@ -267,6 +291,10 @@ def _cross_checks(profile: Profile) -> list[tuple[str, str]]:
     if profile.input.ndi_source and program_output_sender(profile.input.ndi_source):
         found.append(("input.ndi_source", f"{profile.input.ndi_source!r} is OBS's program output over NDI, which holds the "
                                           "bridge's own picture (a feedback loop): set obs.camera_source instead"))
+    if profile.input.url and profile.input.ndi_source:
+        found.append(("input.url", "set either input.url or input.ndi_source, not both"))
+    if profile.output.record and not profile.output.record.lower().endswith((".mkv", ".mp4")):
+        found.append(("output.record", f"{profile.output.record!r}: record to a .mkv or .mp4 file"))
     if profile.telemetry.host not in ("127.0.0.1", "localhost", "::1") and not profile.telemetry.token:
         found.append(("telemetry.token", f"the HTTP API on {profile.telemetry.host} is reachable from other machines: "
                                          "set a token (e.g. ${FACEBRIDGE_TOKEN}) or use host 127.0.0.1"))

@@ -162,6 +162,12 @@ def render_status(status: Mapping[str, Any]) -> RenderableType:
         (f"leaks {_num(leaks, '{}', '0')}", "red" if leaks else ""), "  ",
         f"errors {_num(status.get('stage_errors'), '{}', '0')}"))
     grid.add_row("provider", str(status.get("provider") or "–"))
+    recording = status.get("recording") or {}
+    if recording.get("state", "off") != "off":
+        state = str(recording["state"])
+        style = {"recording": "bold red", "failed": "yellow"}.get(state, "dim")
+        grid.add_row("record", Text.assemble(("● REC" if state == "recording" else state, style), "  ",
+                                             str(recording.get("file") or "")))
 
     health = status.get("health") or {}
     border = "green" if health.get("ok", True) else "red"
@@ -189,6 +195,9 @@ def status_line(status: Mapping[str, Any]) -> str:
         f"fallbacks {_num(status.get('fallbacks'), '{}', '0')}",
         f"provider {status.get('provider') or '-'}",
     ]
+    recording = status.get("recording") or {}
+    if recording.get("state", "off") != "off":
+        parts.append(f"rec {recording['state']}")
     return " | ".join(parts)
 
 

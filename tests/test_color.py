@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bridge.io.color import bgr_to_uyvy, uyvy_to_bgr
+from bridge.io.color import bgr_to_i420, bgr_to_uyvy, uyvy_to_bgr
 from tests.ndi_tools import psnr
 
 
@@ -52,3 +52,20 @@ def test_the_buffer_is_reused_and_odd_widths_repeat_their_last_column() -> None:
     odd = bgr_to_uyvy(picture[:, :9])
     assert odd.shape == (6, 10, 2)
     assert np.array_equal(odd, bgr_to_uyvy(np.concatenate([picture[:, :9], picture[:, 8:9]], axis=1)))
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (642, 362)])
+def test_bgr_to_i420_is_ffmpegs_bt709_within_one_level(size: tuple[int, int]) -> None:
+    import av
+
+    rng = np.random.default_rng(3)
+    picture = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    picture[: size[1] // 3] = 128  # greys stay exactly neutral
+    ours = bgr_to_i420(picture)
+    ffmpeg = av.VideoFrame.from_ndarray(picture, format="bgr24").reformat(format="yuv420p", dst_colorspace="ITU709").to_ndarray()
+    assert ours.shape == ffmpeg.shape == (size[1] * 3 // 2, size[0])
+    assert np.abs(ours.astype(int) - ffmpeg.astype(int)).max() <= 1
+    chroma = ours[size[1]:].reshape(2, -1)
+    assert (chroma[:, : (size[1] // 6) * (size[0] // 2)] == 128).all()
+    with pytest.raises(ValueError, match="even sides"):
+        bgr_to_i420(picture[:, :-1])

@@ -104,3 +104,15 @@ def test_a_failing_status_source_is_logged_once_and_the_view_keeps_going(caplog:
     view.refresh()
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and "KeyError" in errors[0].getMessage()
+
+
+def test_a_recording_shows_in_the_panel_and_the_line() -> None:
+    from rich.console import Console
+
+    status = {"recording": {"state": "recording", "file": "/shows/air-1.mkv", "frames": 10}}
+    console = Console(record=True, width=120)
+    console.print(render_status(status))
+    shown = console.export_text()
+    assert "REC" in shown and "air-1.mkv" in shown
+    assert status_line(status).endswith("rec recording")
+    assert "rec" not in status_line({"recording": {"state": "off"}}).split(" | ")[-1]

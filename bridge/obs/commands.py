@@ -32,7 +32,10 @@ Action = Literal[
     "set_bypass",
     "cycle_face_target",
     "reload_targets",
+    "start_recording",
+    "stop_recording",
 ]
+RECORDING_ACTIONS = ("start_recording", "stop_recording")  # the bridge handles these, not the face stage
 # Produced by the bridge itself (program-scene changes), never accepted from outside.
 SceneAction = Literal["scene_mapping"]
 
