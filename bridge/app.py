@@ -28,7 +28,8 @@ from bridge.obs.control import ObsControl
 from bridge.obs.lipsync import OffsetStore, PictureDelay, default_store_path
 from bridge.runtime import assets, catalog
 from bridge.runtime.onnx import provider_report
-from bridge.profile import REPO_ROOT, InputSection, Profile, ProfileError, load_profile
+from bridge.runtime.places import HERE
+from bridge.profile import InputSection, Profile, ProfileError, load_profile
 from bridge.reload import ProfileFile, load_edit
 from bridge.stage import FaceStage
 from bridge.status_view import LiveStatus
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("facebridge")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-DEMO_PROFILE = REPO_ROOT / "profiles" / "demo.yaml"
 
 
 class JsonFormatter(logging.Formatter):
@@ -415,13 +415,16 @@ def demo_source(name: str, size: tuple[int, int], fps: float, faces: int, second
 
 def demo(profile_path: str | None) -> int:
     """The demo source and the bridge on the demo profile, together, until Ctrl-C."""
+    if profile_path is None and HERE.demo_profile is None:
+        print("demo: the demo profile comes with a clone of the facebridge repository; pass --profile", file=sys.stderr)
+        return EXIT_USAGE
     try:
-        assets.fetch_cpu_models(REPO_ROOT / "models")
+        assets.fetch_cpu_models(HERE.models)
         assets.demo_targets()
     except assets.AssetError as error:
         print(f"demo: {error}", file=sys.stderr)
         return EXIT_FAILED
-    path = profile_path or str(DEMO_PROFILE)
+    path = profile_path or str(HERE.demo_profile)
     profile = read_profile(path)
     if profile is None:
         return EXIT_USAGE
@@ -570,18 +573,18 @@ def obs_reachable(host: str, port: int, timeout_s: float = 1.0) -> bool:
 
 
 def models_list(models_dir: Path | None) -> int:
-    Console().print(catalog.render(catalog.list_models(models_dir or REPO_ROOT / "models")))
+    Console().print(catalog.render(catalog.list_models(models_dir or HERE.models)))
     return EXIT_OK
 
 
 def models_verify(models_dir: Path | None) -> int:
-    rows = catalog.verify_models(models_dir or REPO_ROOT / "models")
+    rows = catalog.verify_models(models_dir or HERE.models)
     Console().print(catalog.render(rows))
     return EXIT_FAILED if any(r.state == "corrupt" for r in rows) else EXIT_OK
 
 
 def models_fetch(names: list[str], profile_path: str | None, model_set: str | None) -> int:
-    models_dir = REPO_ROOT / "models"
+    models_dir = HERE.models
     if profile_path:
         profile = read_profile(profile_path)
         if profile is None:

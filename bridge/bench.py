@@ -36,13 +36,14 @@ import numpy as np
 
 from bridge.io.demo_source import DemoScene
 from bridge.pipeline import Pipeline
+from bridge.runtime.places import HERE
 from bridge.stage import FaceStage
 from bridge.swap.stage import FaceToSwap
 from bridge.types import Frame
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[1]
+DEMO_PROFILE = HERE.demo_profile or Path("profiles/demo.yaml")  # outside a clone: pass --profile
 # Steps that run a model (or, for warp68, the swap itself); the rest is the bridge's own overhead.
 INFERENCE_STEPS = ("detect", "landmarks", "embed", "swap")
 STEPS = ("receive_convert", "detect", "landmarks", "embed", "track", "swap", "compose", "send")
@@ -64,8 +65,8 @@ class BenchConfig:
     loopback: bool = True
     loopback_cases: list[tuple[tuple[int, int], int]] | None = None  # None: every size × faces
     neural: bool = False
-    profile: Path = REPO / "profiles" / "demo.yaml"
-    out: Path = REPO / "benchmarks" / "results"
+    profile: Path = DEMO_PROFILE
+    out: Path = HERE.results
 
     @classmethod
     def quick(cls, out: Path | None = None) -> BenchConfig:
@@ -287,7 +288,7 @@ def run_loopback(stage: FaceStage, size: tuple[int, int], faces: int, fps: float
     source_name, output_name = f"fb-bench-src-{tag}", f"fb-bench-out-{tag}"
     feeder = subprocess.Popen([sys.executable, "-m", "bridge.cli", "demo-source", "--name", source_name,
                                "--size", f"{size[0]}x{size[1]}", "--fps", str(fps), "--faces", str(faces),
-                               "--seconds", str(seconds + 12)], cwd=REPO, env=os.environ.copy(),
+                               "--seconds", str(seconds + 12)], cwd=HERE.checkout, env=os.environ.copy(),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     receiver = ndi.NdiReceiver(source_name, color_format=color_format, wait_log_s=60)
     clock.wrap(receiver, "_to_frame", "receive_convert")
@@ -349,7 +350,7 @@ def build_stage(profile_path: Path, neural: bool) -> tuple[FaceStage, str, str]:
     from bridge.runtime import assets
 
     try:
-        assets.fetch_cpu_models(REPO / "models")
+        assets.fetch_cpu_models(HERE.models)
         assets.demo_targets()
         profile = load_profile(str(profile_path))
         stage = build_face_stage(profile)
@@ -359,7 +360,7 @@ def build_stage(profile_path: Path, neural: bool) -> tuple[FaceStage, str, str]:
         from bridge.swap.standin import inswapper_standin
 
         profile.models.providers = ["tensorrt", "cuda", "cpu"]
-        use_swapper(stage, inswapper_standin(REPO / ".cache" / "standin", sessions_for(profile)))
+        use_swapper(stage, inswapper_standin(HERE.cache / "standin", sessions_for(profile)))
     return stage, stage.swapper.swapper.name, profile.input.color_format
 
 

@@ -16,9 +16,9 @@ import yaml
 
 from bridge.access import token_problem
 from bridge.obs.wiring import program_output_sender
+from bridge.runtime.places import HERE
 from bridge.schema import Secret, check, field, render_example
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 MAX_PROFILE_BYTES = 1 << 20
 
 Provider = Literal["tensorrt", "cuda", "directml", "coreml", "cpu"]
@@ -198,11 +198,11 @@ class Profile:
 
     @property
     def models_dir(self) -> Path:
-        return self.models.dir or REPO_ROOT / "models"
+        return self.models.dir or HERE.models
 
     @property
     def target_cache_dir(self) -> Path:
-        return self.target_cache or REPO_ROOT / ".cache" / "targets"
+        return self.target_cache or HERE.target_cache
 
 
 class ProfileError(Exception):
