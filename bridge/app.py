@@ -664,18 +664,10 @@ def process(profile_path: str, input_path: str, output_path: str, tracks_path: s
 
 
 def bench(quick: bool, out: Path | None, seconds: float | None, no_loopback: bool, neural: bool,
-          profile_path: str | None) -> int:
-    from bridge.bench import BenchConfig, BenchError, run_bench
+          profile_path: Path | None) -> int:
+    from bridge.bench import BenchError, bench_config, run_bench
 
-    config = BenchConfig.quick(out) if quick else BenchConfig()
-    if out is not None:
-        config.out = out
-    if seconds is not None:
-        config.seconds = seconds
-    if profile_path is not None:
-        config.profile = Path(profile_path)
-    config.loopback = not no_loopback
-    config.neural = neural
+    config = bench_config(quick, out, seconds, no_loopback, neural, profile_path)
     try:
         run_bench(config)
     except BenchError as error:

@@ -69,9 +69,24 @@ class BenchConfig:
     out: Path = HERE.results
 
     @classmethod
-    def quick(cls, out: Path | None = None) -> BenchConfig:
+    def quick(cls) -> BenchConfig:
         return cls(sizes=[(1280, 720)], faces=[1, 4], seconds=4.0, naive_frames=15,
-                   loopback_cases=[((1280, 720), 4)], **({"out": out} if out else {}))
+                   loopback_cases=[((1280, 720), 4)])
+
+
+def bench_config(quick: bool = False, out: Path | None = None, seconds: float | None = None, no_loopback: bool = False,
+                 neural: bool = False, profile: Path | None = None) -> BenchConfig:
+    """The configuration `bench`'s options describe (bridge.cli.add_bench_options)."""
+    config = BenchConfig.quick() if quick else BenchConfig()
+    if out is not None:
+        config.out = out
+    if seconds is not None:
+        config.seconds = seconds
+    if profile is not None:
+        config.profile = Path(profile)
+    config.loopback = not no_loopback
+    config.neural = neural
+    return config
 
 
 # -- instrumentation --------------------------------------------------------------------------------
