@@ -86,6 +86,9 @@ def parser() -> argparse.ArgumentParser:
     token.add_argument("--profile", help="the profile's telemetry.token, if it sets one (default: this user's token)")
     token.add_argument("--new", action="store_true", help="replace this user's token with a new one")
 
+    dock = commands.add_parser("dock-url", help="print the control dock's URL to paste into OBS (Custom Browser Docks)")
+    dock.add_argument("--profile", help="the profile the bridge runs (its telemetry host, port and token)")
+
     commands.add_parser("profile-example", help="print the commented example profile (every key)")
     return top
 
@@ -117,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         return app.bench(args.quick, args.out, args.seconds, args.no_loopback, args.neural, args.profile)
     if args.command == "token":
         return app.show_token(args.profile, args.new)
+    if args.command == "dock-url":
+        return app.dock_url(args.profile)
     if args.command == "profile-example":
         from bridge.profile import example_yaml
 
