@@ -146,7 +146,7 @@ class FaceStage:
         times.swap = (time.perf_counter() - started) * 1e3
         self.times, self.last_tracks = times, tracks
         frame.drawn = [{"id": t.id, "slot": getattr(t, "slot", None), "box": [float(v) for v in t.face.box],
-                        "person": t.person, "target": t.target, "state": t.state} for t in tracks]
+                        "person": t.person, "target": t.target, "state": t.state, "misses": t.misses} for t in tracks]
         frame.timings.update({step: ms / 1e3 for step, ms in vars(times).items() if ms})
         return frame
 
@@ -226,6 +226,8 @@ class FaceStage:
 
     def status(self) -> FaceStageStatus:
         tracks = [{"id": t.id, "person": t.person, "target": t.target, "state": t.state} for t in self.last_tracks]
+        for track, entry in zip(self.last_tracks, tracks):  # misses: detections that missed it (the dock's "coasting")
+            entry["misses"] = track.misses
         return FaceStageStatus(
             faces=sum(1 for t in self.last_tracks if t.state == "detected"), tracks=tracks,
             active_target=self.mapping.active_target, targets=list(self.mapping.targets), bypass=self.mapping.bypass,

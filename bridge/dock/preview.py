@@ -58,7 +58,8 @@ def shown_state(track: dict[str, Any]) -> str:
         return "blurred"
     if track.get("target") is None:
         return "as is"
-    return "coasting" if track.get("state") == "coasting" else "swapped"
+    # between detections every track coasts on optical flow; it is news only once a detection missed it
+    return "coasting" if track.get("state") == "coasting" and track.get("misses", 1) else "swapped"
 
 
 def face_label(track: dict[str, Any]) -> str:

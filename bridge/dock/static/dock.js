@@ -70,7 +70,8 @@
     if (t.state === "fallback") return "fallback";
     if (t.target === "@blur") return "blurred";
     if (t.target == null) return "as is";
-    return t.state === "coasting" ? "coasting" : "swapped";
+    // between detections every face coasts on optical flow: news only once a detection missed it
+    return t.state === "coasting" && (t.misses ?? 1) > 0 ? "coasting" : "swapped";
   }
 
   function renderFaces(s) {
