@@ -283,7 +283,7 @@ class TelemetryServer:
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="facebridge-telemetry", daemon=True)
         self._thread.start()
-        log.info("HTTP API on %s (/healthz /status /metrics /command); commands need the token%s", self.url,
+        log.info("HTTP API on %s (/healthz /status /metrics /command /dock); commands need the token%s", self.url,
                  ", and so do reads on this address" if self.guard.reads_need_token else "")
 
     @property

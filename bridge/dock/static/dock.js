@@ -240,4 +240,6 @@
   });
 
   connect();
+  // the stream never ends, so it starts after the page's load: the dock is "loaded" even with no picture yet
+  if (document.readyState === "complete") restartPreview(); else window.addEventListener("load", restartPreview);
 })();
