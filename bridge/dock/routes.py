@@ -56,6 +56,18 @@ class DockBackend:
     closed: threading.Event = field(default_factory=threading.Event)
     _streams: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(MAX_EVENT_STREAMS))
     _thumbs: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    _snapshot: tuple[float, Mapping[str, Any], str] | None = None
+    _snapshot_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def snapshot(self, status: Callable[[], Mapping[str, Any]],
+                 encode: Callable[[Mapping[str, Any]], str]) -> tuple[Mapping[str, Any], str]:
+        """The status and its JSON, made once per tick however many docks are open."""
+        with self._snapshot_lock:
+            now = time.monotonic()
+            if self._snapshot is None or now - self._snapshot[0] >= EVENT_TICK_S / 2:
+                current = status()
+                self._snapshot = (now, current, encode(current))
+            return self._snapshot[1], self._snapshot[2]
 
     def close(self) -> None:
         self.closed.set()
@@ -118,10 +130,10 @@ def stream_events(handler: Handler, backend: DockBackend, status: Callable[[], M
         last_sent = 0.0
         while not backend.closed.is_set():
             now = time.monotonic()
-            current = status()
+            current, text = backend.snapshot(status, encode)
             view = on_air_view(current)
             if view != last_view or now - last_sent >= EVENT_EVERY_S:
-                handler.wfile.write(f"event: status\ndata: {encode(current)}\n\n".encode())
+                handler.wfile.write(f"event: status\ndata: {text}\n\n".encode())
                 handler.wfile.flush()
                 last_view, last_sent = view, now
             backend.closed.wait(EVENT_TICK_S)
