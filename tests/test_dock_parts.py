@@ -222,3 +222,18 @@ def test_the_new_commands_are_checked_like_the_others() -> None:
                 {"action": "set_face_target", "face": 1, "target": "@everyone"}):
         with pytest.raises(CommandError):
             parse_command({**base, **bad})
+
+
+def test_dock_url_prints_the_url_with_the_token_last(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bridge.access import user_token
+    from bridge.cli import main
+
+    assert main(["dock-url"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"http://127.0.0.1:8765/dock?token={user_token().value.value}"
+    profile = tmp_path / "show.yaml"
+    profile.write_text("telemetry:\n  host: 127.0.0.1\n  port: 9123\n  token: profile-token-0123456789\n")
+    assert main(["dock-url", "--profile", str(profile)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "http://127.0.0.1:9123/dock?token=profile-token-0123456789"
+    profile.write_text("telemetry:\n  port: 0\n")
+    assert main(["dock-url", "--profile", str(profile)]) == 2
+    assert "the dock, is off" in capsys.readouterr().err

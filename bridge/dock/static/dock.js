@@ -132,7 +132,8 @@
     item("leaks", String(s.leaks || 0), (s.leaks || 0) > 0);
     item("fallbacks", String(s.fallbacks || 0));
     item("OBS", obs.connected ? "connected" : (obs.enabled === false ? "off" : "not connected"), obs.enabled !== false && !obs.connected);
-    if (s.scene) item("scene", s.scene);
+    const scene = s.scene || obs.scene || obs.program_scene;
+    if (scene) item("scene", scene);
     if (s.recording != null) {
       const rec = typeof s.recording === "object" ? (s.recording.active ? "recording" : "stopped") : String(s.recording);
       item("rec", rec);
