@@ -25,7 +25,9 @@ from bridge.io import ndi
 from bridge.io.demo_source import run_demo_source
 from bridge.pipeline import PassThrough, Pipeline, Stage
 from bridge.obs.commands import Command
+from bridge.obs import wiring
 from bridge.obs.control import ObsControl
+from bridge.obs.lipsync import OffsetStore, PictureDelay, default_store_path
 from bridge.runtime import assets, catalog
 from bridge.runtime.onnx import provider_report
 from bridge.profile import REPO_ROOT, Profile, ProfileError, load_profile
@@ -120,6 +122,7 @@ class RunningBridge:
     stage: Stage
     metrics: Metrics
     obs: ObsControl | None = None
+    picture_delay: PictureDelay | None = None
     profile_path: Path | None = None
     overrides: Overrides = field(default_factory=Overrides)
     started_at: float = field(default_factory=time.monotonic)
@@ -138,6 +141,9 @@ class RunningBridge:
             "output": {"name": self.sender.full_name, "connections": self.sender.connections(),
                        "fps": round(self.pipeline.output_rate.fps(), 2)},
             "latency": self.pipeline.latency.percentiles(),
+            # the camera's NDI send stamp to this bridge's send (median), what lip sync starts from
+            "picture_delay_ms": None if self.picture_delay is None or (d := self.picture_delay.median_ms()) is None
+            else round(d, 1),
             "frames": {"in": counters.frames_in, "out": counters.frames_out, "held": counters.frames_held,
                        "dropped": counters.dropped, "skipped": self.receiver.stats.skipped_frames,
                        "ndi_dropped": self.receiver.transport_dropped()},
@@ -180,6 +186,9 @@ def run(profile_path: str, input_name: str | None, output_name: str | None, stop
         return EXIT_USAGE
     overrides = Overrides(input_name, output_name)
     overrides(profile)
+    if not profile.input.ndi_source and profile.obs.enabled and profile.obs.camera_source:
+        # the camera's NDI filter, which the bridge adds on connect; on any host
+        profile.input.ndi_source = f"({wiring.camera_ndi_name(show_name(profile_path))})"
     if not profile.input.ndi_source:
         print(f"{profile_path}: input.ndi_source: no NDI source to receive; set it or pass --input NAME", file=sys.stderr)
         return EXIT_USAGE
@@ -201,24 +210,27 @@ def serve(profile: Profile, profile_path: str, stop: threading.Event, status_eve
                                    profile.input.wait_log_s)
         sender = ndi.NdiSender(profile.output.ndi_name, profile.output.groups)
         metrics = Metrics()
+        picture_delay = PictureDelay()
         preview = PreviewHub()  # the dock's picture: idle until a dock watches
 
-        def sent(frame: Frame, latency_s: float) -> None:
+        def on_sent(frame: Frame, latency_s: float) -> None:
             metrics.observe_frame(frame, latency_s)
+            picture_delay.add(frame)
             preview.sent(frame)
 
         pipeline = Pipeline(receiver, stage, sender, queue_frames=profile.pipeline.queue_frames,
                             on_loss=profile.input.on_loss, loss_after_s=profile.input.loss_after_ms / 1000,
                             slate_text=f"facebridge: waiting for {profile.input.ndi_source}",
-                            overlap=profile.pipeline.overlap, on_sent=sent,
+                            overlap=profile.pipeline.overlap, on_sent=on_sent,
                             drop_late=profile.pipeline.drop_late, on_received=preview.received)
-        bridge = RunningBridge(profile, pipeline, receiver, sender, stage, metrics,
+        bridge = RunningBridge(profile, pipeline, receiver, sender, stage, metrics, picture_delay=picture_delay,
                                profile_path=Path(profile_path) if watch_profile else None,
                                overrides=overrides or Overrides(), preview=preview)
         pipeline.apply_command = command_handler(bridge)
         log.info("sending NDI source %r", sender.full_name)
         pipeline.start()
-        bridge.obs = start_obs(profile, sender.full_name, pipeline) if profile.obs.enabled else None
+        bridge.obs = (start_obs(profile, sender.full_name, pipeline, show_name(profile_path), picture_delay)
+                      if profile.obs.enabled else None)
         server = start_telemetry(bridge, profile_path)
         try:
             with LiveStatus(Console(stderr=True), bridge.status, plain_every_s=status_every_s):
@@ -235,13 +247,22 @@ def serve(profile: Profile, profile_path: str, stop: threading.Event, status_eve
     return EXIT_OK
 
 
-def start_obs(profile: Profile, ndi_name: str, pipeline: Pipeline) -> ObsControl:
+def show_name(profile_path: str) -> str:
+    """The show's name: the profile file's name without .yaml."""
+    return Path(profile_path).stem
+
+
+def start_obs(profile: Profile, ndi_name: str, pipeline: Pipeline, show: str = "",
+              picture_delay: PictureDelay | None = None) -> ObsControl:
     o = profile.obs
     scenes = {name: name for name in profile.mapping.scenes}
     submit = access.audited(pipeline.submit, f"obs-websocket {o.host}:{o.port}")  # hotkeys and scene changes
     control = ObsControl(host=o.host, port=o.port, password=o.password.value if o.password else "",
                          source_name=o.source_name, ndi_source_name=ndi_name, scenes=o.scenes,
-                         scene_overrides=scenes, command_sink=submit, ndi_latency=o.ndi_latency)
+                         scene_overrides=scenes, command_sink=submit, ndi_latency=o.ndi_latency,
+                         camera_source=o.camera_source, camera_ndi_name=wiring.camera_ndi_name(show),
+                         sync_audio_inputs=o.sync_audio_inputs, picture_delay=picture_delay,
+                         offset_store=OffsetStore(default_store_path()), sync_min_interval_s=o.sync_min_interval_s)
     return control.start()
 
 
@@ -481,7 +502,67 @@ def check(profile_path: str, timeout_s: float = 3.0) -> int:
         missing += not reachable
         print(f"{'ok     ' if reachable else 'MISSING'} OBS obs-websocket at {profile.obs.host}:{profile.obs.port}"
               + ("" if reachable else " is not answering (is OBS running with the WebSocket server on?)"))
+        if reachable:
+            missing += obs_wiring_report(profile)
     return EXIT_FAILED if missing else EXIT_OK
+
+
+def _obs_request(profile: Profile):  # type: ignore[no-untyped-def]
+    import obsws_python as obsws
+
+    o = profile.obs
+    client = obsws.ReqClient(host=o.host, port=o.port, password=o.password.value if o.password else "", timeout=3)
+    return client, lambda kind, data=None: client.send(kind, data, raw=True) or {}
+
+
+def obs_wiring_report(profile: Profile) -> int:
+    """`check`'s lines on what the bridge wired in OBS; returns 1 when the camera is missing."""
+    try:
+        client, request = _obs_request(profile)
+    except Exception as error:
+        print(f"MISSING OBS login: {type(error).__name__} (check obs.password / its env var)")
+        return 1
+    try:
+        lines = wiring.describe(request, profile.obs.camera_source, profile.obs.source_name)
+        originals = OffsetStore(default_store_path()).originals(f"{profile.obs.host}:{profile.obs.port}")
+        for name, original in originals.items():
+            now = request("GetInputAudioSyncOffset", {"inputName": name}).get("inputAudioSyncOffset")
+            lines.append(f"audio sync offset of '{name}': {now} ms (original {original} ms)")
+    except Exception as error:
+        print(f"MISSING OBS wiring: {type(error).__name__}: {error}".splitlines()[0])
+        return 1
+    finally:
+        client.disconnect()
+    bad = bool(lines) and lines[0].startswith("obs.camera_source:")
+    for line in lines:
+        print(f"{'MISSING' if bad else 'wired  '} {line}")
+    if profile.obs.camera_source or originals:
+        print("        (`facebridge obs unwire --profile PROFILE` removes all of it)")
+    return int(bad)
+
+
+def obs_unwire(profile_path: str) -> int:
+    """Remove what the bridge wired in OBS and restore the audio offsets it changed."""
+    profile = read_profile(profile_path)
+    if profile is None:
+        return EXIT_USAGE
+    try:
+        client, request = _obs_request(profile)
+    except Exception as error:
+        print(f"obs unwire: OBS at {profile.obs.host}:{profile.obs.port} not reachable ({type(error).__name__})",
+              file=sys.stderr)
+        return EXIT_FAILED
+    store = OffsetStore(default_store_path())
+    address = f"{profile.obs.host}:{profile.obs.port}"
+    try:
+        said = wiring.unwire(request, profile.obs.camera_source, profile.obs.source_name, wiring.NDI_INPUT_KIND)
+        said += wiring.restore_offsets(request, store.originals(address))
+        store.save(address, {})
+    finally:
+        client.disconnect()
+    for line in said or ["nothing of facebridge's was wired in OBS"]:
+        print(line)
+    return EXIT_OK
 
 
 def obs_reachable(host: str, port: int, timeout_s: float = 1.0) -> bool:

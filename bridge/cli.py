@@ -85,6 +85,10 @@ def parser() -> argparse.ArgumentParser:
     token = commands.add_parser("token", help="print the HTTP API token (the last line is the token alone)")
     token.add_argument("--profile", help="the profile's telemetry.token, if it sets one (default: this user's token)")
     token.add_argument("--new", action="store_true", help="replace this user's token with a new one")
+    obs = commands.add_parser("obs", help="what the bridge set up in OBS")
+    obs_commands = obs.add_subparsers(dest="obs_command", required=True, metavar="ACTION")
+    unwire = obs_commands.add_parser("unwire", help="remove the camera filters and the bridge's source, restore audio offsets")
+    unwire.add_argument("--profile", required=True, help="show profile (YAML)")
 
     dock = commands.add_parser("dock-url", help="print the control dock's URL to paste into OBS (Custom Browser Docks)")
     dock.add_argument("--profile", help="the profile the bridge runs (its telemetry host, port and token)")
@@ -120,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
         return app.bench(args.quick, args.out, args.seconds, args.no_loopback, args.neural, args.profile)
     if args.command == "token":
         return app.show_token(args.profile, args.new)
+    if args.command == "obs":
+        return app.obs_unwire(args.profile)
     if args.command == "dock-url":
         return app.dock_url(args.profile)
     if args.command == "profile-example":

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 
 from bridge.access import token_problem
+from bridge.obs.wiring import program_output_sender
 from bridge.schema import Secret, check, field, render_example
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -163,6 +164,9 @@ class ObsSection:
     source_name: str = field("facebridge", "name of the OBS input that shows the bridge's output")
     scenes: list[str] = field([], "scenes the bridge's source is placed in")
     ndi_latency: int = field(1, "DistroAV latency mode of the placed source: 0 normal, 1 low, 2 lowest", minimum=0, maximum=2)
+    camera_source: str = field("", "OBS source (camera input or a scene holding only the camera) whose faces are swapped; set = on connect the bridge adds DistroAV's NDI Filter to it, hides the raw camera on program (fail closed), places its own source over it and receives from it (input.ndi_source may stay empty); `facebridge obs unwire` removes it all")
+    sync_audio_inputs: list[str] = field([], "OBS audio inputs (e.g. the microphone) whose audio sync offset follows the swapped picture's measured delay; original offsets come back on unwire or when an input is removed from this list")
+    sync_min_interval_s: float = field(5.0, "least seconds between two audio offset changes (a change comes only when the delay moved by more than a frame)", minimum=1.0)
 
 
 @dataclass
@@ -260,6 +264,9 @@ def _cross_checks(profile: Profile) -> list[tuple[str, str]]:
         found.append(("compose.mask_padding", "expected four numbers: top, right, bottom, left"))
     if isinstance(profile.analysis.detect_every, int) and profile.analysis.detect_every < 1:
         found.append(("analysis.detect_every", "expected 1 or more, or auto"))
+    if profile.input.ndi_source and program_output_sender(profile.input.ndi_source):
+        found.append(("input.ndi_source", f"{profile.input.ndi_source!r} is OBS's program output over NDI, which holds the "
+                                          "bridge's own picture (a feedback loop): set obs.camera_source instead"))
     if profile.telemetry.host not in ("127.0.0.1", "localhost", "::1") and not profile.telemetry.token:
         found.append(("telemetry.token", f"the HTTP API on {profile.telemetry.host} is reachable from other machines: "
                                          "set a token (e.g. ${FACEBRIDGE_TOKEN}) or use host 127.0.0.1"))

@@ -57,6 +57,8 @@ class ObsStatus(TypedDict, total=False):
     connected: bool
     scene: str  # current program scene
     host: str  # host:port, never the password
+    wiring_problem: str  # why the camera is not wired, if it is not
+    audio_sync: dict[str, Any]  # {"inputs": [...], "offset_ms": n, "estimate_ms": x, "changes": n}
 
 
 class BridgeStatus(TypedDict, total=False):
@@ -148,7 +150,11 @@ def render_status(status: Mapping[str, Any]) -> RenderableType:
     if obs:
         connected = bool(obs.get("connected"))
         scene = f"  scene {obs['scene']}" if obs.get("scene") else ""
-        grid.add_row("OBS", Text.assemble(("connected", "green") if connected else ("disconnected", "red"), scene))
+        sync = obs.get("audio_sync") or {}
+        offset = f"  audio +{sync['offset_ms']} ms" if sync.get("offset_ms") is not None else ""
+        problem = ("  " + obs["wiring_problem"][:60], "yellow") if obs.get("wiring_problem") else ""
+        grid.add_row("OBS", Text.assemble(("connected", "green") if connected else ("disconnected", "red"), scene,
+                                          offset, problem))
     else:
         grid.add_row("OBS", Text("off", style="dim"))
     fallbacks, leaks = status.get("fallbacks", 0), status.get("leaks", 0)

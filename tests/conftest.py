@@ -28,11 +28,13 @@ def ndi_loopback(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def user_config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The HTTP API token of this test run (and of the bridges it starts) lives here, never in the real home."""
+    """The HTTP API token and the saved OBS audio offsets of this test run (and of the bridges it starts)
+    live here, never in the real home."""
     from bridge.access import CONFIG_DIR_ENV
 
     folder = tmp_path_factory.mktemp("facebridge-config")
     os.environ[CONFIG_DIR_ENV] = str(folder)
+    os.environ.setdefault("FACEBRIDGE_STATE_DIR", str(folder / "state"))
     return folder
 
 

@@ -12,6 +12,12 @@ On every connect:
      class creates is fitted to the canvas.
   3. Apply the current program scene's mapping override, and broadcast the target list.
 
+With `camera_source` set, step 2 is the camera wiring of `bridge.obs.wiring` instead: the NDI
+filter and the fail-closed filter on the camera, the bridge's source right over the camera's
+item. With `sync_audio_inputs`, the control thread keeps those inputs' audio sync offsets on
+the picture's measured delay (`bridge.obs.lipsync`). Anything missing (DistroAV, the camera,
+a recent enough obs-websocket) is said in one line; the bridge's NDI output never depends on it.
+
 Custom events with realm `facebridge` are parsed with `parse_command` and handed to the
 command sink; program-scene changes become `scene_mapping` commands. The sink is called on
 obs-websocket's event thread: it must be quick (a `queue.put_nowait`).
@@ -21,9 +27,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from bridge.obs import wiring
+from bridge.obs.lipsync import OffsetPolicy, OffsetStore, PictureDelay, obs_hop_ms
 from bridge.obs.commands import (
     REALM,
     SCRIPT_HELLO,
@@ -52,8 +61,11 @@ def ndi_low_latency_settings(ndi_source_name: str, latency: int = 1) -> dict[str
     """DistroAV `ndi_source` settings for watching the bridge's output with as little delay as possible.
 
     bandwidth highest (0), keep the receiver active when hidden (0) so scene switches do not
-    reconnect, sync on NDI timestamps (1) rather than source timecode (which buffers), no frame
-    sync (it adds a buffer), latency mode low (1) or lowest (2), audio on (the bridge re-sends it in sync).
+    reconnect (1, "stop/resume blank", clears the picture: transparency over a hidden camera), sync
+    on NDI timestamps (1) rather than source timecode (which buffers), no frame sync (it adds a
+    buffer), latency mode low (1) or lowest (2), audio on (the bridge re-sends it in sync), and on
+    source loss keep the content (`ndi_behavior_timeout` 1, DistroAV 6.1+; 0 would clear it after
+    3 s and let whatever lies below show through): a stopped bridge leaves its last frame on air.
     """
     return {
         "ndi_source_name": ndi_source_name,
@@ -63,6 +75,7 @@ def ndi_low_latency_settings(ndi_source_name: str, latency: int = 1) -> dict[str
         "ndi_framesync": False,
         "latency": latency,
         "ndi_audio": True,
+        "ndi_behavior_timeout": 1,
     }
 
 
@@ -94,6 +107,12 @@ class ObsControl:
         Debian's OBS has (e.g. "color_source_v3"), because there DistroAV is not installed.
     input_settings: settings of a created input; default: DistroAV low-latency settings.
     ndi_latency: DistroAV latency mode for the default settings (0 normal, 1 low, 2 lowest).
+    camera_source: the OBS source whose faces are swapped; set = wire it (filters, placement over it).
+    camera_ndi_name: the NDI name the camera's NDI filter sends as (the bridge receives it).
+    ndi_filter_kind: "ndi_filter" in real use; tests inject a kind Debian's OBS has.
+    sync_audio_inputs: inputs whose audio sync offset follows `picture_delay` (lip sync).
+    picture_delay: the pipeline's measured picture delay; offset_store: where original offsets are kept.
+    sync_min_interval_s: least time between two offset changes.
     backoff: (first, longest) wait between reconnect attempts, seconds; doubles after each failure.
     request_timeout: seconds a connect or a request may take before the connection counts as lost.
     """
@@ -112,6 +131,13 @@ class ObsControl:
         input_kind: str = NDI_INPUT_KIND,
         input_settings: Mapping[str, Any] | None = None,
         ndi_latency: int = 1,
+        camera_source: str = "",
+        camera_ndi_name: str = "",
+        ndi_filter_kind: str = wiring.NDI_FILTER_KIND,
+        sync_audio_inputs: Sequence[str] = (),
+        picture_delay: PictureDelay | None = None,
+        offset_store: OffsetStore | None = None,
+        sync_min_interval_s: float = 5.0,
         backoff: tuple[float, float] = (0.5, 10.0),
         request_timeout: float = 3.0,
         logger: logging.Logger | None = None,
@@ -129,6 +155,14 @@ class ObsControl:
         self.input_settings = dict(
             input_settings if input_settings is not None else ndi_low_latency_settings(ndi_source_name, ndi_latency)
         )
+        self.ndi_latency = ndi_latency
+        self.camera_source = camera_source
+        self.camera_ndi_name = camera_ndi_name
+        self.ndi_filter_kind = ndi_filter_kind
+        self.sync_audio_inputs = list(sync_audio_inputs)
+        self.picture_delay = picture_delay
+        self.offset_store = offset_store
+        self.offset_policy = OffsetPolicy(sync_min_interval_s)
         self.backoff = backoff
         self.request_timeout = request_timeout
         self.log = logger or logging.getLogger("facebridge.obs")
@@ -141,6 +175,12 @@ class ObsControl:
         self.connects = 0
         self.ndi_available: bool | None = None  # None until OBS answered
         self.placed_scenes: list[str] = []
+        self.websocket_too_old: str | None = None
+        self.wired = False  # camera filters in place
+        self.wiring_problem = ""
+        self.synced_inputs: list[str] = []
+        self.audio_estimate_ms: float | None = None
+        self._sync_checked_at = 0.0
         self.last_error = ""
         self.commands_received = 0
         self.events_rejected = 0
@@ -184,6 +224,15 @@ class ObsControl:
             "ndi_input_available": self.ndi_available,
             "source_name": self.source_name,
             "placed_scenes": list(self.placed_scenes),
+            "camera_source": self.camera_source,
+            "wired": self.wired,
+            "wiring_problem": self.wiring_problem,
+            "audio_sync": {
+                "inputs": list(self.synced_inputs),
+                "offset_ms": self.offset_policy.current_ms,
+                "estimate_ms": None if self.audio_estimate_ms is None else round(self.audio_estimate_ms, 1),
+                "changes": self.offset_policy.changes,
+            },
             "commands_received": self.commands_received,
             "events_rejected": self.events_rejected,
             "last_error": self.last_error,
@@ -267,6 +316,7 @@ class ObsControl:
                 self._targets_dirty = False
             if message is not None:
                 self._request("BroadcastCustomEvent", {"eventData": message})
+            self._follow_audio_sync()
             self._wake.wait(0.2)
             self._wake.clear()
 
@@ -277,9 +327,19 @@ class ObsControl:
     def _setup(self) -> None:
         from obsws_python.error import OBSSDKRequestError
 
+        self.websocket_too_old = wiring.websocket_too_old(self._request("GetVersion"))
         kinds = self._request("GetInputKindList", {"unversioned": False}).get("inputKinds", [])
         self.ndi_available = self.input_kind in kinds
-        if not self.ndi_available:
+        if self.websocket_too_old and (self.camera_source or self.sync_audio_inputs):
+            self.wiring_problem = self.websocket_too_old
+            self._say(self.websocket_too_old, logging.WARNING)
+        elif self.camera_source:
+            try:
+                self._wire_camera()
+            except OBSSDKRequestError as error:
+                self.last_error = _describe(error)
+                self._say(f"could not wire the camera '{self.camera_source}' in OBS: {self.last_error}", logging.WARNING)
+        elif not self.ndi_available:
             self.placed_scenes = []
             if self.input_kind == NDI_INPUT_KIND:
                 self._say(MISSING_NDI_MESSAGE, logging.WARNING)
@@ -292,6 +352,8 @@ class ObsControl:
                 # a user renaming or deleting things mid-setup: say so, keep taking commands
                 self.last_error = _describe(error)
                 self._say(f"could not place '{self.source_name}' in OBS: {self.last_error}", logging.WARNING)
+        if not self.websocket_too_old:
+            self._setup_audio_sync()
         if self.scene_overrides:
             scene = self._request("GetCurrentProgramScene").get("currentProgramSceneName")
             if scene:
@@ -352,6 +414,112 @@ class ObsControl:
                 self._say(f"added '{self.source_name}' to scene '{scene}'")
             placed.append(scene)
         self.placed_scenes = placed
+
+    def _wire_camera(self) -> None:
+        """Filters on the camera, the bridge's source over it; anything missing said in one line."""
+        from obsws_python.error import OBSSDKRequestError
+
+        self.wired, self.placed_scenes, self.wiring_problem = False, [], ""
+        problem = wiring.camera_missing(self._request, self.camera_source) or wiring.feedback_loop(
+            self._request, self.camera_source, self.source_name, self.ndi_source_name.partition(" (")[2].rstrip(")"))
+        if problem:
+            self.wiring_problem = problem
+            self._say(problem, logging.WARNING)
+            return
+        try:
+            done = wiring.ensure_filters(self._request, self.camera_source, self.camera_ndi_name, self.ndi_filter_kind)
+        except OBSSDKRequestError as error:
+            if error.code != wiring.FILTER_KIND_MISSING:
+                raise
+            self.wiring_problem = wiring.MISSING_FILTER_MESSAGE if self.ndi_filter_kind == wiring.NDI_FILTER_KIND else (
+                f"OBS has no filter kind '{self.ndi_filter_kind}'; the camera is not wired")
+            self._say(self.wiring_problem, logging.WARNING)
+            return
+        for line in done:
+            self._say(line)
+        self.wired = True
+        if not self.ndi_available:
+            self._say(MISSING_NDI_MESSAGE, logging.WARNING)
+            return
+        _inputs, scenes_in_obs = wiring.source_names(self._request)
+        scenes = [s for s in self.scenes if s in scenes_in_obs]
+        for scene in self.scenes:
+            if scene not in scenes_in_obs:
+                self._say(f"scene '{scene}' (profile obs.scenes) does not exist in OBS; skipped", logging.WARNING)
+        if not self.scenes:  # none listed: every scene that shows the camera
+            scenes = list(wiring.scenes_holding(self._request, self.camera_source, scenes_in_obs))
+        placed, said = wiring.place_over_camera(self._request, scenes, self.camera_source, self.source_name,
+                                                self.input_kind, self.input_settings)
+        for line in said:
+            self._say(line)
+        self.placed_scenes = placed
+        for scene in wiring.scenes_holding(self._request, self.camera_source, scenes_in_obs):
+            if scene not in placed:  # fail closed there too: the camera is hidden in every scene
+                self._say(f"the camera '{self.camera_source}' is also in scene '{scene}' (not in obs.scenes): "
+                          "it shows black there, not the raw camera")
+
+    # ── lip sync ────────────────────────────────────────────────────────────────────────────
+    def _setup_audio_sync(self) -> None:
+        """Record each synced input's original offset (once, on disk); restore inputs no longer listed."""
+        from obsws_python.error import OBSSDKRequestError
+
+        self.synced_inputs = []
+        if self.offset_store is None:
+            return
+        address = f"{self.host}:{self.port}"
+        originals = self.offset_store.originals(address)
+        if not originals and not self.sync_audio_inputs:
+            return  # nothing to follow, nothing to restore: no file written
+        for name in [n for n in originals if n not in self.sync_audio_inputs]:
+            try:
+                self._request("SetInputAudioSyncOffset", {"inputName": name, "inputAudioSyncOffset": originals[name]})
+                self._say(f"audio sync offset of '{name}' restored to {originals[name]} ms (no longer in obs.sync_audio_inputs)")
+            except OBSSDKRequestError:
+                pass  # the input is gone: nothing to restore
+            del originals[name]
+        for name in self.sync_audio_inputs:
+            try:
+                offset = int(self._request("GetInputAudioSyncOffset", {"inputName": name})["inputAudioSyncOffset"])
+            except OBSSDKRequestError as error:
+                why = "does not exist" if error.code == wiring.NOT_FOUND else "has no audio"
+                self._say(f"obs.sync_audio_inputs: '{name}' {why} in OBS; its offset is not followed", logging.WARNING)
+                continue
+            originals.setdefault(name, offset)
+            self.synced_inputs.append(name)
+        try:
+            self.offset_store.save(address, originals)
+        except OSError as error:
+            self.synced_inputs = []  # an offset whose original cannot be kept is never changed
+            self._say(f"lip sync off: cannot keep the original audio offsets in {self.offset_store.path} ({error})",
+                      logging.WARNING)
+        self.offset_policy.current_ms = None  # set it again on this connection
+
+    def _follow_audio_sync(self) -> None:
+        if not self.synced_inputs or self.picture_delay is None:
+            return
+        now = time.monotonic()
+        if now - self._sync_checked_at < 1.0:
+            return
+        self._sync_checked_at = now
+        picture = self.picture_delay.median_ms()
+        if picture is None:
+            return
+        interval = self.picture_delay.frame_interval_ms
+        self.audio_estimate_ms = picture + obs_hop_ms(self.ndi_latency, interval)
+        offset = self.offset_policy.propose(self.audio_estimate_ms, interval, now)
+        if offset is None:
+            return
+        from obsws_python.error import OBSSDKRequestError
+
+        for name in list(self.synced_inputs):
+            try:
+                self._request("SetInputAudioSyncOffset", {"inputName": name, "inputAudioSyncOffset": offset})
+            except OBSSDKRequestError:  # removed or renamed in OBS meanwhile: not a lost connection
+                self.synced_inputs.remove(name)
+                self._say(f"obs.sync_audio_inputs: '{name}' is gone from OBS; its offset is no longer followed",
+                          logging.WARNING)
+        self.log.info("audio sync offset %d ms on %s (picture delay %.0f ms)", offset, ", ".join(self.synced_inputs),
+                      self.audio_estimate_ms)
 
     def _fit_to_canvas(self, scene: str, item_id: int) -> None:
         video = self._request("GetVideoSettings")
