@@ -145,7 +145,8 @@ def stream_events(handler: Handler, backend: DockBackend, status: Callable[[], M
 
 def stream_preview(handler: Handler, backend: DockBackend, view: str) -> None:
     """multipart/x-mixed-replace JPEGs until the viewer leaves or the server stops; each part says
-    when its picture was sent (X-Frame-Sent, time.monotonic() of the bridge's host)."""
+    when its picture was sent (X-Frame-Sent: time.monotonic() of the bridge's host; X-Frame-Sent-Unix: the
+    same moment in Unix time, for a browser's clock)."""
     with backend.preview.watching(view):
         handler.send_response(HTTPStatus.OK)
         handler.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
@@ -161,7 +162,9 @@ def stream_preview(handler: Handler, backend: DockBackend, view: str) -> None:
                 sequence = picture.sequence
                 handler.wfile.write(
                     (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(picture.jpeg)}\r\n"
-                     f"X-Frame-Sent: {picture.sent_at:.6f}\r\n\r\n").encode() + picture.jpeg + b"\r\n")
+                     f"X-Frame-Sent: {picture.sent_at:.6f}\r\n"
+                     f"X-Frame-Sent-Unix: {time.time() - (time.monotonic() - picture.sent_at):.6f}\r\n\r\n").encode()
+                    + picture.jpeg + b"\r\n")
                 handler.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, TimeoutError, OSError):
             pass
