@@ -30,7 +30,7 @@ from bridge.io.demo_source import run_demo_source
 from bridge.runtime import assets
 from tests.e2e_tools import face_profile, free_port, get_status, post_command, wait_status
 from tests.ndi_tools import start_bridge, stop_process, unique_name
-from tests.test_api_browser import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS, browser_missing_reason
+from tests.test_api_browser import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS, browser_missing_reason, refused
 
 DEMO_FACES = 2
 COMMENTS = ("# The dock test's show: these comments must survive a dropped photo",
@@ -341,3 +341,74 @@ def test_the_dock_fits_a_dock_and_a_tab(bridge: Bridge, dock: Any) -> None:
             dock.save_screenshot(str(Path(folder) / f"dock-{width}{'-light' if theme == 'light' else ''}.png"))
     dock.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
     assert dock.find_element("id", "lost").get_attribute("hidden") is not None
+
+
+NEIGHBOUR_PAGE = """<!doctype html><title>an overlay on another port</title>
+<iframe name="sink" id="sink"></iframe>
+<form id="form" method="POST" action="BRIDGE/dock/command" enctype="text/plain" target="sink">
+  <input type="hidden" name='{"action":"set_bypass","on":true,"pad":"' value='"}'>
+</form>
+<img id="peek" src="BRIDGE/dock/preview">
+<script>
+const results = {};
+async function attempt(name, init) {
+  try {
+    const reply = await fetch("BRIDGE/dock/command", {credentials: "include", ...init});
+    results[name] = reply.type === "opaque" ? "sent, opaque reply" : reply.status;
+  } catch (error) { results[name] = "blocked: " + error.name; }
+}
+(async () => {
+  await attempt("no-cors text/plain", {method: "POST", mode: "no-cors", headers: {"Content-Type": "text/plain"},
+                                       body: JSON.stringify({action: "set_bypass", on: true})});
+  await attempt("json", {method: "POST", headers: {"Content-Type": "application/json"},
+                         body: JSON.stringify({action: "set_bypass", on: true})});
+  await new Promise(done => { document.getElementById("sink").onload = done; setTimeout(done, 5000);
+                              document.getElementById("form").submit(); });
+  await new Promise(done => setTimeout(done, 1500));
+  results.peek = document.getElementById("peek").naturalWidth;
+  window.results = results;
+})();
+</script>"""
+
+
+@pytest.mark.slow
+def test_a_page_on_another_port_gets_nothing_even_though_the_browser_sends_the_cookie(bridge: Bridge, dock: Any) -> None:
+    """127.0.0.1 at another port is the same *site*: SameSite=Strict lets the dock's cookie go along with
+    this page's requests. The guard's Origin and Sec-Fetch-Site checks are what refuse them."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    page = NEIGHBOUR_PAGE.replace("BRIDGE", bridge.base).encode()
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        assert any(c["name"] == "facebridge_dock" for c in dock.get_cookies())  # the browser holds the cookie
+        before = refused(bridge.port)
+        dock.get(f"http://127.0.0.1:{server.server_address[1]}/")
+        results = until(lambda: dock.execute_script("return window.results || null"), 30.0, 0.2)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+        dock.get(bridge.dock_url)
+    assert results is not None, "the neighbour's page never finished"
+    assert results["json"] == "blocked: TypeError", results  # its preflight was refused
+    assert results["peek"] == 0, "another page could show the dock's preview"
+    time.sleep(1.0)
+    assert get_status(bridge.port)["bypass"] is False, "a page on another port changed what is on air"
+    after = refused(bridge.port)
+    # the no-cors POST, the preflight, the form and the picture all reached the bridge and were refused
+    assert after["foreign_origin"] - before.get("foreign_origin", 0) >= 4, (before, after)
+    assert until(lambda: dock.execute_script("return document.querySelectorAll('.target').length") >= 3)
