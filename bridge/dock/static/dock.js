@@ -165,10 +165,12 @@
   let retry = null;
   function restartPreview() {
     clearTimeout(retry);
+    if (document.hidden) return;
     preview.src = `preview?view=${view}&t=${Date.now()}`;
   }
   preview.addEventListener("load", () => { $("preview-note").hidden = true; });
   preview.addEventListener("error", () => {
+    if (document.hidden || !preview.getAttribute("src")) return;
     $("preview-note").hidden = false;
     clearTimeout(retry);
     retry = setTimeout(restartPreview, 2000);
@@ -238,6 +240,11 @@
     event.preventDefault(); drop.classList.remove("over");
     const file = event.dataTransfer && event.dataTransfer.files[0];
     if (file) addPhoto(file); else say("drop a photo file (a JPEG, PNG or WebP)", "error");
+  });
+
+  // a hidden dock (closed tab, collapsed OBS dock) stops its picture stream: the bridge encodes nothing for it
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden) { clearTimeout(retry); preview.removeAttribute("src"); } else restartPreview();
   });
 
   connect();
