@@ -28,7 +28,7 @@ from urllib.parse import parse_qs
 import cv2
 
 from bridge.dock.photos import MAX_PHOTO_BYTES, Added, PhotoError, PhotoTargets, SeveralFaces, data_from_url
-from bridge.dock.preview import PreviewBusy, PreviewHub
+from bridge.dock.preview import PreviewBusy, PreviewHub  # PreviewBusy: the HTTP handler answers it with 503
 
 STATIC = {"index.html": "text/html; charset=utf-8", "dock.css": "text/css; charset=utf-8",
           "dock.js": "text/javascript; charset=utf-8", "icon.svg": "image/svg+xml"}
