@@ -4,6 +4,9 @@ The target's face texture is cut into triangles (a Delaunay triangulation of its
 landmarks, computed once per target) and each triangle is affinely warped onto the same
 three landmarks of the tracked face. The warped face is colour matched to the skin it
 covers (mean/std per channel in LAB inside the mask) and blended with a feathered hull mask.
+Only the target's face is taken: outside its brows-eyes-nose-mouth hull, the hull keeps the
+target's own skin alone (a skin model learnt from its cheeks, computed once per target), so
+a fringe, glasses rims or background in the target picture are never pasted.
 
 Speed: instead of one `cv2.warpAffine` per triangle (`piecewise_affine_naive`, kept for the
 benchmark and as the reference in tests), one numba pass rasterises every triangle straight
@@ -24,8 +27,9 @@ from scipy.spatial import Delaunay
 
 from bridge.swap.base import CropGeometry, FaceCrop, Prepared, SwapOutput, SwapperError, TargetFace, loop_batch
 from bridge.swap.colour import match_colour_lab
+from bridge.swap.masks import skin_gate
 
-PREPARE_VERSION = "warp68-2"  # bump when the prepared arrays change meaning
+PREPARE_VERSION = "warp68-3"  # bump when the prepared arrays change meaning
 # prepared["shape"] holds the target's *extended* shape (68 + forehead + jaw points) in texture pixels.
 
 
@@ -207,8 +211,10 @@ class Warp68Swapper:
                                     cv2.BORDER_REPLICATE)
         texture = padded[y0 + max(0, -y0):y1 + max(0, -y0), x0 + max(0, -x0):x1 + max(0, -x0)].copy()
         shape = points - np.array([x0, y0], dtype=np.float32)
-        return {"texture": texture, "texture_lab": cv2.cvtColor(texture, cv2.COLOR_BGR2LAB), "shape": shape,
-                "triangles": triangulate(shape)}
+        texture_lab = cv2.cvtColor(texture, cv2.COLOR_BGR2LAB)
+        skin = np.rint(skin_gate(texture_lab, shape[:68], lab=True) * 255).astype(np.uint8)
+        return {"texture": texture, "texture_lab": texture_lab, "shape": shape,
+                "triangles": triangulate(shape), "skin": skin}
 
     def swap(self, crop: FaceCrop, prepared: Prepared) -> SwapOutput:
         if crop.landmarks68 is None:
@@ -229,7 +235,11 @@ class Warp68Swapper:
         if self.colour_match:
             warped = match_colour_lab(warped, crop.image[face], inside[face])
         cv2.copyTo(warped, inside[face], out[face])  # writes into the view
-        return SwapOutput(out, feathered_mask(inside, self.feather, max(w, h) - 1))
+        mask = feathered_mask(inside, self.feather, max(w, h) - 1)
+        if "skin" in prepared:  # only the target's skin and features (its hair stays behind)
+            skin = cv2.remap(prepared["skin"], map_x[face], map_y[face], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            mask[face] *= skin.astype(np.float32) * np.float32(1 / 255)
+        return SwapOutput(out, mask)
 
     def swap_batch(self, crops: Sequence[FaceCrop], prepared: Sequence[Prepared]) -> list[SwapOutput]:
         return loop_batch(self, crops, prepared)
