@@ -110,9 +110,11 @@ class Run:
     """The swap as the bridge does it: crop, warp68, compose (with the track id where compose takes one)."""
 
     def __init__(self, target: TargetFace) -> None:
-        self.swapper = Warp68Swapper()
+        # as the app builds them (bridge/assemble.py): compose with the profile's defaults, and
+        # warp68's own colour match only where compose does none
+        self.compose = Compose(**getattr(Compose, "REALISTIC", {}))
+        self.swapper = Warp68Swapper(colour_match=not self.compose.colour_correction)
         self.prepared = self.swapper.prepare([target])
-        self.compose = Compose()
         self.takes_track = "track_id" in inspect.signature(self.compose.paste_face).parameters
 
     def pieces(self, frame: np.ndarray, faces: list[Face]) -> list:

@@ -179,16 +179,19 @@ class Compose:
         smoothed per track by `colour_smoothing` (share of the previous frames' transfer kept).
     seamless: spread the edge difference over the face so no paste line shows.
     enhancer: optional gfpgan stage; label: optional "AI-generated" label drawn once per frame.
+    Every look option is off by default here (a plain paste); the profile turns them on
+    (`REALISTIC` holds the profile's defaults).
     """
 
+    REALISTIC = {"colour_correction": True, "skin_only": True, "keep_mouth": True, "seamless": True}
     SEAM_REACH = 0.35  # how far into the face the edge correction reaches (share of the face rectangle)
     FORGET_FRAMES = 90  # a track's colour state is dropped after this many frames unseen
 
     def __init__(self, mask_blur: float = 0.3, mask_padding: tuple[float, float, float, float] = (0, 0, 0, 0),
                  occlusion: OcclusionMasker | None = None, region: RegionMasker | None = None,
-                 colour_correction: bool = True, enhancer: Enhancer | None = None,
-                 label: Label | None = None, skin_only: bool = True, keep_mouth: bool = True,
-                 seamless: bool = True, colour_smoothing: float = 0.8) -> None:
+                 colour_correction: bool = False, enhancer: Enhancer | None = None,
+                 label: Label | None = None, skin_only: bool = False, keep_mouth: bool = False,
+                 seamless: bool = False, colour_smoothing: float = 0.8) -> None:
         self.mask_blur = mask_blur
         self.mask_padding = tuple(float(p) for p in mask_padding)
         self.occlusion = occlusion

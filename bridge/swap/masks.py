@@ -163,7 +163,7 @@ def polygon_mask(points: np.ndarray, shape: tuple[int, int], blur: float = 0.0) 
     return cv2.GaussianBlur(mask, (0, 0), blur) if blur > 0 else mask
 
 
-FACE_CORE = 0.9  # share of the 68-point hull (shrunk about its centre) taken whole, skin or not
+FACE_CORE = 1.0  # share of the 68-point hull (shrunk about its centre) taken whole, skin or not
 
 
 def features_mask(landmarks: np.ndarray, shape: tuple[int, int], core: float = FACE_CORE) -> np.ndarray:

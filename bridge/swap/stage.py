@@ -55,7 +55,7 @@ class FaceSwapper:
                     self.compose.paste_face(frame_image, crop, replacement, None)
                 continue
             try:
-                self.compose.paste_face(frame_image, crop, swapped, job.face)
+                self.compose.paste_face(frame_image, crop, swapped, job.face, track_id=job.track_id)
             except Exception as error:  # a paste that fails is a swap that failed
                 self.failed_tracks.add(job.track_id)
                 replacement = self.fallback.apply(job.track_id, crop, error)
