@@ -235,6 +235,9 @@ class Compose:
             live_skin if self.skin_only else None,
             None if mouth is None else 1.0 - mouth,
         ])
+        if self.skin_only or mouth is not None:
+            # below 1/50 a blend is invisible: what the gates leave out stays exactly live
+            mask = np.where(mask < 0.02, np.float32(0), mask)
         return mask, live_skin
 
     def paste_face(self, frame_image: np.ndarray, crop: FaceCrop, swapped: SwapOutput, face: Face | None = None,

@@ -214,4 +214,6 @@ def mouth_mask(landmarks: np.ndarray, shape: tuple[int, int], open_from: float =
     # a little beyond the inner lip line, so the swap's lip edge does not cover the teeth
     grown = cv2.dilate(inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)),
                        iterations=max(1, int(round(0.01 * size))))
-    return cv2.GaussianBlur(grown, (0, 0), max(0.5, 0.01 * size)) * np.float32(weight)
+    # the blur only softens the outer edge: the interior stays fully live
+    soft = np.minimum(cv2.GaussianBlur(grown, (0, 0), max(0.5, 0.01 * size)) * np.float32(1.5), np.float32(1.0))
+    return soft * np.float32(weight)

@@ -1,0 +1,180 @@
+"""The look of a swap: no target hair pasted, the live open mouth kept, no seam or colour step,
+no flicker on a still face. Real photos, real CPU models, warp68 with a fringe target (guest6)."""
+
+from __future__ import annotations
+
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from bridge.faces.detect import UlfdDetector
+from bridge.faces.landmarks import Landmarker68
+from bridge.runtime import assets
+from bridge.swap.base import SwapOutput, TargetFace, crop_face
+from bridge.swap.compose import Compose, membrane
+from bridge.swap.masks import mouth_mask, mouth_opening, skin_gate
+from bridge.swap.warp68 import Warp68Swapper, extend_landmarks
+from tests.conftest import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from bench_realism import changed_region, edge_scores  # noqa: E402  (the benchmark's own measures)
+
+
+@pytest.fixture(scope="module")
+def analyse(models_dir):
+    detector = UlfdDetector(models_dir / "fr_detect.onnx")
+    landmarker = Landmarker68(models_dir / "fr_landmark.onnx")
+    return lambda image: landmarker.landmark(image, detector.detect(image))
+
+
+@pytest.fixture(scope="module")
+def fringe(analyse) -> TargetFace:
+    """guest6: a face with a fringe over its forehead (cut from the group photo)."""
+    image = cv2.imread(str(assets.demo_targets()["guest6"]))
+    return TargetFace(image, max(analyse(image), key=lambda f: float(f.box[2] - f.box[0])))
+
+
+@pytest.fixture(scope="module")
+def big_group(group_photo) -> np.ndarray:
+    return cv2.resize(group_photo, None, fx=1.5, fy=1.5, interpolation=cv2.INTER_CUBIC)
+
+
+def _swap(frame, face, target, compose, track=None):
+    swapper = Warp68Swapper(colour_match=not compose.colour_correction)
+    prepared = swapper.prepare([target])
+    out = frame.copy()
+    crop = crop_face(frame, face, swapper.crop_geometry)
+    compose.paste_face(out, crop, swapper.swap(crop, prepared), None, track_id=track)
+    return out, crop
+
+
+def _others(faces, target):
+    """Group faces that are not the target herself (guest6 sits right in t1.jpg)."""
+    return sorted(faces, key=lambda f: float(f.box[0]))[:-1]
+
+
+def test_target_hair_never_reaches_the_forehead_and_live_hair_stays(big_group, analyse, fringe):
+    compose = Compose(**Compose.REALISTIC)
+    checked = 0
+    for face in _others(analyse(big_group), fringe):
+        out, crop = _swap(big_group, face, fringe, compose)
+        x0, y0 = -crop.affine[:, 2].astype(int)
+        h, w = crop.image.shape[:2]
+        live = skin_gate(crop.image, crop.landmarks68)
+        # the forehead: above the brows, inside the extended hull
+        points = extend_landmarks(crop.landmarks68)
+        hull = np.zeros((h, w), np.uint8)
+        cv2.fillConvexPoly(hull, cv2.convexHull(np.round(points).astype(np.int32)), 1)
+        above = np.arange(h)[:, None] < crop.landmarks68[17:27, 1].min()
+        not_skin = (live < 0.02) & (hull > 0) & above
+        changed = np.any(out[y0:y0 + h, x0:x0 + w] != big_group[y0:y0 + h, x0:x0 + w], axis=2)
+        assert not changed[not_skin].any(), "live hair above the brows was painted over"
+        checked += int(not_skin.sum())
+        # and the target's own hair: the warped target-skin gate is ~0 there, so nothing pasted
+        swapper = Warp68Swapper()
+        prepared = swapper.prepare([fringe])
+        swapped = swapper.swap(crop, prepared)
+        inside = swapped.image.astype(int) - crop.image
+        hair = (np.abs(inside).max(axis=2) > 0) & (swapped.mask < 1e-3) & above
+        assert not changed[hair].any(), "target hair was pasted"
+    assert checked > 500  # the faces do have hair inside the forehead extension
+
+
+def test_open_mouth_interior_stays_live(big_group, analyse, fringe):
+    faces = [f for f in analyse(big_group) if mouth_opening(f.landmarks68) > 0.05]
+    assert faces, "the group photo has laughing faces with open mouths"
+    for face in faces:
+        kept, crop = _swap(big_group, face, fringe, Compose(**Compose.REALISTIC))
+        pasted, _ = _swap(big_group, face, fringe, Compose(**{**Compose.REALISTIC, "keep_mouth": False}))
+        mouth = mouth_mask(crop.landmarks68, crop.image.shape[:2])
+        assert mouth is not None
+        x0, y0 = -crop.affine[:, 2].astype(int)
+        h, w = crop.image.shape[:2]
+        window = (slice(y0, y0 + h), slice(x0, x0 + w))
+        interior = mouth > 0.99
+        assert interior.sum() > 50
+        assert np.array_equal(kept[window][interior], big_group[window][interior])  # teeth as they are
+        assert np.abs(pasted[window][interior].astype(int) - big_group[window][interior]).mean() > 5
+
+
+def test_closed_mouth_has_no_mouth_mask():
+    points = np.zeros((68, 2), np.float32)
+    points[:17, 0] = np.linspace(0, 100, 17)
+    points[:17, 1] = 100
+    points[27:36] = (50, 40)
+    points[60:68] = (50, 70)  # inner lips meet
+    assert mouth_opening(points) == 0.0 and mouth_mask(points, (120, 120)) is None
+
+
+def test_seamless_compose_has_no_paste_line_nor_colour_step(big_group, analyse, fringe):
+    plain, realistic = [], []
+    for face in _others(analyse(big_group), fringe):
+        size = float(max(face.box[2] - face.box[0], face.box[3] - face.box[1]))
+        box = tuple(int(v) for v in (max(0, face.box[0] - size), max(0, face.box[1] - size),
+                                     face.box[2] + size, face.box[3] + size))
+        for compose, rows in ((Compose(), plain), (Compose(**Compose.REALISTIC), realistic)):
+            out, _ = _swap(big_group, face, fringe, compose)
+            rows.append(edge_scores(big_group, out, changed_region(big_group, out, box), size))
+    seam, step = np.median(np.array(realistic), axis=0)
+    plain_seam, plain_step = np.median(np.array(plain), axis=0)
+    assert seam <= 1.05 and step <= 1.5, (seam, step)
+    assert plain_step > 2.0 and plain_seam > seam  # the measure does see a plain paste's edge
+
+
+def test_membrane_matches_the_edge_and_stays_smooth():
+    weights = np.zeros((100, 100), np.float32)
+    weights[:, :5] = weights[:, -5:] = 1.0
+    difference = np.zeros((100, 100, 3), np.float32)
+    difference[:, :50] = 20.0  # the left edge wants +20, the right edge −0
+    field = membrane(difference, weights)
+    assert abs(field[50, 2, 0] - 20) < 3 and abs(field[50, 97, 0]) < 3
+    assert np.abs(np.diff(field[50, :, 0])).max() < 3  # no step inside the face
+
+
+def test_colour_transfer_is_smoothed_per_track_and_forgotten():
+    live = np.full((80, 80, 3), 120, np.uint8)
+    swapped = SwapOutput(np.full((80, 80, 3), 200, np.uint8), np.ones((80, 80), np.float32))
+    compose = Compose(colour_correction=True, colour_smoothing=0.8, mask_blur=0.0)
+    from bridge.swap.base import FaceCrop
+
+    crop = FaceCrop(live, np.array([[1, 0, 0], [0, 1, 0]], np.float32))
+    first = np.zeros_like(live)
+    compose.paste_face(first, crop, swapped, None, track_id=1)
+    compose.finish(first)
+    assert abs(int(first[40, 40, 1]) - 120) <= 3  # the first frame takes the live colour at once
+    brighter = FaceCrop(np.full((80, 80, 3), 180, np.uint8), crop.affine)
+    second, other = np.zeros_like(live), np.zeros_like(live)
+    compose.paste_face(second, brighter, swapped, None, track_id=1)
+    compose.paste_face(other, brighter, swapped, None, track_id=2)
+    # track 1 moves a fifth of the way (no pumping); a new track 2 takes its own colour at once
+    assert 120 + 5 < int(second[40, 40, 1]) < 150 and abs(int(other[40, 40, 1]) - 180) <= 3
+    for _ in range(Compose.FORGET_FRAMES + 2):
+        compose.finish(first)
+    assert compose._colour == {}
+
+
+def test_still_face_does_not_flicker(group_photo, analyse, fringe):
+    """Noisy copies of one still frame, detected afresh each time: the output changes no more
+    than 1.2× the input does inside each face."""
+    rng = np.random.default_rng(1)
+    frames = [np.clip(group_photo + rng.normal(0, 2.0, group_photo.shape), 0, 255).astype(np.uint8) for _ in range(4)]
+    compose = Compose(**Compose.REALISTIC)
+    swapper = Warp68Swapper(colour_match=False)
+    prepared = swapper.prepare([fringe])
+    reference = sorted(analyse(group_photo), key=lambda f: float(f.box[0]))[:-1]
+    outputs = []
+    for frame in frames:
+        faces = sorted(analyse(frame), key=lambda f: float(f.box[0]))[:len(reference)]
+        out = frame.copy()
+        for track, face in enumerate(faces):
+            crop = crop_face(frame, face, swapper.crop_geometry)
+            compose.paste_face(out, crop, swapper.swap(crop, prepared), None, track_id=track)
+        compose.finish(out)
+        outputs.append(out)
+    for face in reference:
+        x0, y0, x1, y1 = face.box.astype(int)
+        change = lambda seq: np.mean([np.abs(b[y0:y1, x0:x1].astype(int) - a[y0:y1, x0:x1]).mean()  # noqa: E731
+                                      for a, b in zip(seq, seq[1:])])
+        assert change(outputs) <= 1.2 * change(frames)
