@@ -27,6 +27,7 @@ from scipy.spatial import Delaunay
 
 from bridge.swap.base import CropGeometry, FaceCrop, Prepared, SwapOutput, SwapperError, TargetFace, loop_batch
 from bridge.swap.colour import match_colour_lab
+from bridge.swap.compose import membrane
 from bridge.swap.masks import skin_gate
 
 PREPARE_VERSION = "warp68-3"  # bump when the prepared arrays change meaning
@@ -161,6 +162,15 @@ def piecewise_affine_naive(texture: np.ndarray, source: np.ndarray, destination:
     return out
 
 
+def skin_filled(texture: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """The target texture with everything that is not its skin or features (a fringe over the
+    forehead, hair at the jaw, background) replaced by its own skin colour, filled smoothly in
+    from the skin around it. Once per target; the warp then never carries target hair."""
+    gate = skin_gate(texture, landmarks)[..., None]
+    fill = membrane(texture.astype(np.float32), gate[..., 0] ** 2, side=64)
+    return np.clip(texture * gate + fill * (1.0 - gate) + 0.5, 0, 255).astype(np.uint8)
+
+
 def feathered_mask(inside: np.ndarray, feather: float, size: int) -> np.ndarray:
     """h×w float32 mask: 1 inside the face hull (`inside`, uint8 0/1), fading to 0 at its edge
     over `feather`×`size` (the extent between the hull's outermost pixel centres)."""
@@ -211,10 +221,9 @@ class Warp68Swapper:
                                     cv2.BORDER_REPLICATE)
         texture = padded[y0 + max(0, -y0):y1 + max(0, -y0), x0 + max(0, -x0):x1 + max(0, -x0)].copy()
         shape = points - np.array([x0, y0], dtype=np.float32)
-        texture_lab = cv2.cvtColor(texture, cv2.COLOR_BGR2LAB)
-        skin = np.rint(skin_gate(texture_lab, shape[:68], lab=True) * 255).astype(np.uint8)
-        return {"texture": texture, "texture_lab": texture_lab, "shape": shape,
-                "triangles": triangulate(shape), "skin": skin}
+        texture = skin_filled(texture, shape[:68])
+        return {"texture": texture, "texture_lab": cv2.cvtColor(texture, cv2.COLOR_BGR2LAB), "shape": shape,
+                "triangles": triangulate(shape)}
 
     def swap(self, crop: FaceCrop, prepared: Prepared) -> SwapOutput:
         if crop.landmarks68 is None:
@@ -235,11 +244,7 @@ class Warp68Swapper:
         if self.colour_match:
             warped = match_colour_lab(warped, crop.image[face], inside[face])
         cv2.copyTo(warped, inside[face], out[face])  # writes into the view
-        mask = feathered_mask(inside, self.feather, max(w, h) - 1)
-        if "skin" in prepared:  # only the target's skin and features (its hair stays behind)
-            skin = cv2.remap(prepared["skin"], map_x[face], map_y[face], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-            mask[face] *= skin.astype(np.float32) * np.float32(1 / 255)
-        return SwapOutput(out, mask)
+        return SwapOutput(out, feathered_mask(inside, self.feather, max(w, h) - 1))
 
     def swap_batch(self, crops: Sequence[FaceCrop], prepared: Sequence[Prepared]) -> list[SwapOutput]:
         return loop_batch(self, crops, prepared)
