@@ -45,6 +45,7 @@ from timing import median_ms
 
 REPO = Path(__file__).resolve().parents[1]
 CHANGED = 3  # a pixel counts as changed when a channel moved by more than this (uint8 levels)
+CELL = 160  # side of one face in the PNG grid
 
 
 def letterbox(image: np.ndarray, height: int = 1080) -> np.ndarray:
@@ -200,8 +201,8 @@ def save_crops(folder: Path, frame: np.ndarray, out: np.ndarray, faces: list[Fac
     folder.mkdir(parents=True, exist_ok=True)
     for k, face in enumerate(faces):
         x0, y0, x1, y1 = box_of(face, frame.shape, 0.35)
-        cv2.imwrite(str(folder / f"{prefix}{k}_input.png"), cv2.resize(frame[y0:y1, x0:x1], (200, 200)))
-        cv2.imwrite(str(folder / f"{prefix}{k}_output.png"), cv2.resize(out[y0:y1, x0:x1], (200, 200)))
+        cv2.imwrite(str(folder / f"{prefix}{k}_input.png"), cv2.resize(frame[y0:y1, x0:x1], (CELL, CELL)))
+        cv2.imwrite(str(folder / f"{prefix}{k}_output.png"), cv2.resize(out[y0:y1, x0:x1], (CELL, CELL)))
 
 
 def grid(path: Path, columns: list[Path], target: np.ndarray) -> None:
@@ -215,12 +216,12 @@ def grid(path: Path, columns: list[Path], target: np.ndarray) -> None:
     thumb = cv2.resize(target, (int(100 * target.shape[1] / target.shape[0]), 100))
     header = np.full((140, rows[0].shape[1], 3), 255, np.uint8)
     for k, title in enumerate(["input"] + [folder.name for folder in columns]):
-        cv2.putText(header, title, (10 + 200 * k, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 2, cv2.LINE_AA)
+        cv2.putText(header, title, (10 + CELL * k, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 0, 0), 2, cv2.LINE_AA)
     cv2.putText(header, "target:", (10, 90), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 0), 2, cv2.LINE_AA)
     header[36:136, 110:110 + thumb.shape[1]] = thumb
     picture = np.vstack([header] + rows)
     path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), picture)
+    cv2.imwrite(str(path), picture, [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 
 def main() -> None:
