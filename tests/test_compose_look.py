@@ -191,3 +191,21 @@ def test_still_face_does_not_flicker(group_photo, analyse, fringe):
         change = lambda seq: np.mean([np.abs(b[y0:y1, x0:x1].astype(int) - a[y0:y1, x0:x1]).mean()  # noqa: E731
                                       for a, b in zip(seq, seq[1:])])
         assert change(outputs) <= 1.2 * change(frames)
+
+
+def test_a_blurred_fallback_covers_the_whole_face_live_mouth_included(big_group, analyse, fringe):
+    """The fallback picture (blur) is pasted plainly: no live skin or open mouth shows through."""
+    face = next(f for f in analyse(big_group) if mouth_opening(f.landmarks68) > 0.05)
+    swapper = Warp68Swapper()
+    crop = crop_face(big_group, face, swapper.crop_geometry)
+    blurred = SwapOutput(cv2.GaussianBlur(crop.image, (0, 0), 15))
+    compose = Compose(**Compose.REALISTIC)
+    looks, plain = big_group.copy(), big_group.copy()
+    compose.paste_face(looks, crop, blurred, None, track_id=1)
+    compose.paste_face(plain, crop, blurred, None, plain=True)
+    mouth = mouth_mask(crop.landmarks68, crop.image.shape[:2]) > 0.99
+    x0, y0 = -crop.affine[:, 2].astype(int)
+    h, w = crop.image.shape[:2]
+    window = (slice(y0, y0 + h), slice(x0, x0 + w))
+    assert np.array_equal(looks[window][mouth], big_group[window][mouth])  # what the look keeps live
+    assert np.abs(plain[window][mouth].astype(int) - big_group[window][mouth]).mean() > 5  # covered

@@ -242,11 +242,17 @@ class Compose:
         return mask, live_skin
 
     def paste_face(self, frame_image: np.ndarray, crop: FaceCrop, swapped: SwapOutput, face: Face | None = None,
-                   track_id: int | None = None) -> None:
+                   track_id: int | None = None, plain: bool = False) -> None:
         """One swapped face into the frame (in place); the enhancer needs the face's landmarks.
 
-        `track_id` keys the smoothed colour transfer; None (a fallback picture) is not smoothed.
+        `track_id` keys the smoothed colour transfer (None: not smoothed). plain: the picture
+        goes on as it is, under the box and its own mask alone (a fallback: a blurred face must
+        cover the whole face, live mouth and all).
         """
+        if plain:
+            mask = combine([self.box_mask(*crop.image.shape[:2]), swapped.mask])
+            paste_back(frame_image, swapped.image, mask, crop.affine)
+            return
         mask, live_skin = self._masks(crop, swapped)
         image = swapped.image
         if self.colour_correction or self.seamless:
