@@ -209,3 +209,28 @@ def test_a_blurred_fallback_covers_the_whole_face_live_mouth_included(big_group,
     window = (slice(y0, y0 + h), slice(x0, x0 + w))
     assert np.array_equal(looks[window][mouth], big_group[window][mouth])  # what the look keeps live
     assert np.abs(plain[window][mouth].astype(int) - big_group[window][mouth]).mean() > 5  # covered
+
+
+def test_neural_crops_share_the_look_and_an_identity_swap_stays_the_frame(tmp_path, group_photo, analyse):
+    """The same compose on a neural swapper's aligned 128² crop: a swapper that returns its input
+    must come back as the frame (colour transfer and seam membrane add nothing to it), and a
+    swap that is too bright is brought to the live colour at its edge."""
+    from bridge.swap.neural import NeuralSwapper
+    from tests.swap_graphs import identity_swapper
+
+    swapper = NeuralSwapper(identity_swapper(tmp_path / "identity.onnx"), name="identity")
+    prepared = {"latent": np.zeros(512, np.float32)}
+    compose = Compose(**Compose.REALISTIC)
+    for track, face in enumerate(analyse(group_photo)):
+        frame = group_photo.copy()
+        crop = crop_face(frame, face, swapper.crop_geometry)
+        assert crop.landmarks68 is not None
+        compose.paste_face(frame, crop, swapper.swap(crop, prepared), None, track_id=track)
+        x0, y0, x1, y1 = face.box.astype(int)
+        assert np.abs(frame[y0:y1, x0:x1].astype(int) - group_photo[y0:y1, x0:x1]).mean() < 2.0
+        bright = SwapOutput(cv2.add(crop.image, np.full_like(crop.image, 60)))
+        plain_frame, looks_frame = group_photo.copy(), group_photo.copy()
+        Compose().paste_face(plain_frame, crop, bright)
+        compose.paste_face(looks_frame, crop, bright, None, track_id=100 + track)
+        error = lambda f: np.abs(f[y0:y1, x0:x1].astype(int) - group_photo[y0:y1, x0:x1]).mean()  # noqa: E731
+        assert error(looks_frame) < 0.3 * error(plain_frame)
