@@ -133,7 +133,7 @@ class ComposeSection:
     colour_correction: bool = field(True, "match the swapped face's Lab colour to the live face on the skin both show, smoothed per track (every swapper)")
     colour_smoothing: float = field(0.8, "share of the previous frames' colour match kept each frame; higher: steadier colour, slower to follow a lighting change", minimum=0.0, maximum=0.99)
     seamless: bool = field(True, "spread the live-to-swap difference along the mask edge over the face so no paste line shows; off: plain feathered paste")
-    skin_only: bool = field(True, "outside eyes, brows, nose, mouth and cheeks, replace only the live face's own skin (keeps live hair, fringe, glasses rims; warp68 also leaves the target's hair behind)")
+    skin_only: bool = field(True, "above the brows and at the jaw edge, replace only the live face's own skin (live hair, a fringe and background stay); warp68 never carries the target's hair either way")
     keep_mouth: bool = field(True, "keep the live mouth interior (teeth, tongue) when the mouth opens")
     occlusion_model: str = field("", "occlusion mask model (xseg_1); empty = none")
     region_model: str = field("", "face-region mask model (bisenet_resnet_18); empty = none")

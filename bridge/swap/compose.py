@@ -8,9 +8,9 @@ Pixels outside the rectangle, and inside it where the mask is 0, stay bit-exact.
 
 Before the paste, the swapped face is made to look like part of the live picture (shared by
 warp68 and the neural swappers):
-- skin only: outside the brows-eyes-nose-mouth hull (forehead, jaw edge, chin) the live
-  face is replaced only where it shows its own skin, so live hair, a fringe, glasses rims
-  and background stay; the live mouth interior (teeth, tongue) stays when the mouth is open;
+- skin only: outside the 68-point outline (the forehead, the jaw edge) the live face is
+  replaced only where it shows its own skin, so live hair, a fringe and background stay;
+  the live mouth interior (teeth, tongue) stays when the mouth is open;
 - colour: the swap takes the live face's Lab mean/std, both measured on the skin they
   share, smoothed per track so it does not pump from frame to frame;
 - seamless: the remaining difference between live and swapped picture along the mask edge
@@ -174,7 +174,7 @@ class Compose:
     mask_blur: box-mask fade as a share of the crop width (higher: softer seam, more original
         face at the crop edge). mask_padding: (top, right, bottom, left) % of the crop cut away.
     occlusion / region: optional xseg / bisenet maskers; all masks are combined by minimum.
-    skin_only: outside the features, replace only the live face's own skin (keeps hair, fringe).
+    skin_only: outside the 68-point outline, replace only the live face's own skin (keeps hair, fringe).
     keep_mouth: the live mouth interior stays when the mouth is open.
     colour_correction: match the swapped face's Lab mean/std to the live face on shared skin,
         smoothed per track by `colour_smoothing` (share of the previous frames' transfer kept).

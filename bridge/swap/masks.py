@@ -111,7 +111,6 @@ class RegionMasker:
 # which are skin on nearly every face; hair, glasses rims and background differ from them in
 # chroma or lightness. Lightness gets a wide tolerance: a forehead is often lit unlike a cheek.
 SKIN_FULL, SKIN_NONE = 2.0, 3.5  # Mahalanobis distance: ≤ FULL is skin, ≥ NONE is not (soft between)
-FEATURES = np.r_[17:27, 31:36, 48:60]  # brows, nose base, outer lips: their hull holds eyes, nose, mouth
 INNER_MOUTH = np.r_[60:68]
 SKIN_WORK_SIDE = 64  # the skin estimate runs on the face rectangle shrunk to this side (it is smooth anyway)
 
@@ -187,21 +186,15 @@ def polygon_mask(points: np.ndarray, shape: tuple[int, int], blur: float = 0.0) 
     return cv2.GaussianBlur(mask, (0, 0), blur) if blur > 0 else mask
 
 
-FACE_CORE = 1.0  # share of the 68-point hull (shrunk about its centre) taken whole, skin or not
-
-
-def features_mask(landmarks: np.ndarray, shape: tuple[int, int], core: float = FACE_CORE) -> np.ndarray:
-    """The face proper, taken whole: brows, eyes, nose, mouth (their hull) and the 68-point hull
-    shrunk to `core` of its size (the cheeks: the face's shape, which a recogniser reads)."""
-    p = np.asarray(landmarks, np.float32)
-    blur = 0.02 * face_size(p)
-    centre = p[27:36].mean(axis=0)
-    inner = polygon_mask(centre + (p[:68] - centre) * core, shape, blur) if core > 0 else 0.0
-    return np.maximum(polygon_mask(p[FEATURES], shape, blur), inner)
+def features_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The face proper, taken whole, skin or not: the hull of the 68 points (brows, eyes, nose,
+    mouth and the cheeks within the jaw line: the face's shape, which a recogniser reads)."""
+    p = np.asarray(landmarks, np.float32)[:68]
+    return polygon_mask(p, shape, 0.02 * face_size(p))
 
 
 def skin_gate(image: np.ndarray, landmarks: np.ndarray, lab: bool = False) -> np.ndarray:
-    """h×w float32: the face proper whole, and elsewhere (forehead, jaw edge) only the face's own skin.
+    """h×w float32: the face proper whole, and outside it (forehead, jaw edge) only the face's own skin.
 
     `image` is BGR uint8 (Lab uint8 with lab=True). It runs on a copy shrunk to SKIN_WORK_SIDE
     (the gate is smooth anyway) and is resized back once: a small fixed cost per face.

@@ -4,9 +4,9 @@ The target's face texture is cut into triangles (a Delaunay triangulation of its
 landmarks, computed once per target) and each triangle is affinely warped onto the same
 three landmarks of the tracked face. The warped face is colour matched to the skin it
 covers (mean/std per channel in LAB inside the mask) and blended with a feathered hull mask.
-Only the target's face is taken: outside its brows-eyes-nose-mouth hull, the hull keeps the
-target's own skin alone (a skin model learnt from its cheeks, computed once per target), so
-a fringe, glasses rims or background in the target picture are never pasted.
+Only the target's face is taken: once per target, whatever in its texture is not its skin
+(a skin model learnt from its cheeks) outside its 68-point outline (a fringe over the forehead,
+hair at the jaw, background) is filled with its own skin colour, so it is never pasted.
 
 Speed: instead of one `cv2.warpAffine` per triangle (`piecewise_affine_naive`, kept for the
 benchmark and as the reference in tests), one numba pass rasterises every triangle straight
