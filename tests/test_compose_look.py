@@ -14,7 +14,7 @@ from bridge.faces.landmarks import Landmarker68
 from bridge.runtime import assets
 from bridge.swap.base import SwapOutput, TargetFace, crop_face
 from bridge.swap.compose import Compose, membrane
-from bridge.swap.masks import mouth_mask, mouth_opening, skin_gate
+from bridge.swap.masks import inner_face, mouth_mask, mouth_opening, skin_gate
 from bridge.swap.warp68 import Warp68Swapper, extend_landmarks
 from tests.conftest import REPO
 
@@ -119,6 +119,37 @@ def test_closed_mouth_has_no_mouth_mask():
     points[27:36] = (50, 40)
     points[60:68] = (50, 70)  # inner lips meet
     assert mouth_opening(points) == 0.0 and mouth_mask(points, (120, 120)) is None
+
+
+def test_a_barely_parted_smile_keeps_the_target_mouth():
+    """Lips apart by 2.5 % of the face (a smile, not speech): no live mouth is cut in."""
+    points = np.zeros((68, 2), np.float32)
+    points[:17, 0] = np.linspace(0, 100, 17)
+    points[:17, 1] = 100
+    points[60:68] = (50, 70)
+    points[[61, 62, 63], 1] = 68.75
+    points[[65, 66, 67], 1] = 71.25
+    assert 0.02 < mouth_opening(points) < 0.03 and mouth_mask(points, (120, 120)) is None
+
+
+def test_edge_correction_leaves_the_inner_face_at_full_strength(big_group, analyse, fringe):
+    """The seam membrane changes the edge band only: on the eyes, brows, nose and mouth the
+    realistic compose shows the target as the colour transfer alone makes it."""
+    compose_looks = Compose(**Compose.REALISTIC)
+    compose_no_seam = Compose(**{**Compose.REALISTIC, "seamless": False})
+    edge_changed = 0
+    for face in _others(analyse(big_group), fringe):
+        looks, crop = _swap(big_group, face, fringe, compose_looks)
+        no_seam, _ = _swap(big_group, face, fringe, compose_no_seam)
+        x0, y0 = -crop.affine[:, 2].astype(int)
+        h, w = crop.image.shape[:2]
+        window = (slice(y0, y0 + h), slice(x0, x0 + w))
+        inner = inner_face(crop.landmarks68, (h, w))
+        difference = np.abs(looks[window].astype(int) - no_seam[window]).max(axis=2)
+        core = difference[inner > 0.99]
+        assert core.size > 500 and core.max() <= 2 and core.mean() < 0.3  # rounding at most
+        edge_changed += int((difference[(inner < 0.01) & (compose_looks.face_mask(crop, SwapOutput(crop.image)) > 0.5)] > 2).sum())
+    assert edge_changed > 500  # the membrane does work near the edge
 
 
 def test_seamless_compose_has_no_paste_line_nor_colour_step(big_group, analyse, fringe):

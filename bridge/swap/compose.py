@@ -14,8 +14,9 @@ warp68 and the neural swappers):
 - colour: the swap takes the live face's Lab mean/std, both measured on the skin they
   share, smoothed per track so it does not pump from frame to frame;
 - seamless: the remaining difference between live and swapped picture along the mask edge
-  is spread over the face as a smooth offset (a push-pull membrane: a fast approximation of
-  Poisson blending), so the low frequencies match at the edge and only texture changes.
+  is spread inwards as a smooth offset (a push-pull membrane: a fast approximation of
+  Poisson blending), so the low frequencies match at the edge; it fades out before the eyes,
+  brows, nose and mouth, which stay the target's at full strength.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ from bridge.swap.base import FaceCrop, SwapOutput, face_kps5
 from bridge.swap.colour import apply_transfer, lab_transfer
 from bridge.swap.enhance import Enhancer
 from bridge.swap.label import Label
-from bridge.swap.masks import (OcclusionMasker, RegionMasker, box_mask, combine, grow, mouth_mask, shrink,
-                               skin_gate)
+from bridge.swap.masks import (OcclusionMasker, RegionMasker, box_mask, combine, grow, inner_face, mouth_mask,
+                               shrink, skin_gate)
 from bridge.types import Face
+
 
 
 def paste_rectangle(affine: np.ndarray, crop_size: tuple[int, int], frame_size: tuple[int, int]
@@ -185,7 +187,7 @@ class Compose:
     """
 
     REALISTIC = {"colour_correction": True, "skin_only": True, "keep_mouth": True, "seamless": True}
-    SEAM_REACH = 0.35  # how far into the face the edge correction reaches (share of the face rectangle)
+    SEAM_REACH = 0.08  # how far into the face the edge correction reaches (share of the face rectangle)
     FORGET_FRAMES = 90  # a track's colour state is dropped after this many frames unseen
 
     def __init__(self, mask_blur: float = 0.3, mask_padding: tuple[float, float, float, float] = (0, 0, 0, 0),
@@ -256,13 +258,13 @@ class Compose:
         mask, live_skin = self._masks(crop, swapped)
         image = swapped.image
         if self.colour_correction or self.seamless:
-            image = self.blend_in(crop.image, image, mask, live_skin, track_id)
+            image = self.blend_in(crop.image, image, mask, live_skin, track_id, crop.landmarks68)
         paste_back(frame_image, image, mask, crop.affine)
         if self.enhancer is not None and face is not None:
             self.enhance_face(frame_image, face)
 
     def blend_in(self, live: np.ndarray, image: np.ndarray, mask: np.ndarray, live_skin: np.ndarray | None,
-                 track_id: int | None) -> np.ndarray:
+                 track_id: int | None, landmarks: np.ndarray | None = None) -> np.ndarray:
         """`image` (the swapped crop) coloured like `live` and continuous with it at the mask edge."""
         x, y, w, h = cv2.boundingRect((mask > 0).astype(np.uint8))
         if w == 0:
@@ -286,6 +288,10 @@ class Compose:
             if edge.sum() >= 8:
                 difference = cv2.subtract(live_rect, face, dtype=cv2.CV_32F)
                 field = membrane(difference, edge.astype(np.float32), reach=self.SEAM_REACH)
+                if landmarks is not None:
+                    # the eyes, brows, nose and mouth are the target's at full strength: the
+                    # correction is for the edge, and live shading there reads as the live person
+                    field *= 1.0 - inner_face(np.asarray(landmarks, np.float32) - (x, y), (h, w))[..., None]
                 face = cv2.add(face, field, dtype=cv2.CV_8U)  # saturating, rounded
         out = image.copy()
         out[rect] = face

@@ -110,7 +110,7 @@ class RegionMasker:
 # Colour statistics are learnt from three patches at the face centre (both cheeks, the nose),
 # which are skin on nearly every face; hair, glasses rims and background differ from them in
 # chroma or lightness. Lightness gets a wide tolerance: a forehead is often lit unlike a cheek.
-SKIN_FULL, SKIN_NONE = 2.0, 3.5  # Mahalanobis distance: ≤ FULL is skin, ≥ NONE is not (soft between)
+SKIN_FULL, SKIN_NONE = 2.5, 4.0  # Mahalanobis distance: ≤ FULL is skin, ≥ NONE is not (soft between)
 INNER_MOUTH = np.r_[60:68]
 SKIN_WORK_SIDE = 64  # the skin estimate runs on the face rectangle shrunk to this side (it is smooth anyway)
 
@@ -193,6 +193,18 @@ def features_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return polygon_mask(p, shape, 0.02 * face_size(p))
 
 
+def inner_face(landmarks: np.ndarray, shape: tuple[int, int], side: int = 48) -> np.ndarray:
+    """h×w float32: 1 on the inner face (the hull of brows, eyes, nose and mouth), fading to 0
+    across its edge over about a tenth of the face size. Drawn at `side` pixels and grown back
+    (it is smooth), so it costs the same whatever the face size."""
+    height, width = shape
+    k = max(1, -(-max(height, width) // side))
+    small = (-(-height // k), -(-width // k))
+    points = np.asarray(landmarks, np.float32)[17:68] * np.float32(1.0 / k) + np.float32(0.5 / k - 0.5)
+    inner = polygon_mask(points, small, 0.06 * face_size(points))
+    return np.ascontiguousarray(grow(inner, k, shape))
+
+
 def skin_gate(image: np.ndarray, landmarks: np.ndarray, lab: bool = False) -> np.ndarray:
     """h×w float32: the face proper whole, and outside it (forehead, jaw edge) only the face's own skin.
 
@@ -213,7 +225,7 @@ def mouth_opening(landmarks: np.ndarray) -> float:
     return float(gap / face_size(p))
 
 
-def mouth_mask(landmarks: np.ndarray, shape: tuple[int, int], open_from: float = 0.02, open_full: float = 0.05
+def mouth_mask(landmarks: np.ndarray, shape: tuple[int, int], open_from: float = 0.03, open_full: float = 0.06
                ) -> np.ndarray | None:
     """h×w float32: the live mouth's interior (teeth, tongue) to keep, or None for a closed mouth.
 

@@ -42,7 +42,7 @@ def triangulate(points: np.ndarray) -> np.ndarray:
         raise SwapperError(f"cannot triangulate the target's 68 landmarks ({error.__class__.__name__})") from None
 
 
-def extend_landmarks(points: np.ndarray, forehead: float = 0.45, jaw: float = 0.08) -> np.ndarray:
+def extend_landmarks(points: np.ndarray, forehead: float = 0.7, jaw: float = 0.12) -> np.ndarray:
     """The 68 points plus 10 forehead points above the brows and the jaw line pushed outwards.
 
     The 68-point hull stops at the brows; a recogniser (and a viewer) also reads the forehead
@@ -190,8 +190,8 @@ class Warp68Swapper:
 
     name = "warp68"
 
-    def __init__(self, feather: float = 0.015, colour_match: bool = True, forehead: float = 0.45,
-                 jaw: float = 0.08, margin: float = 0.4) -> None:
+    def __init__(self, feather: float = 0.015, colour_match: bool = True, forehead: float = 0.7,
+                 jaw: float = 0.12, margin: float = 0.6) -> None:
         self.feather = feather
         self.colour_match = colour_match
         self.forehead = forehead
