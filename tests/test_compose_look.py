@@ -177,6 +177,19 @@ def test_membrane_matches_the_edge_and_stays_smooth():
     assert np.abs(np.diff(field[50, :, 0])).max() < 3  # no step inside the face
 
 
+def test_colour_transfer_does_not_flatten_the_target_features():
+    """A softly lit live face (lightness spread a third of the target's) takes the live mean but
+    keeps most of the target's contrast; chroma still follows the live face."""
+    from bridge.swap.colour import lab_transfer
+
+    rng = np.random.default_rng(3)
+    target = np.clip(rng.normal((140, 150, 140), (30, 6, 6), (40, 40, 3)), 0, 255).astype(np.uint8)
+    live = np.clip(rng.normal((120, 140, 150), (10, 3, 3), (40, 40, 3)), 0, 255).astype(np.uint8)
+    gain, offset = lab_transfer(target, live, np.ones((40, 40), np.uint8))
+    assert gain[0] == pytest.approx(0.85) and gain[1] < 0.7
+    assert abs(float(gain[0] * target[..., 0].mean() + offset[0]) - live[..., 0].mean()) < 1  # the mean follows
+
+
 def test_colour_transfer_is_smoothed_per_track_and_forgotten():
     live = np.full((80, 80, 3), 120, np.uint8)
     swapped = SwapOutput(np.full((80, 80, 3), 200, np.uint8), np.ones((80, 80), np.float32))
