@@ -27,21 +27,24 @@ import inspect
 import json
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from bridge.faces.embed import Recogniser, cosine
-from bridge.io.demo_source import DemoScene
-from bridge.runtime import assets
-from bridge.swap.base import CropGeometry, SwapOutput, TargetFace, crop_face
-from bridge.swap.compose import Compose
-from bridge.swap.warp68 import Warp68Swapper
-from bridge.types import Face
-from kit import cpu_kit  # benchmarks/kit.py and timing.py (this folder is on sys.path)
-from timing import median_ms
+# this checkout's bridge, not whichever one is installed (the numbers are of the code beside them)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bridge.faces.embed import Recogniser, cosine   # noqa: E402
+from bridge.io.demo_source import DemoScene   # noqa: E402
+from bridge.runtime import assets   # noqa: E402
+from bridge.swap.base import CropGeometry, SwapOutput, TargetFace, crop_face  # noqa: E402
+from bridge.swap.compose import Compose  # noqa: E402
+from bridge.swap.warp68 import Warp68Swapper  # noqa: E402
+from bridge.types import Face  # noqa: E402
+from kit import cpu_kit  # noqa: E402  benchmarks/kit.py and timing.py (this folder is on sys.path)
+from timing import median_ms  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CHANGED = 3  # a pixel counts as changed when a channel moved by more than this (uint8 levels)
