@@ -38,7 +38,6 @@ from bridge.swap.masks import (OcclusionMasker, RegionMasker, box_mask, combine,
 from bridge.types import Face
 
 
-
 def paste_rectangle(affine: np.ndarray, crop_size: tuple[int, int], frame_size: tuple[int, int]
                     ) -> tuple[int, int, int, int] | None:
     """(x0, y0, x1, y1) in the frame covered by a (w, h) crop cut with `affine`; None if off-frame."""

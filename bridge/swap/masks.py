@@ -243,9 +243,9 @@ def mouth_mask(landmarks: np.ndarray, shape: tuple[int, int], open_from: float =
     height, width = shape
     x0, y0 = (max(0, int(v) - pad) for v in np.floor(lips.min(axis=0)))
     x1, y1 = min(width, int(np.ceil(lips[:, 0].max())) + pad + 1), min(height, int(np.ceil(lips[:, 1].max())) + pad + 1)
-    out = np.zeros(shape, np.float32)
     if x1 <= x0 or y1 <= y0:
         return None
+    out = np.zeros(shape, np.float32)
     inner = polygon_mask(lips - (x0, y0), (y1 - y0, x1 - x0))
     # a little beyond the inner lip line, so the swap's lip edge does not cover the teeth
     grown = cv2.dilate(inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)), iterations=grow_by)
