@@ -52,6 +52,8 @@ OWN_FETCH_SITES = ("same-origin", "none")
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::([0-9]{1,5}))?$")
 _TOKEN_TEXT = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII without spaces: it travels in a header
 TOKEN_HELP = "`facebridge token` prints it"
+DOCK_COOKIE = "facebridge_dock"
+DOCK_SESSION_SALT = b"facebridge dock session"
 REFUSAL_KINDS = ("foreign_host", "foreign_origin", "no_token", "wrong_token", "not_json", "preflight", "method")
 
 
@@ -263,6 +265,81 @@ class RequestGuard:
                            f"wrong token: expected 'Authorization: Bearer TOKEN' with this bridge's token ({TOKEN_HELP})")
         return None
 
+    # -- the control dock: the page is let in once with ?token=, then carries a cookie -------------
+    @property
+    def dock_session(self) -> str:
+        """The dock's cookie value: derived from the token, so another local server on this host (cookies
+        are not kept apart by port) that receives it learns nothing that works as the API token."""
+        return hmac.new(self._expected, DOCK_SESSION_SALT, "sha256").hexdigest()
+
+    def session_cookie(self) -> str:
+        return f"{DOCK_COOKIE}={self.dock_session}; HttpOnly; SameSite=Strict; Path=/"
+
+    def has_session(self, headers: Headers) -> bool:
+        expected = self.dock_session.encode()
+        found = False
+        for header in headers.get_all("Cookie") or []:
+            for part in header.split(";"):
+                name, _, value = part.strip().partition("=")
+                if name == DOCK_COOKIE:
+                    found = hmac.compare_digest(value.strip().encode("utf-8", "replace"), expected) or found
+        return found
+
+    def token_matches(self, given: str) -> bool:
+        return hmac.compare_digest(given.encode("utf-8", "replace"), self._expected)
+
+    def _dock_caller(self, headers: Headers) -> Refusal | None:
+        """Host and Origin as for any request, and no other page's request: a page on another port of
+        this host is 'same-site' and would carry the cookie (an <img> of the preview, a form)."""
+        refusal = self.check_host(headers) or self.check_origin(headers)
+        if refusal is not None:
+            return refusal
+        site = (headers.get("Sec-Fetch-Site") or "none").strip().lower()
+        if site not in OWN_FETCH_SITES:
+            return Refusal(HTTPStatus.FORBIDDEN, "foreign_origin",
+                           f"the dock is not served to other pages (Sec-Fetch-Site: {_shown(site, 20)})")
+        return None
+
+    def _dock_token(self, headers: Headers) -> Refusal | None:
+        if self.has_session(headers):
+            return None
+        if headers.get_all("Authorization"):
+            return self.check_token(headers)
+        return Refusal(HTTPStatus.UNAUTHORIZED, "no_token",
+                       "the dock opens with its URL once: `facebridge dock-url` prints it (it carries the token)")
+
+    def check_dock_read(self, headers: Headers) -> Refusal | None:
+        """A GET of the dock's page, files or streams: the dock's cookie (or the token as a header)."""
+        return self._dock_caller(headers) or self._dock_token(headers)
+
+    def check_dock_entry(self, headers: Headers, given: str) -> Refusal | None:
+        """The dock URL itself (?token=…): the token once, then the cookie takes over."""
+        refusal = self._dock_caller(headers)
+        if refusal is not None:
+            return refusal
+        if not self.token_matches(given):
+            return Refusal(HTTPStatus.UNAUTHORIZED, "wrong_token",
+                           f"wrong token in the dock URL; `facebridge dock-url` prints the right one")
+        return None
+
+    def check_dock_write(self, headers: Headers) -> Refusal | None:
+        """A POST from the dock: its own Origin (a fetch always sends one), the cookie, a JSON body."""
+        refusal = self._dock_caller(headers)
+        if refusal is not None:
+            return refusal
+        if not headers.get_all("Origin") and not headers.get_all("Authorization"):
+            return Refusal(HTTPStatus.FORBIDDEN, "foreign_origin",
+                           "a dock request without an Origin is not the dock's; send the token as a header instead")
+        refusal = self._dock_token(headers)
+        if refusal is not None:
+            return refusal
+        content_type = (headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+        if content_type != JSON_TYPE:
+            return Refusal(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "not_json",
+                           f"send the body as Content-Type: {JSON_TYPE} "
+                           f"(got {_shown(headers.get('Content-Type') or 'none', 60)})")
+        return None
+
     def check_read(self, headers: Headers) -> Refusal | None:
         return (self.check_host(headers) or self.check_origin(headers)
                 or (self.check_token(headers) if self.reads_need_token else None))
@@ -294,7 +371,7 @@ class RequestGuard:
             return Refusal(HTTPStatus.METHOD_NOT_ALLOWED, "preflight",
                            "OPTIONS is not served: this API grants no cross-origin (CORS) access")
         return Refusal(HTTPStatus.METHOD_NOT_ALLOWED, "method",
-                       "use GET for /healthz, /status, /metrics and POST for /command")
+                       "use GET for /healthz, /status, /metrics, /dock and POST for /command")
 
 
 class RefusalLog:
@@ -323,7 +400,7 @@ class RefusalLog:
 
 def describe(command: Command) -> str:
     """A command as one log line's worth: its action and the fields it sets."""
-    fields = [f"{key}={getattr(command, key)!r}" for key in ("slot", "target", "on", "track", "scene")
+    fields = [f"{key}={getattr(command, key)!r}" for key in ("slot", "target", "on", "track", "face", "scene")
               if getattr(command, key) is not None]
     return " ".join([command.action, *fields])
 

@@ -19,6 +19,9 @@ from rich.console import Console
 
 from bridge import access
 from bridge.assemble import AssemblyError
+from bridge.dock.photos import PhotoTargets
+from bridge.dock.preview import PreviewHub
+from bridge.dock.routes import DockBackend
 from bridge.io import ndi
 from bridge.io.demo_source import run_demo_source
 from bridge.pipeline import LiveSink, LiveSource, PassThrough, Pipeline, Stage
@@ -131,6 +134,8 @@ class RunningBridge:
     profile_path: Path | None = None
     overrides: Overrides = field(default_factory=Overrides)
     started_at: float = field(default_factory=time.monotonic)
+    preview: PreviewHub = field(default_factory=PreviewHub)
+    reloading: threading.Lock = field(default_factory=threading.Lock)  # --watch and the dock's photos
 
     def status(self) -> dict[str, object]:
         counters = self.pipeline.counters
@@ -248,19 +253,21 @@ def serve(profile: Profile, profile_path: str, stop: threading.Event, status_eve
         sender = RecordedSink(ndi.NdiSender(out.ndi_name, out.groups), recorder)
         metrics = Metrics()
         picture_delay = PictureDelay()
+        preview = PreviewHub()  # the dock's picture: idle until a dock watches
 
         def on_sent(frame: Frame, latency_s: float) -> None:
             metrics.observe_frame(frame, latency_s)
             picture_delay.add(frame)
+            preview.sent(frame)
 
         pipeline = Pipeline(receiver, stage, sender, queue_frames=profile.pipeline.queue_frames,
                             on_loss=profile.input.on_loss, loss_after_s=profile.input.loss_after_ms / 1000,
                             slate_text=f"facebridge: waiting for {source_name(profile.input)}",
                             overlap=profile.pipeline.overlap, on_sent=on_sent,
-                            drop_late=profile.pipeline.drop_late)
+                            drop_late=profile.pipeline.drop_late, on_received=preview.received)
         bridge = RunningBridge(profile, pipeline, receiver, sender, stage, metrics, picture_delay=picture_delay,
                                recorder=recorder, profile_path=Path(profile_path) if watch_profile else None,
-                               overrides=overrides or Overrides())
+                               overrides=overrides or Overrides(), preview=preview)
         pipeline.apply_command = command_handler(bridge)
         if out.record and out.record_on_start:
             recorder.start()
@@ -323,13 +330,65 @@ def start_telemetry(bridge: RunningBridge, profile_path: str = "the profile") ->
 
     try:
         server = TelemetryServer(t.host, t.port, token.value, status=lambda: scrub(bridge.status()), health=bridge.health,
-                                 command=command, metrics=metrics, on_scrape=lambda: metrics.update(bridge.status()))
+                                 command=command, metrics=metrics, on_scrape=lambda: metrics.update(bridge.status()),
+                                 dock=dock_backend(bridge, profile_path))
         server.start()
     except TelemetryError as error:
         log.error("HTTP API off: %s (set telemetry.port to a free port, or 0)", error)
         return None
     log.info("HTTP API token: from %s (%s)", token.origin, access.TOKEN_HELP)
+    say_dock_url(server.dock_url)
     return server
+
+
+def say_dock_url(url: str) -> None:
+    """The dock's URL holds the token: shown on an interactive console, never written to a log or a pipe."""
+    if sys.stdout.isatty():
+        print(f"Control dock for OBS (View → Docks → Custom Browser Docks), keep it private:\n  {url}", flush=True)
+    else:
+        log.info("control dock: `facebridge dock-url` prints the URL to paste into OBS (Custom Browser Docks)")
+
+
+def dock_backend(bridge: RunningBridge, profile_path: str) -> DockBackend:
+    """The dock's view of the running bridge; photos become targets of `profile_path`."""
+    def target_images() -> dict[str, list[str]]:
+        stage = bridge.stage
+        return {name: list(t.images) for name, t in stage.targets.items()} if isinstance(stage, FaceStage) else {}
+
+    def find_faces() -> Callable[..., list]:
+        from bridge.assemble import Analysis, sessions_for
+
+        return Analysis(bridge.profile, sessions_for(bridge.profile)).find_faces  # its own sessions
+
+    path = Path(profile_path)
+    photos = (PhotoTargets(path, find_faces, lambda edited: reload_profile(bridge, edited), lambda: list(target_images()))
+              if bridge.profile.analysis.enabled and path.is_file() else None)
+    return DockBackend(bridge.preview, target_images, photos)
+
+
+def dock_url(profile_path: str | None) -> int:
+    """Print the URL of a bridge's control dock on this profile (the last line is the URL alone)."""
+    from bridge.profile import TelemetrySection
+
+    telemetry = TelemetrySection()
+    if profile_path:
+        profile = read_profile(profile_path)
+        if profile is None:
+            return EXIT_USAGE
+        telemetry = profile.telemetry
+    if not telemetry.port:
+        print(f"{profile_path}: telemetry.port is 0: the HTTP API, and so the dock, is off", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        token = access.resolve_token(telemetry.token, profile_path or "")
+    except access.TokenError as error:
+        print(f"dock-url: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    host = "127.0.0.1" if telemetry.host in ("", "0.0.0.0", "::") else telemetry.host
+    host = f"[{host}]" if ":" in host else host
+    print("Paste this into OBS: View → Docks → Custom Browser Docks (any name). It holds the API token: keep it private.")
+    print(f"http://{host}:{telemetry.port}/dock?token={token.value.value}")
+    return EXIT_OK
 
 
 def show_token(profile_path: str | None, renew: bool) -> int:
@@ -370,6 +429,11 @@ def watch(bridge: RunningBridge, stop: threading.Event) -> None:
 
 def reload_profile(bridge: RunningBridge, path: Path) -> bool:
     """Put an edited profile on air from the next frame; anything wrong keeps the running one."""
+    with bridge.reloading:
+        return _reload_profile(bridge, path)
+
+
+def _reload_profile(bridge: RunningBridge, path: Path) -> bool:
     edited = load_edit(path, bridge.profile, bridge.overrides)
     if edited is None:
         return False

@@ -91,8 +91,8 @@ class Analysis:
 
 def build_swapper(profile: Profile, sessions: SessionFactory) -> Any:
     s = profile.swap
-    if s.swapper == "warp68":
-        return Warp68Swapper()
+    if s.swapper == "warp68":  # compose's per-track colour match replaces warp68's own when on
+        return Warp68Swapper(colour_match=not profile.compose.colour_correction)
     path = model_path(profile, s.swapper)
     if s.swapper.startswith("inswapper"):
         return InSwapper(path, sessions=sessions, latent_norm=s.inswapper_latent)
@@ -108,7 +108,8 @@ def build_compose(profile: Profile, sessions: SessionFactory) -> Compose:
         mask_blur=c.mask_blur, mask_padding=(top, right, bottom, left),
         occlusion=OcclusionMasker(model_path(profile, c.occlusion_model), sessions) if c.occlusion_model else None,
         region=RegionMasker(model_path(profile, c.region_model), sessions=sessions) if c.region_model else None,
-        colour_correction=c.colour_correction,
+        colour_correction=c.colour_correction, colour_smoothing=c.colour_smoothing, seamless=c.seamless,
+        skin_only=c.skin_only, keep_mouth=c.keep_mouth,
         enhancer=Enhancer(model_path(profile, c.enhancer_model), c.enhancer_blend, sessions) if c.enhancer_model else None,
         label=Label(c.label.text, c.label.corner, c.label.size) if c.label.text else None)  # type: ignore[arg-type]
 

@@ -374,7 +374,8 @@ def build_stage(profile_path: Path, neural: bool) -> tuple[FaceStage, str, str]:
     if neural:
         from bridge.swap.standin import inswapper_standin
 
-        profile.models.providers = ["tensorrt", "cuda", "cpu"]
+        if not set(profile.models.providers) & {"tensorrt", "cuda"}:  # a CPU profile: try the GPU first
+            profile.models.providers = ["tensorrt", "cuda", "cpu"]
         use_swapper(stage, inswapper_standin(HERE.cache / "standin", sessions_for(profile)))
     return stage, stage.swapper.swapper.name, profile.input.color_format
 

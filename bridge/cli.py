@@ -101,6 +101,9 @@ def parser() -> argparse.ArgumentParser:
     unwire = obs_commands.add_parser("unwire", help="remove the camera filters and the bridge's source, restore audio offsets")
     unwire.add_argument("--profile", required=True, help="show profile (YAML)")
 
+    dock = commands.add_parser("dock-url", help="print the control dock's URL to paste into OBS (Custom Browser Docks)")
+    dock.add_argument("--profile", help="the profile the bridge runs (its telemetry host, port and token)")
+
     commands.add_parser("profile-example", help="print the commented example profile (every key)")
     return top
 
@@ -135,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         return app.show_token(args.profile, args.new)
     if args.command == "obs":
         return app.obs_unwire(args.profile)
+    if args.command == "dock-url":
+        return app.dock_url(args.profile)
     if args.command == "profile-example":
         from bridge.profile import example_yaml
 

@@ -21,9 +21,11 @@ UNKNOWN_POLICIES: tuple[str, ...] = get_args(UnknownPolicy)
 
 BLUR = "@blur"
 """Target name meaning 'blur this face' (target names may not start with '@')."""
+KEEP = "@keep"  # a face's choice: left as it is (no swap)
+AUTO = "@auto"  # a face's choice: back to the profile's rule
 
 ACTIONS = ("next_target", "prev_target", "select_target", "toggle_bypass", "set_bypass",
-           "cycle_face_target", "reload_targets", "set_scene")
+           "cycle_face_target", "reload_targets", "set_scene", "set_face_target", "set_panic")
 
 
 class MappingError(ValueError):
@@ -85,6 +87,7 @@ class Mapping:
         self.scene: str | None = None
         self._active = 0
         self._bypass = bypass
+        self._panic = False  # every face blurred, bypass or not (the dock's "cover every face")
         self._person_of: dict[int, str] = {}  # track id → recognised person (kept while the id lives)
         self._face_target: dict[int, str] = {}  # track id → target chosen by cycle_face_target
         self._pool_of: dict[int, str] = {}  # track id → pool target
@@ -105,6 +108,10 @@ class Mapping:
     @property
     def bypass(self) -> bool:
         return self._bypass
+
+    @property
+    def panic(self) -> bool:
+        return self._panic
 
     @property
     def active_target(self) -> str | None:
@@ -145,7 +152,7 @@ class Mapping:
         self._recognise(tracks)
         for t in tracks:
             t.person = self._person_of.get(t.id)
-            t.target = None if self._bypass else self._target_for(t.id)
+            t.target = BLUR if self._panic else None if self._bypass else self._target_for(t.id)
         return tracks
 
     def _recognise(self, tracks: list[Track]) -> None:
@@ -178,7 +185,8 @@ class Mapping:
 
     def _target_for(self, track_id: int) -> str | None:
         if track_id in self._face_target:
-            return self._face_target[track_id]
+            chosen = self._face_target[track_id]
+            return None if chosen == KEEP else chosen
         person = self._person_of.get(track_id)
         if person is not None:
             target = self.target_of_person(person)
@@ -227,6 +235,10 @@ class Mapping:
                 return self.set_bypass(bool(command.get("on", True)))
             if action == "cycle_face_target":
                 return self.cycle_face_target(int(command["track"]))
+            if action == "set_face_target":
+                return self.set_face_target(int(command["track"]), str(command["target"]))
+            if action == "set_panic":
+                return self.set_panic(bool(command.get("on", True)))
             if action == "set_scene":
                 return self.set_scene(command.get("scene"))
             if action == "reload_targets":
@@ -269,6 +281,21 @@ class Mapping:
         self._face_target[track_id] = self.targets[i % len(self.targets)]
         return CommandResult(True, f"track {track_id}: target {self._face_target[track_id]}")
 
+    def set_face_target(self, track_id: int, choice: str) -> CommandResult:
+        """Give one face a target of its own, leave it as it is (KEEP), blur it (BLUR) or hand it back
+        to the profile's rule (AUTO)."""
+        if choice == AUTO:
+            self._face_target.pop(track_id, None)
+        elif choice in (KEEP, BLUR) or choice in self.targets:
+            self._face_target[track_id] = choice
+        else:
+            return CommandResult(False, f"set_face_target: no target named {choice!r}")
+        return CommandResult(True, f"track {track_id}: {choice}")
+
+    def set_panic(self, on: bool) -> CommandResult:
+        self._panic = on
+        return CommandResult(True, f"panic {'on: every face covered' if on else 'off'}")
+
     def set_scene(self, scene: str | None) -> CommandResult:
         """The programme scene changed: its override (if any) applies from the next frame."""
         self.scene = scene
@@ -284,6 +311,7 @@ class Mapping:
         the scene, bypass and the active target, by name where it still exists."""
         self.set_scene(running.scene)
         self._bypass = running.bypass
+        self._panic = running.panic
         if running.active_target in self.targets:
             self._active = self.targets.index(running.active_target)
 
@@ -303,5 +331,5 @@ class Mapping:
             self.targets, self.people, self.references = old
             return CommandResult(False, str(exc))
         self._active = self.targets.index(active) if active in self.targets else 0
-        self._face_target = {k: v for k, v in self._face_target.items() if v in self.targets}
+        self._face_target = {k: v for k, v in self._face_target.items() if v in self.targets or v in (KEEP, BLUR)}
         return CommandResult(True, f"{len(self.targets)} targets")

@@ -218,7 +218,8 @@ class Pipeline:
     def __init__(self, source: FrameSource, stage: Stage, sink: FrameSink, *, queue_frames: int = 2,
                  on_loss: str = "hold", loss_after_s: float = 0.25, slate_text: str = "facebridge: waiting for input",
                  apply_command: Callable[[Any], None] | None = None, overlap: bool = True,
-                 on_sent: Callable[[Frame, float], None] | None = None, drop_late: bool = True):
+                 on_sent: Callable[[Frame, float], None] | None = None, drop_late: bool = True,
+                 on_received: Callable[[Frame], None] | None = None):
         self.source, self.stage, self.sink = source, stage, sink
         self._next_stage: Stage | None = None
         self.overlap = overlap and callable(getattr(stage, "analyse", None)) and callable(getattr(stage, "finish", None))
@@ -232,6 +233,7 @@ class Pipeline:
         self.latency = LatencyWindow()
         self.output_rate = RateMeter()
         self.on_sent = on_sent
+        self.on_received = on_received  # sees each input picture before the stage changes it (the dock's input view)
         self.drop_late = drop_late
         self.stop_event = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -289,6 +291,8 @@ class Pipeline:
             self.counters.last_input_at = frame.received_at or time.monotonic()
             self.counters.input_size = frame.size
             self.counters.input_rate = frame.frame_rate
+            if self.on_received is not None:
+                self._report(self.on_received, frame)
             self.incoming.put(frame)
 
     def _process_loop(self) -> None:
@@ -398,10 +402,12 @@ class Pipeline:
                 next_hold = now + interval
 
     def _report_sent(self, frame: Frame, latency_s: float) -> None:
-        if self.on_sent is None:
-            return
+        if self.on_sent is not None:
+            self._report(self.on_sent, frame, latency_s)
+
+    def _report(self, hook: Callable[..., None], *args: Any) -> None:
         try:
-            self.on_sent(frame, latency_s)
+            hook(*args)
         except Exception as error:  # telemetry must never stop the output
             if not self._telemetry_failed:
                 self._telemetry_failed = True

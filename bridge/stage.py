@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from bridge.mapping import BLUR, Mapping
+from bridge.mapping import BLUR, CommandResult, Mapping
 from bridge.obs.commands import Command
 from bridge.swap.stage import FaceSwapper, FaceToSwap
 from bridge.track.records import CoverageLedger
@@ -24,6 +24,8 @@ from bridge.track.tracker import Tracker
 from bridge.types import Face, Frame, Target, Track
 
 log = logging.getLogger(__name__)
+
+PANIC_MARGIN = 0.25  # panic blurs each face box grown by this share per side: hair and chin too
 
 
 class Detector(Protocol):
@@ -60,6 +62,8 @@ class FaceStageStatus:
     active_target: str | None = None
     targets: list[str] = field(default_factory=list)
     bypass: bool = False
+    panic: bool = False
+    scene: str | None = None  # the program scene OBS last reported
     detect_every: int = 1
     fallbacks: int = 0
     leaks: int = 0
@@ -141,11 +145,13 @@ class FaceStage:
         self._swap(image, tracks)
         times.swap = (time.perf_counter() - started) * 1e3
         self.times, self.last_tracks = times, tracks
+        frame.drawn = [{"id": t.id, "slot": getattr(t, "slot", None), "box": [float(v) for v in t.face.box],
+                        "person": t.person, "target": t.target, "state": t.state, "misses": t.misses} for t in tracks]
         frame.timings.update({step: ms / 1e3 for step, ms in vars(times).items() if ms})
         return frame
 
     def _swap(self, image: np.ndarray, tracks: list[Track]) -> None:
-        if self.mapping.bypass:  # nothing swapped, nothing counted; the label stays
+        if self.mapping.bypass and not self.mapping.panic:  # nothing swapped, nothing counted; the label stays
             self.swapper.swap_faces(image, [])
             return
         jobs: list[FaceToSwap] = []
@@ -153,7 +159,7 @@ class FaceStage:
             if track.target is None:
                 continue
             if track.target == BLUR:
-                _blur_box(image, track.face.box, self.blur)
+                _blur_box(image, _grown(track.face.box, PANIC_MARGIN) if self.mapping.panic else track.face.box, self.blur)
                 continue
             target = self.targets.get(track.target)
             if target is None:
@@ -183,6 +189,10 @@ class FaceStage:
     def apply(self, command: Command) -> None:
         if command.action == "scene_mapping":
             result = self.mapping.set_scene(command.scene)
+        elif command.action == "set_face_target" and command.face is not None:
+            track_id = self._track_in_slot(command.face)
+            result = (self.mapping.set_face_target(track_id, command.target or "") if track_id is not None
+                      else CommandResult(False, f"no face in slot {command.face}"))
         elif command.action == "reload_targets":
             result = self.mapping.apply({"action": "reload_targets"})
             if result.reload and self.reload is not None:
@@ -192,6 +202,13 @@ class FaceStage:
             data = {k: v for k, v in asdict(command).items() if v is not None and k not in ("source", "mapping")}
             result = self.mapping.apply(data)
         (log.info if result.applied else log.warning)("%s: %s", command.action, result.message)
+
+    def _track_in_slot(self, slot: int) -> int | None:
+        """The track showing face `slot` now (the tracker numbers faces on screen; id when it does not)."""
+        for track in self.last_tracks:
+            if getattr(track, "slot", None) == slot:
+                return track.id
+        return None
 
     def _reload(self) -> None:
         assert self.reload is not None
@@ -209,10 +226,12 @@ class FaceStage:
 
     def status(self) -> FaceStageStatus:
         tracks = [{"id": t.id, "person": t.person, "target": t.target, "state": t.state} for t in self.last_tracks]
+        for track, entry in zip(self.last_tracks, tracks):  # misses: detections that missed it (the dock's "coasting")
+            entry["misses"] = track.misses
         return FaceStageStatus(
             faces=sum(1 for t in self.last_tracks if t.state == "detected"), tracks=tracks,
             active_target=self.mapping.active_target, targets=list(self.mapping.targets), bypass=self.mapping.bypass,
-            detect_every=self.detect_every.every, fallbacks=self.coverage.fallbacks, leaks=self.coverage.leaks,
+            panic=self.mapping.panic, scene=self.mapping.scene, detect_every=self.detect_every.every, fallbacks=self.coverage.fallbacks, leaks=self.coverage.leaks,
             swap_errors=self.swapper.fallback.errors)
 
 
@@ -222,6 +241,12 @@ def _finite(face: Face) -> bool:
     if box.shape != (4,) or not np.isfinite(box).all() or box[2] <= box[0] or box[3] <= box[1]:
         return False
     return all(p is None or np.isfinite(np.asarray(p, np.float64)).all() for p in (face.kps5, face.landmarks68))
+
+
+def _grown(box: np.ndarray, share: float) -> np.ndarray:
+    x0, y0, x1, y1 = (float(v) for v in box)
+    dx, dy = (x1 - x0) * share, (y1 - y0) * share
+    return np.array([x0 - dx, y0 - dy, x1 + dx, y1 + dy], np.float32)
 
 
 def _blur_box(image: np.ndarray, box: np.ndarray, blur: float) -> None:

@@ -145,6 +145,7 @@ def render_status(status: Mapping[str, Any]) -> RenderableType:
         grid.add_row("", f"… {len(tracks) - 8} more")
     bypass = bool(status.get("bypass"))
     grid.add_row("target", Text.assemble(str(status.get("active_target") or "–"), "  ",
+                                         ("PANIC: every face covered", "bold yellow") if status.get("panic") else
                                          ("BYPASS", "bold red") if bypass else ("swapping", "green")))
     if obs:
         connected = bool(obs.get("connected"))
@@ -189,7 +190,7 @@ def status_line(status: Mapping[str, Any]) -> str:
         f"latency p50 {_num(latency.get('p50_ms'), '{:.0f}')} p95 {_num(latency.get('p95_ms'), '{:.0f}')} ms",
         f"faces {_num(status.get('faces'), '{}', '0')} tracks {len(status.get('tracks') or [])}",
         f"target {status.get('active_target') or '-'}",
-        f"bypass {'on' if status.get('bypass') else 'off'}",
+        f"bypass {'on' if status.get('bypass') else 'off'}" + (" PANIC (every face covered)" if status.get("panic") else ""),
         f"obs {('up' if obs.get('connected') else 'down') if obs else 'off'}",
         f"dropped {_num(frames.get('dropped'), '{}', '0')}",
         f"fallbacks {_num(status.get('fallbacks'), '{}', '0')}",

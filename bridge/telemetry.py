@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from bridge.access import REFUSAL_KINDS, Refusal, RefusalLog, RequestGuard, audit_command
+from bridge.dock import routes as dock_routes
 from bridge.obs.commands import MAX_COMMAND_BYTES, REALM, Command, CommandError, parse_command, parse_command_json
 from bridge.schema import Secret
 from bridge.types import Frame
@@ -40,6 +41,9 @@ STAGES = ("queue", "convert", "detect", "landmarks", "track", "swap", "send")
 LATENCY_BUCKETS = (0.001, 0.002, 0.004, 0.008, 0.0167, 0.0333, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
 SECRET_KEY_PARTS = ("password", "token", "secret")
 MAX_BODY_BYTES = MAX_COMMAND_BYTES
+# the dock's page: its own files only, nothing from anywhere else (a dock may be offline, and must not leak)
+DOCK_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+            "frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
 REQUEST_TIMEOUT_S = 5.0  # a client that stops sending half-way frees its thread after this
 
 HealthCheck = Callable[[], tuple[bool, str]]
@@ -240,7 +244,8 @@ class TelemetryServer:
     """
 
     def __init__(self, host: str, port: int, token: str, *, status: StatusSource, health: HealthCheck,
-                 command: CommandSink, metrics: Metrics, on_scrape: Callable[[], None] | None = None):
+                 command: CommandSink, metrics: Metrics, on_scrape: Callable[[], None] | None = None,
+                 dock: dock_routes.DockBackend | None = None):
         if not token:
             raise TelemetryError("telemetry: the HTTP API needs a token (telemetry.token, or the user's: "
                                  "`facebridge token`)")
@@ -248,6 +253,7 @@ class TelemetryServer:
         self._token = str.__str__(token)  # a bridge.schema.Secret prints as ***; this is its content
         self.status, self.health, self.command, self.metrics = status, health, command, metrics
         self.on_scrape = on_scrape
+        self.dock = dock
         self.guard: RequestGuard | None = None
         self.refused = RefusalLog(lambda kind: metrics.api_refused.labels(reason=kind).inc(), self.masked)
         self._server: _Server | None = None
@@ -277,12 +283,21 @@ class TelemetryServer:
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="facebridge-telemetry", daemon=True)
         self._thread.start()
-        log.info("HTTP API on %s (/healthz /status /metrics /command); commands need the token%s", self.url,
+        log.info("HTTP API on %s (/healthz /status /metrics /command /dock); commands need the token%s", self.url,
                  ", and so do reads on this address" if self.guard.reads_need_token else "")
+
+    @property
+    def dock_url(self) -> str:
+        """The URL to paste into OBS's Custom Browser Docks (it holds the token: print it, never log it)."""
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}/dock?token={self._token}"
 
     def stop(self) -> None:
         if self._server is None:
             return
+        if self.dock is not None:
+            self.dock.close()  # open previews and event streams end within a tick
         self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
@@ -323,6 +338,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._passes(self._guard().check_read(self.headers)):
             return
         path = self.path.split("?", 1)[0]
+        if path == "/dock" or path.startswith("/dock/"):
+            self._dock_get(path)
+            return
         routes = {"/healthz": self._healthz, "/status": self._status, "/metrics": self._metrics}
         route = routes.get(path)
         if route is None:
@@ -331,7 +349,11 @@ class _Handler(BaseHTTPRequestHandler):
         route()
 
     def do_POST(self) -> None:  # noqa: N802
-        # every POST changes state: a new route (the control dock's) goes in this table, behind the same check
+        # every POST changes state; the dock's carry its cookie instead of the header, same checks otherwise
+        path = self.path.split("?", 1)[0]
+        if path.startswith("/dock/"):
+            self._dock_post(path)
+            return
         if not self._passes(self._guard().check_write(self.headers)):
             return
         routes = {"/command": self._command}
@@ -398,6 +420,68 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._reply(HTTPStatus.SERVICE_UNAVAILABLE, message or "command queue is full; try again")
 
+    # -- the control dock (bridge.dock.routes) ------------------------------------------------
+    def _dock_get(self, path: str) -> None:
+        dock, guard = self.server.telemetry.dock, self._guard()
+        if dock is None:
+            self._reply(HTTPStatus.NOT_FOUND, "the control dock is off on this bridge")
+            return
+        query = dock_routes.query(self.path)
+        if path == "/dock" or "token" in query:
+            if not self._passes(guard.check_dock_entry(self.headers, query.get("token", ""))):
+                return
+            self._send(HTTPStatus.SEE_OTHER, b"", "text/plain",
+                       {"Location": "/dock/", "Set-Cookie": guard.session_cookie(), "Referrer-Policy": "no-referrer"})
+            return
+        if not self._passes(guard.check_dock_read(self.headers)):
+            return
+        name = path[len("/dock/"):] or "index.html"
+        try:
+            if name == "events":
+                telemetry = self.server.telemetry
+                dock_routes.stream_events(self, dock, lambda: scrub(telemetry.status()),
+                                          lambda status: telemetry.masked(json.dumps(status, default=str)))
+            elif name == "preview":
+                dock_routes.stream_preview(self, dock, query.get("view", "output"))
+            elif name == "thumb":
+                thumb = dock.thumbnail(query.get("name", ""))
+                if thumb is None:
+                    self._reply(HTTPStatus.NOT_FOUND, "no such target")
+                else:
+                    self._send(HTTPStatus.OK, thumb, "image/jpeg")
+            else:
+                body = dock_routes.static_file(name)
+                if body is None:
+                    self._reply(HTTPStatus.NOT_FOUND, f"no such dock file {name[:60]!r}")
+                else:
+                    self._send(HTTPStatus.OK, body, dock_routes.STATIC[name],
+                               {"Content-Security-Policy": DOCK_CSP, "Referrer-Policy": "no-referrer"})
+        except (dock_routes.StreamsFull, dock_routes.PreviewBusy, ValueError) as error:
+            self._reply(HTTPStatus.SERVICE_UNAVAILABLE if not isinstance(error, ValueError) else HTTPStatus.BAD_REQUEST,
+                        str(error))
+        self.close_connection = True  # a stream's end is the connection's end
+
+    def _dock_post(self, path: str) -> None:
+        telemetry = self.server.telemetry
+        if not self._passes(self._guard().check_dock_write(self.headers)):
+            return
+        if path == "/dock/command":
+            self._command()
+            return
+        if path != "/dock/target" or telemetry.dock is None:
+            self.close_connection = True
+            self._reply(HTTPStatus.NOT_FOUND, "no such endpoint (the dock posts to /dock/command and /dock/target)")
+            return
+        body = self._read_body(dock_routes.MAX_PHOTO_BODY, "photo")
+        if body is None:
+            return
+        try:
+            status, reply = dock_routes.add_photo(telemetry.dock, body)
+        except Exception as error:  # a photo must never take the API down
+            telemetry.failed("adding a photo", error)
+            status, reply = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"adding the photo failed: {type(error).__name__}"}
+        self._send(status, telemetry.masked(json.dumps(reply)).encode(), "application/json")
+
     # -- helpers ---------------------------------------------------------------------------
     def _guard(self) -> RequestGuard:
         guard = self.server.telemetry.guard
@@ -431,7 +515,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, TimeoutError, OSError):
             pass
 
-    def _read_body(self) -> bytes | None:
+    def _read_body(self, limit: int = MAX_BODY_BYTES, what: str = "command") -> bytes | None:
         length_text = self.headers.get("Content-Length")
         if length_text is None:
             self.close_connection = True
@@ -445,10 +529,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._reply(HTTPStatus.BAD_REQUEST, f"bad Content-Length {length_text[:40]!r}")
             return None
-        if length > MAX_BODY_BYTES:
+        if length > limit:
             self.close_connection = True  # the body stays unread; do not parse it as the next request
             self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                        f"command is {length} bytes, more than the {MAX_BODY_BYTES} allowed")
+                        f"{what} is {length} bytes, more than the {limit} allowed")
             return None
         try:
             return self.rfile.read(length)

@@ -39,6 +39,7 @@ class Frame:
     metadata: list[str] = field(default_factory=list)
     held: bool = False  # True when the output repeats or slates because the input is gone
     timings: dict[str, float] = field(default_factory=dict)  # seconds per pipeline stage (telemetry)
+    drawn: list[dict[str, Any]] = field(default_factory=list)  # the faces tracked on this frame (the dock's preview)
 
     @property
     def size(self) -> tuple[int, int]:

@@ -83,6 +83,7 @@ def show(obs_studio: ObsStudio, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def test_hotkeys_in_obs_change_the_bridge(show: Show) -> None:
     start = show.status()
     assert start["targets"] == list(TARGET_NAMES)
+    assert start["obs"]["program_scene"] in ("Main", "Second")  # the dock's health line shows it
     show.hotkey("facebridge.select_target_1")
     assert show.wait(lambda s: s["active_target"] == "portrait")["active_target"] == "portrait"
     show.hotkey("facebridge.next_target")

@@ -34,6 +34,8 @@ Action = Literal[
     "reload_targets",
     "start_recording",
     "stop_recording",
+    "set_face_target",
+    "set_panic",
 ]
 RECORDING_ACTIONS = ("start_recording", "stop_recording")  # the bridge handles these, not the face stage
 # Produced by the bridge itself (program-scene changes), never accepted from outside.
@@ -51,7 +53,9 @@ class Command:
     """One request to the pipeline, applied between frames.
 
     Only the fields of its action are set: `slot` or `target` (select_target), `on` (set_bypass),
-    `track` (cycle_face_target), `scene` and `mapping` (scene_mapping: the profile's override for
+    `track` (cycle_face_target), `face` or `track` with `target` (set_face_target: a target name,
+    "@blur", "@keep" = left as is, "@auto" = the profile's rule again), `on` (set_panic: every
+    face blurred, bypass or not), `scene` and `mapping` (scene_mapping: the profile's override for
     that program scene, None = back to the profile's default mapping). `source` says where it
     came from ("obs", "http", "scene") for logs and status.
     """
@@ -61,6 +65,7 @@ class Command:
     target: str | None = None
     on: bool | None = None
     track: int | None = None
+    face: int | None = None
     scene: str | None = None
     mapping: Any = None
     source: str = ""
@@ -68,7 +73,7 @@ class Command:
     def to_event(self) -> dict[str, Any]:
         """The event data that `parse_command` turns back into this command (public actions only)."""
         data: dict[str, Any] = {"realm": REALM, "action": self.action}
-        for key in ("slot", "target", "on", "track"):
+        for key in ("slot", "target", "on", "track", "face"):
             value = getattr(self, key)
             if value is not None:
                 data[key] = value
@@ -134,7 +139,31 @@ def parse_command(data: object, source: str = "") -> Command:
         if not _is_int(track) or track < 0:
             raise CommandError(f"cycle_face_target needs 'track': a non-negative integer, got {track!r:.60}")
         return Command("cycle_face_target", track=track, source=source)
+    if action == "set_panic":
+        on = data.get("on")
+        if not isinstance(on, bool):
+            raise CommandError(f"set_panic needs 'on': true or false, got {on!r:.60}")
+        return Command("set_panic", on=on, source=source)
+    if action == "set_face_target":
+        return _face_target(data, source)
     return Command(action, source=source)
+
+
+FACE_CHOICES = ("@auto", "@keep", "@blur")  # besides a target name: the profile's rule, left as is, blurred
+
+
+def _face_target(data: Mapping[str, Any], source: str) -> Command:
+    face, track = data.get("face"), data.get("track")
+    if (face is None) == (track is None):
+        raise CommandError("set_face_target needs one of 'face' (slot 1..9) or 'track' (an id)")
+    if face is not None and (not _is_int(face) or face not in SLOTS):
+        raise CommandError(f"set_face_target: 'face' must be a face slot 1..9, got {face!r:.60}")
+    if track is not None and (not _is_int(track) or track < 0):
+        raise CommandError(f"set_face_target: 'track' must be a non-negative integer, got {track!r:.60}")
+    target = _name(data.get("target"), "target")
+    if target.startswith("@") and target not in FACE_CHOICES:
+        raise CommandError(f"set_face_target: 'target' is a target name or one of {', '.join(FACE_CHOICES)}")
+    return Command("set_face_target", face=face, track=track, target=target, source=source)
 
 
 def parse_command_json(body: str | bytes, source: str = "") -> Command:

@@ -183,6 +183,7 @@ class ObsControl:
         self._sync_checked_at = 0.0
         self.last_error = ""
         self.commands_received = 0
+        self.program_scene = ""  # OBS's program scene, as last heard
         self.events_rejected = 0
 
         self._stop = threading.Event()
@@ -233,6 +234,7 @@ class ObsControl:
                 "estimate_ms": None if self.audio_estimate_ms is None else round(self.audio_estimate_ms, 1),
                 "changes": self.offset_policy.changes,
             },
+            "program_scene": self.program_scene,
             "commands_received": self.commands_received,
             "events_rejected": self.events_rejected,
             "last_error": self.last_error,
@@ -354,10 +356,10 @@ class ObsControl:
                 self._say(f"could not place '{self.source_name}' in OBS: {self.last_error}", logging.WARNING)
         if not self.websocket_too_old:
             self._setup_audio_sync()
-        if self.scene_overrides:
-            scene = self._request("GetCurrentProgramScene").get("currentProgramSceneName")
-            if scene:
-                self._sink(scene_command(scene, self.scene_overrides))
+        scene = self._request("GetCurrentProgramScene").get("currentProgramSceneName")
+        self.program_scene = scene if isinstance(scene, str) else ""  # shown in status and the dock
+        if self.scene_overrides and scene:
+            self._sink(scene_command(scene, self.scene_overrides))
         with self._lock:
             self._targets_dirty = self._targets is not None
 
@@ -541,10 +543,12 @@ class ObsControl:
         try:
             if event_type == "CustomEvent":
                 self._on_custom_event(data)
-            elif event_type == "CurrentProgramSceneChanged" and self.scene_overrides:
+            elif event_type == "CurrentProgramSceneChanged":
                 scene = data.get("sceneName")
                 if isinstance(scene, str):
-                    self._sink(scene_command(scene, self.scene_overrides))
+                    self.program_scene = scene
+                    if self.scene_overrides:
+                        self._sink(scene_command(scene, self.scene_overrides))
         except Exception as error:
             self.log.warning("OBS event %s ignored: %s", event_type, _describe(error))
 

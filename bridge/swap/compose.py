@@ -5,10 +5,23 @@ crop and its mask are inverse-warped into that rectangle alone (not a full-frame
 numba kernel blends them into the frame view without temporaries. A box crop (warp68) is an
 integer shift of the frame, so it is blended straight from the crop with no warp at all.
 Pixels outside the rectangle, and inside it where the mask is 0, stay bit-exact.
+
+Before the paste, the swapped face is made to look like part of the live picture (shared by
+warp68 and the neural swappers):
+- skin only: outside the 68-point outline (the forehead, the jaw edge) the live face is
+  replaced only where it shows its own skin, so live hair, a fringe and background stay;
+  the live mouth interior (teeth, tongue) stays when the mouth is open;
+- colour: the swap takes the live face's Lab mean/std, both measured on the skin they
+  share, smoothed per track so it does not pump from frame to frame;
+- seamless: the remaining difference between live and swapped picture along the mask edge
+  is spread inwards as a smooth offset (a push-pull membrane: a fast approximation of
+  Poisson blending), so the low frequencies match at the edge; it fades out before the eyes,
+  brows, nose and mouth, which stay the target's at full strength.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import cv2
@@ -17,10 +30,11 @@ import numpy as np
 
 from bridge.faces.align import invert
 from bridge.swap.base import FaceCrop, SwapOutput, face_kps5
-from bridge.swap.colour import match_colour
+from bridge.swap.colour import apply_transfer, lab_transfer
 from bridge.swap.enhance import Enhancer
 from bridge.swap.label import Label
-from bridge.swap.masks import OcclusionMasker, RegionMasker, box_mask, combine
+from bridge.swap.masks import (OcclusionMasker, RegionMasker, box_mask, combine, grow, inner_face, mouth_mask,
+                               shrink, skin_gate)
 from bridge.types import Face
 
 
@@ -110,20 +124,76 @@ def paste_back_full_frame(frame_image: np.ndarray, crop_image: np.ndarray, mask:
     frame_image[:] = (frame_image * (1 - m) + face * m + 0.5).astype(np.uint8)
 
 
+def membrane(difference: np.ndarray, weights: np.ndarray, side: int = 48, reach: float = 0.0) -> np.ndarray:
+    """A smooth h×w×3 field that equals `difference` where `weights` (h×w, ≥ 0) are high and
+    fills everywhere else from its surroundings (push-pull on a pyramid).
+
+    reach > 0: the field fades to 0 at that share of the side away from the weighted pixels
+    (the edge needs the correction; the middle of a face, already colour matched, keeps its own
+    shading, which is part of who it is).
+
+    It runs on a copy shrunk to `side` pixels: the field is smooth by construction, and this
+    keeps it at a few hundredths of a millisecond whatever the face size.
+    """
+    height, width = weights.shape
+    weights = weights.astype(np.float32)
+    # numerator (3 channels) and weight travel as one 4-channel picture: half the resizes
+    stacked = cv2.merge([*cv2.split(cv2.multiply(difference.astype(np.float32), cv2.merge([weights] * 3))), weights])
+    first, k = shrink(stacked, side, cv2.BORDER_CONSTANT)  # padding has weight 0: it counts for nothing
+    levels = [first]
+    while max(levels[-1].shape[:2]) > 2:
+        h, w = levels[-1].shape[:2]
+        levels.append(cv2.resize(levels[-1], (max(1, (w + 1) // 2), max(1, (h + 1) // 2)), interpolation=cv2.INTER_AREA))
+    field = np.zeros(levels[-1].shape[:2] + (3,), np.float32)
+    for level in reversed(levels):
+        num, den = level[..., :3], level[..., 3]
+        estimate = num / np.maximum(den, 1e-6)[..., None]
+        if field.shape[:2] != den.shape:
+            field = cv2.resize(field, (den.shape[1], den.shape[0]), interpolation=cv2.INTER_LINEAR).reshape(num.shape)
+        confidence = np.clip(den * 4.0, 0.0, 1.0)[..., None]  # a cell a quarter on the edge is trusted
+        field = confidence * estimate + (1.0 - confidence) * field
+    field = cv2.GaussianBlur(field, (0, 0), 1.0).reshape(field.shape)
+    if reach > 0:
+        far = (levels[0][..., 3] <= 1e-6).astype(np.uint8)
+        distance = cv2.distanceTransform(far, cv2.DIST_L2, 3) / (reach * max(first.shape[:2]))
+        field *= np.clip(1.0 - distance, 0.0, 1.0)[..., None]
+    return grow(field, k, (height, width)).reshape(height, width, 3)
+
+
+@dataclass
+class TrackColour:
+    """One track's smoothed colour transfer (per Lab channel) and the frame it was last used."""
+
+    gain: np.ndarray
+    offset: np.ndarray
+    frame: int
+
+
 class Compose:
     """Paste swapped faces back into the frame with masks, colour correction, enhancer and label.
 
     mask_blur: box-mask fade as a share of the crop width (higher: softer seam, more original
         face at the crop edge). mask_padding: (top, right, bottom, left) % of the crop cut away.
     occlusion / region: optional xseg / bisenet maskers; all masks are combined by minimum.
-    colour_correction: match the swapped face's LAB mean/std to the original face.
+    skin_only: outside the 68-point outline, replace only the live face's own skin (keeps hair, fringe).
+    keep_mouth: the live mouth interior stays when the mouth is open.
+    colour_correction: match the swapped face's Lab mean/std to the live face on shared skin,
+        smoothed per track by `colour_smoothing` (share of the previous frames' transfer kept).
+    seamless: spread the edge difference over the face so no paste line shows.
     enhancer: optional gfpgan stage; label: optional "AI-generated" label drawn once per frame.
+    Every look option is off by default here (a plain paste); the profile turns them on
+    (`REALISTIC` holds the profile's defaults).
     """
+
+    REALISTIC = {"colour_correction": True, "skin_only": True, "keep_mouth": True, "seamless": True}
+    SEAM_REACH = 0.08  # how far into the face the edge correction reaches (share of the face rectangle)
+    FORGET_FRAMES = 90  # a track's colour state is dropped after this many frames unseen
 
     def __init__(self, mask_blur: float = 0.3, mask_padding: tuple[float, float, float, float] = (0, 0, 0, 0),
                  occlusion: OcclusionMasker | None = None, region: RegionMasker | None = None,
                  colour_correction: bool = False, enhancer: Enhancer | None = None,
-                 label: Label | None = None) -> None:
+                 label: Label | None = None, skin_only: bool = False, keep_mouth: bool = False,
+                 seamless: bool = False, colour_smoothing: float = 0.8) -> None:
         self.mask_blur = mask_blur
         self.mask_padding = tuple(float(p) for p in mask_padding)
         self.occlusion = occlusion
@@ -131,7 +201,13 @@ class Compose:
         self.colour_correction = colour_correction
         self.enhancer = enhancer
         self.label = label
+        self.skin_only = skin_only
+        self.keep_mouth = keep_mouth
+        self.seamless = seamless
+        self.colour_smoothing = float(np.clip(colour_smoothing, 0.0, 0.99))
         self._box_masks: dict[tuple[int, int], np.ndarray] = {}  # by crop size; neural crops never change size
+        self._colour: dict[int, TrackColour] = {}
+        self._frame = 0
 
     def box_mask(self, height: int, width: int) -> np.ndarray:
         key = (height, width)
@@ -142,23 +218,94 @@ class Compose:
         return self._box_masks[key]
 
     def face_mask(self, crop: FaceCrop, swapped: SwapOutput) -> np.ndarray:
+        return self._masks(crop, swapped)[0]
+
+    def _masks(self, crop: FaceCrop, swapped: SwapOutput) -> tuple[np.ndarray, np.ndarray | None]:
+        """(the paste mask, the live skin gate or None)."""
         height, width = crop.image.shape[:2]
-        return combine([
+        live_skin = mouth = None
+        if crop.landmarks68 is not None:
+            if self.skin_only or self.seamless or self.colour_correction:
+                live_skin = skin_gate(crop.image, crop.landmarks68)
+            if self.keep_mouth:
+                mouth = mouth_mask(crop.landmarks68, (height, width))
+        mask = combine([
             self.box_mask(height, width),
             swapped.mask,
             self.occlusion.mask(crop.image) if self.occlusion else None,
             self.region.mask(swapped.image) if self.region else None,
+            live_skin if self.skin_only else None,
+            None if mouth is None else 1.0 - mouth,
         ])
+        if self.skin_only or mouth is not None:
+            # below 1/50 a blend is invisible: what the gates leave out stays exactly live
+            mask = np.where(mask < 0.02, np.float32(0), mask)
+        return mask, live_skin
 
-    def paste_face(self, frame_image: np.ndarray, crop: FaceCrop, swapped: SwapOutput, face: Face | None = None) -> None:
-        """One swapped face into the frame (in place); the enhancer needs the face's landmarks."""
-        mask = self.face_mask(crop, swapped)
+    def paste_face(self, frame_image: np.ndarray, crop: FaceCrop, swapped: SwapOutput, face: Face | None = None,
+                   track_id: int | None = None, plain: bool = False) -> None:
+        """One swapped face into the frame (in place); the enhancer needs the face's landmarks.
+
+        `track_id` keys the smoothed colour transfer (None: not smoothed). plain: the picture
+        goes on as it is, under the box and its own mask alone (a fallback: a blurred face must
+        cover the whole face, live mouth and all).
+        """
+        if plain:
+            mask = combine([self.box_mask(*crop.image.shape[:2]), swapped.mask])
+            paste_back(frame_image, swapped.image, mask, crop.affine)
+            return
+        mask, live_skin = self._masks(crop, swapped)
         image = swapped.image
-        if self.colour_correction:
-            image = match_colour(image, crop.image, (mask > 0.5).astype(np.uint8))
+        if self.colour_correction or self.seamless:
+            image = self.blend_in(crop.image, image, mask, live_skin, track_id, crop.landmarks68)
         paste_back(frame_image, image, mask, crop.affine)
         if self.enhancer is not None and face is not None:
             self.enhance_face(frame_image, face)
+
+    def blend_in(self, live: np.ndarray, image: np.ndarray, mask: np.ndarray, live_skin: np.ndarray | None,
+                 track_id: int | None, landmarks: np.ndarray | None = None) -> np.ndarray:
+        """`image` (the swapped crop) coloured like `live` and continuous with it at the mask edge."""
+        x, y, w, h = cv2.boundingRect((mask > 0).astype(np.uint8))
+        if w == 0:
+            return image
+        rect = (slice(y, y + h), slice(x, x + w))
+        live_rect, face, m = live[rect], image[rect], mask[rect]
+        skin = np.ones_like(m) if live_skin is None else live_skin[rect]
+        if self.colour_correction:
+            # statistics on every 4th pixel of every 4th row (means and spreads barely change)
+            every = (slice(None, None, 4), slice(None, None, 4))
+            shared = ((m[every] > 0.5) & (skin[every] > 0.5)).astype(np.uint8)
+            transfer = lab_transfer(cv2.cvtColor(np.ascontiguousarray(face[every]), cv2.COLOR_BGR2LAB),
+                                    cv2.cvtColor(np.ascontiguousarray(live_rect[every]), cv2.COLOR_BGR2LAB), shared)
+            if transfer is not None:
+                gain, offset = self._smoothed(track_id, *transfer)
+                face = cv2.cvtColor(apply_transfer(cv2.cvtColor(face, cv2.COLOR_BGR2LAB), gain, offset), cv2.COLOR_LAB2BGR)
+        if self.seamless:
+            # the edge samples: where the mask fades (the swap shows, the live picture too),
+            # on live skin only, so live hair at a cut hairline does not tint the forehead
+            edge = ((m > 0.02) & (m < 0.6)) * skin
+            if edge.sum() >= 8:
+                difference = cv2.subtract(live_rect, face, dtype=cv2.CV_32F)
+                field = membrane(difference, edge.astype(np.float32), reach=self.SEAM_REACH)
+                if landmarks is not None:
+                    # the eyes, brows, nose and mouth are the target's at full strength: the
+                    # correction is for the edge, and live shading there reads as the live person
+                    field *= 1.0 - inner_face(np.asarray(landmarks, np.float32) - (x, y), (h, w))[..., None]
+                face = cv2.add(face, field, dtype=cv2.CV_8U)  # saturating, rounded
+        out = image.copy()
+        out[rect] = face
+        return out
+
+    def _smoothed(self, track_id: int | None, gain: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if track_id is None:
+            return gain, offset
+        state = self._colour.get(track_id)
+        if state is not None:
+            keep = np.float32(self.colour_smoothing)
+            gain = keep * state.gain + (1 - keep) * gain
+            offset = keep * state.offset + (1 - keep) * offset
+        self._colour[track_id] = TrackColour(gain, offset, self._frame)
+        return gain, offset
 
     def enhance_face(self, frame_image: np.ndarray, face: Face) -> None:
         assert self.enhancer is not None
@@ -168,9 +315,13 @@ class Compose:
         paste_back(frame_image, enhanced, mask, matrix)
 
     def finish(self, frame_image: np.ndarray) -> None:
-        """Once per frame, after every face: the label."""
+        """Once per frame, after every face: the label; tracks unseen for a while lose their colour state."""
         if self.label is not None:
             self.label.draw(frame_image)
+        self._frame += 1
+        stale = [track for track, state in self._colour.items() if self._frame - state.frame > self.FORGET_FRAMES]
+        for track in stale:
+            del self._colour[track]
 
     def compose(self, frame_image: np.ndarray, pieces: Sequence[tuple[FaceCrop, SwapOutput, Face | None]]) -> np.ndarray:
         for crop, swapped, face in pieces:

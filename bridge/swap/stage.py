@@ -52,15 +52,15 @@ class FaceSwapper:
                 self.failed_tracks.add(job.track_id)
                 replacement = self.fallback.apply(job.track_id, crop, swapped)
                 if replacement is not None:
-                    self.compose.paste_face(frame_image, crop, replacement, None)
+                    self.compose.paste_face(frame_image, crop, replacement, None, plain=True)
                 continue
             try:
-                self.compose.paste_face(frame_image, crop, swapped, job.face)
+                self.compose.paste_face(frame_image, crop, swapped, job.face, track_id=job.track_id)
             except Exception as error:  # a paste that fails is a swap that failed
                 self.failed_tracks.add(job.track_id)
                 replacement = self.fallback.apply(job.track_id, crop, error)
                 if replacement is not None:
-                    self.compose.paste_face(frame_image, crop, replacement, None)
+                    self.compose.paste_face(frame_image, crop, replacement, None, plain=True)
                 continue
             self.fallback.remember(job.track_id, swapped)
         self.compose.finish(frame_image)  # the label stays on every frame, not only those with faces

@@ -4,6 +4,9 @@ The target's face texture is cut into triangles (a Delaunay triangulation of its
 landmarks, computed once per target) and each triangle is affinely warped onto the same
 three landmarks of the tracked face. The warped face is colour matched to the skin it
 covers (mean/std per channel in LAB inside the mask) and blended with a feathered hull mask.
+Only the target's face is taken: once per target, whatever in its texture is not its skin
+(a skin model learnt from its cheeks) outside its 68-point outline (a fringe over the forehead,
+hair at the jaw, background) is filled with its own skin colour, so it is never pasted.
 
 Speed: instead of one `cv2.warpAffine` per triangle (`piecewise_affine_naive`, kept for the
 benchmark and as the reference in tests), one numba pass rasterises every triangle straight
@@ -24,8 +27,10 @@ from scipy.spatial import Delaunay
 
 from bridge.swap.base import CropGeometry, FaceCrop, Prepared, SwapOutput, SwapperError, TargetFace, loop_batch
 from bridge.swap.colour import match_colour_lab
+from bridge.swap.compose import membrane
+from bridge.swap.masks import skin_gate
 
-PREPARE_VERSION = "warp68-2"  # bump when the prepared arrays change meaning
+PREPARE_VERSION = "warp68-3"  # bump when the prepared arrays change meaning
 # prepared["shape"] holds the target's *extended* shape (68 + forehead + jaw points) in texture pixels.
 
 
@@ -37,7 +42,7 @@ def triangulate(points: np.ndarray) -> np.ndarray:
         raise SwapperError(f"cannot triangulate the target's 68 landmarks ({error.__class__.__name__})") from None
 
 
-def extend_landmarks(points: np.ndarray, forehead: float = 0.45, jaw: float = 0.08) -> np.ndarray:
+def extend_landmarks(points: np.ndarray, forehead: float = 0.7, jaw: float = 0.12) -> np.ndarray:
     """The 68 points plus 10 forehead points above the brows and the jaw line pushed outwards.
 
     The 68-point hull stops at the brows; a recogniser (and a viewer) also reads the forehead
@@ -157,6 +162,15 @@ def piecewise_affine_naive(texture: np.ndarray, source: np.ndarray, destination:
     return out
 
 
+def skin_filled(texture: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """The target texture with everything that is not its skin or features (a fringe over the
+    forehead, hair at the jaw, background) replaced by its own skin colour, filled smoothly in
+    from the skin around it. Once per target; the warp then never carries target hair."""
+    gate = skin_gate(texture, landmarks)[..., None]
+    fill = membrane(texture.astype(np.float32), gate[..., 0] ** 2, side=64)
+    return np.clip(texture * gate + fill * (1.0 - gate) + 0.5, 0, 255).astype(np.uint8)
+
+
 def feathered_mask(inside: np.ndarray, feather: float, size: int) -> np.ndarray:
     """h×w float32 mask: 1 inside the face hull (`inside`, uint8 0/1), fading to 0 at its edge
     over `feather`×`size` (the extent between the hull's outermost pixel centres)."""
@@ -176,8 +190,8 @@ class Warp68Swapper:
 
     name = "warp68"
 
-    def __init__(self, feather: float = 0.015, colour_match: bool = True, forehead: float = 0.45,
-                 jaw: float = 0.08, margin: float = 0.4) -> None:
+    def __init__(self, feather: float = 0.015, colour_match: bool = True, forehead: float = 0.7,
+                 jaw: float = 0.12, margin: float = 0.6) -> None:
         self.feather = feather
         self.colour_match = colour_match
         self.forehead = forehead
@@ -207,6 +221,7 @@ class Warp68Swapper:
                                     cv2.BORDER_REPLICATE)
         texture = padded[y0 + max(0, -y0):y1 + max(0, -y0), x0 + max(0, -x0):x1 + max(0, -x0)].copy()
         shape = points - np.array([x0, y0], dtype=np.float32)
+        texture = skin_filled(texture, shape[:68])
         return {"texture": texture, "texture_lab": cv2.cvtColor(texture, cv2.COLOR_BGR2LAB), "shape": shape,
                 "triangles": triangulate(shape)}
 

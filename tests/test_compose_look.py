@@ -1,0 +1,280 @@
+"""The look of a swap: no target hair pasted, the live open mouth kept, no seam or colour step,
+no flicker on a still face. Real photos, real CPU models, warp68 with a fringe target (guest6)."""
+
+from __future__ import annotations
+
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from bridge.faces.detect import UlfdDetector
+from bridge.faces.landmarks import Landmarker68
+from bridge.runtime import assets
+from bridge.swap.base import SwapOutput, TargetFace, crop_face
+from bridge.swap.compose import Compose, membrane
+from bridge.swap.masks import inner_face, mouth_mask, mouth_opening, skin_gate
+from bridge.swap.warp68 import Warp68Swapper, extend_landmarks
+from tests.conftest import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from bench_realism import changed_region, edge_scores  # noqa: E402  (the benchmark's own measures)
+
+
+@pytest.fixture(scope="module")
+def analyse(models_dir):
+    detector = UlfdDetector(models_dir / "fr_detect.onnx")
+    landmarker = Landmarker68(models_dir / "fr_landmark.onnx")
+    return lambda image: landmarker.landmark(image, detector.detect(image))
+
+
+@pytest.fixture(scope="module")
+def fringe(analyse) -> TargetFace:
+    """guest6: a face with a fringe over its forehead (cut from the group photo)."""
+    image = cv2.imread(str(assets.demo_targets()["guest6"]))
+    return TargetFace(image, max(analyse(image), key=lambda f: float(f.box[2] - f.box[0])))
+
+
+@pytest.fixture(scope="module")
+def big_group(group_photo) -> np.ndarray:
+    return cv2.resize(group_photo, None, fx=1.5, fy=1.5, interpolation=cv2.INTER_CUBIC)
+
+
+def _swap(frame, face, target, compose, track=None):
+    swapper = Warp68Swapper(colour_match=not compose.colour_correction)
+    prepared = swapper.prepare([target])
+    out = frame.copy()
+    crop = crop_face(frame, face, swapper.crop_geometry)
+    compose.paste_face(out, crop, swapper.swap(crop, prepared), None, track_id=track)
+    return out, crop
+
+
+def _others(faces, target):
+    """Group faces that are not the target herself (guest6 sits right in t1.jpg)."""
+    return sorted(faces, key=lambda f: float(f.box[0]))[:-1]
+
+
+def test_target_hair_never_reaches_the_forehead_and_live_hair_stays(big_group, analyse, fringe):
+    compose = Compose(**Compose.REALISTIC)
+    checked = 0
+    for face in _others(analyse(big_group), fringe):
+        out, crop = _swap(big_group, face, fringe, compose)
+        x0, y0 = -crop.affine[:, 2].astype(int)
+        h, w = crop.image.shape[:2]
+        live = skin_gate(crop.image, crop.landmarks68)
+        # the forehead: above the brows, inside the extended hull
+        points = extend_landmarks(crop.landmarks68)
+        hull = np.zeros((h, w), np.uint8)
+        cv2.fillConvexPoly(hull, cv2.convexHull(np.round(points).astype(np.int32)), 1)
+        above = np.arange(h)[:, None] < crop.landmarks68[17:27, 1].min()
+        not_skin = (live < 0.02) & (hull > 0) & above
+        changed = np.any(out[y0:y0 + h, x0:x0 + w] != big_group[y0:y0 + h, x0:x0 + w], axis=2)
+        assert not changed[not_skin].any(), "live hair above the brows was painted over"
+        checked += int(not_skin.sum())
+    assert checked > 200  # the faces do have hair inside the forehead extension
+
+
+def test_target_texture_keeps_no_hair_on_its_forehead(fringe):
+    """warp68 carries only skin: the target's fringe is filled with its own skin colour once."""
+    prepared = Warp68Swapper().prepare([fringe])
+    texture, shape = prepared["texture"], prepared["shape"]
+    x0, y0 = np.round(extend_landmarks(fringe.face.landmarks68)[0] - shape[0]).astype(int)
+    h, w = texture.shape[:2]
+    assert x0 >= 0 and y0 >= 0 and y0 + h <= fringe.image.shape[0] and x0 + w <= fringe.image.shape[1]
+    original = fringe.image[y0:y0 + h, x0:x0 + w]
+    forehead = np.zeros((h, w), np.uint8)
+    cv2.fillConvexPoly(forehead, cv2.convexHull(np.round(shape[np.r_[17:27, 68:78]]).astype(np.int32)), 1)
+    forehead = forehead.astype(bool) & (np.arange(h)[:, None] < shape[17:27, 1].min() - 2)
+    skin_before = skin_gate(original, shape[:68])[forehead]
+    skin_after = skin_gate(texture, shape[:68])[forehead]
+    assert (skin_before > 0.5).mean() < 0.8  # the fringe is there in the photo
+    assert (skin_after > 0.5).mean() > 0.9  # and gone from what is warped
+    gate = skin_gate(original, shape[:68])
+    kept = gate > 0.999
+    assert np.abs(texture[kept].astype(int) - original[kept]).max() <= 1  # skin itself is untouched
+
+
+def test_open_mouth_interior_stays_live(big_group, analyse, fringe):
+    faces = [f for f in analyse(big_group) if mouth_opening(f.landmarks68) > 0.05]
+    assert faces, "the group photo has laughing faces with open mouths"
+    for face in faces:
+        kept, crop = _swap(big_group, face, fringe, Compose(**Compose.REALISTIC))
+        pasted, _ = _swap(big_group, face, fringe, Compose(**{**Compose.REALISTIC, "keep_mouth": False}))
+        mouth = mouth_mask(crop.landmarks68, crop.image.shape[:2])
+        assert mouth is not None
+        x0, y0 = -crop.affine[:, 2].astype(int)
+        h, w = crop.image.shape[:2]
+        window = (slice(y0, y0 + h), slice(x0, x0 + w))
+        interior = mouth > 0.99
+        assert interior.sum() > 50
+        assert np.array_equal(kept[window][interior], big_group[window][interior])  # teeth as they are
+        assert np.abs(pasted[window][interior].astype(int) - big_group[window][interior]).mean() > 5
+
+
+def test_closed_mouth_has_no_mouth_mask():
+    points = np.zeros((68, 2), np.float32)
+    points[:17, 0] = np.linspace(0, 100, 17)
+    points[:17, 1] = 100
+    points[27:36] = (50, 40)
+    points[60:68] = (50, 70)  # inner lips meet
+    assert mouth_opening(points) == 0.0 and mouth_mask(points, (120, 120)) is None
+
+
+def test_a_barely_parted_smile_keeps_the_target_mouth():
+    """Lips apart by 2.5 % of the face (a smile, not speech): no live mouth is cut in."""
+    points = np.zeros((68, 2), np.float32)
+    points[:17, 0] = np.linspace(0, 100, 17)
+    points[:17, 1] = 100
+    points[60:68] = (50, 70)
+    points[[61, 62, 63], 1] = 68.75
+    points[[65, 66, 67], 1] = 71.25
+    assert 0.02 < mouth_opening(points) < 0.03 and mouth_mask(points, (120, 120)) is None
+
+
+def test_edge_correction_leaves_the_inner_face_at_full_strength(big_group, analyse, fringe):
+    """The seam membrane changes the edge band only: on the eyes, brows, nose and mouth the
+    realistic compose shows the target as the colour transfer alone makes it."""
+    compose_looks = Compose(**Compose.REALISTIC)
+    compose_no_seam = Compose(**{**Compose.REALISTIC, "seamless": False})
+    edge_changed = 0
+    for face in _others(analyse(big_group), fringe):
+        looks, crop = _swap(big_group, face, fringe, compose_looks)
+        no_seam, _ = _swap(big_group, face, fringe, compose_no_seam)
+        x0, y0 = -crop.affine[:, 2].astype(int)
+        h, w = crop.image.shape[:2]
+        window = (slice(y0, y0 + h), slice(x0, x0 + w))
+        inner = inner_face(crop.landmarks68, (h, w))
+        difference = np.abs(looks[window].astype(int) - no_seam[window]).max(axis=2)
+        core = difference[inner > 0.99]
+        assert core.size > 500 and core.max() <= 2 and core.mean() < 0.3  # rounding at most
+        edge_changed += int((difference[(inner < 0.01) & (compose_looks.face_mask(crop, SwapOutput(crop.image)) > 0.5)] > 2).sum())
+    assert edge_changed > 500  # the membrane does work near the edge
+
+
+def test_seamless_compose_has_no_paste_line_nor_colour_step(big_group, analyse, fringe):
+    plain, realistic = [], []
+    for face in _others(analyse(big_group), fringe):
+        size = float(max(face.box[2] - face.box[0], face.box[3] - face.box[1]))
+        box = tuple(int(v) for v in (max(0, face.box[0] - size), max(0, face.box[1] - size),
+                                     face.box[2] + size, face.box[3] + size))
+        for compose, rows in ((Compose(), plain), (Compose(**Compose.REALISTIC), realistic)):
+            out, _ = _swap(big_group, face, fringe, compose)
+            rows.append(edge_scores(big_group, out, changed_region(big_group, out, box), size))
+    seam, step = np.median(np.array(realistic), axis=0)
+    plain_seam, plain_step = np.median(np.array(plain), axis=0)
+    assert seam <= 1.05 and step <= 1.5, (seam, step)
+    assert plain_step > 2.0 and plain_seam > seam  # the measure does see a plain paste's edge
+
+
+def test_membrane_matches_the_edge_and_stays_smooth():
+    weights = np.zeros((100, 100), np.float32)
+    weights[:, :5] = weights[:, -5:] = 1.0
+    difference = np.zeros((100, 100, 3), np.float32)
+    difference[:, :50] = 20.0  # the left edge wants +20, the right edge −0
+    field = membrane(difference, weights)
+    assert abs(field[50, 2, 0] - 20) < 3 and abs(field[50, 97, 0]) < 3
+    assert np.abs(np.diff(field[50, :, 0])).max() < 3  # no step inside the face
+
+
+def test_colour_transfer_does_not_flatten_the_target_features():
+    """A softly lit live face (lightness spread a third of the target's) takes the live mean but
+    keeps most of the target's contrast; chroma still follows the live face."""
+    from bridge.swap.colour import lab_transfer
+
+    rng = np.random.default_rng(3)
+    target = np.clip(rng.normal((140, 150, 140), (30, 6, 6), (40, 40, 3)), 0, 255).astype(np.uint8)
+    live = np.clip(rng.normal((120, 140, 150), (10, 3, 3), (40, 40, 3)), 0, 255).astype(np.uint8)
+    gain, offset = lab_transfer(target, live, np.ones((40, 40), np.uint8))
+    assert gain[0] == pytest.approx(0.85) and gain[1] < 0.7
+    assert abs(float(gain[0] * target[..., 0].mean() + offset[0]) - live[..., 0].mean()) < 1  # the mean follows
+
+
+def test_colour_transfer_is_smoothed_per_track_and_forgotten():
+    live = np.full((80, 80, 3), 120, np.uint8)
+    swapped = SwapOutput(np.full((80, 80, 3), 200, np.uint8), np.ones((80, 80), np.float32))
+    compose = Compose(colour_correction=True, colour_smoothing=0.8, mask_blur=0.0)
+    from bridge.swap.base import FaceCrop
+
+    crop = FaceCrop(live, np.array([[1, 0, 0], [0, 1, 0]], np.float32))
+    first = np.zeros_like(live)
+    compose.paste_face(first, crop, swapped, None, track_id=1)
+    compose.finish(first)
+    assert abs(int(first[40, 40, 1]) - 120) <= 3  # the first frame takes the live colour at once
+    brighter = FaceCrop(np.full((80, 80, 3), 180, np.uint8), crop.affine)
+    second, other = np.zeros_like(live), np.zeros_like(live)
+    compose.paste_face(second, brighter, swapped, None, track_id=1)
+    compose.paste_face(other, brighter, swapped, None, track_id=2)
+    # track 1 moves a fifth of the way (no pumping); a new track 2 takes its own colour at once
+    assert 120 + 5 < int(second[40, 40, 1]) < 150 and abs(int(other[40, 40, 1]) - 180) <= 3
+    for _ in range(Compose.FORGET_FRAMES + 2):
+        compose.finish(first)
+    assert compose._colour == {}
+
+
+def test_still_face_does_not_flicker(group_photo, analyse, fringe):
+    """Noisy copies of one still frame, detected afresh each time: the output changes no more
+    than 1.2× the input does inside each face."""
+    rng = np.random.default_rng(1)
+    frames = [np.clip(group_photo + rng.normal(0, 2.0, group_photo.shape), 0, 255).astype(np.uint8) for _ in range(4)]
+    compose = Compose(**Compose.REALISTIC)
+    swapper = Warp68Swapper(colour_match=False)
+    prepared = swapper.prepare([fringe])
+    reference = sorted(analyse(group_photo), key=lambda f: float(f.box[0]))[:-1]
+    outputs = []
+    for frame in frames:
+        faces = sorted(analyse(frame), key=lambda f: float(f.box[0]))[:len(reference)]
+        out = frame.copy()
+        for track, face in enumerate(faces):
+            crop = crop_face(frame, face, swapper.crop_geometry)
+            compose.paste_face(out, crop, swapper.swap(crop, prepared), None, track_id=track)
+        compose.finish(out)
+        outputs.append(out)
+    for face in reference:
+        x0, y0, x1, y1 = face.box.astype(int)
+        change = lambda seq: np.mean([np.abs(b[y0:y1, x0:x1].astype(int) - a[y0:y1, x0:x1]).mean()  # noqa: E731
+                                      for a, b in zip(seq, seq[1:])])
+        assert change(outputs) <= 1.2 * change(frames)
+
+
+def test_a_blurred_fallback_covers_the_whole_face_live_mouth_included(big_group, analyse, fringe):
+    """The fallback picture (blur) is pasted plainly: no live skin or open mouth shows through."""
+    face = next(f for f in analyse(big_group) if mouth_opening(f.landmarks68) > 0.05)
+    swapper = Warp68Swapper()
+    crop = crop_face(big_group, face, swapper.crop_geometry)
+    blurred = SwapOutput(cv2.GaussianBlur(crop.image, (0, 0), 15))
+    compose = Compose(**Compose.REALISTIC)
+    looks, plain = big_group.copy(), big_group.copy()
+    compose.paste_face(looks, crop, blurred, None, track_id=1)
+    compose.paste_face(plain, crop, blurred, None, plain=True)
+    mouth = mouth_mask(crop.landmarks68, crop.image.shape[:2]) > 0.99
+    x0, y0 = -crop.affine[:, 2].astype(int)
+    h, w = crop.image.shape[:2]
+    window = (slice(y0, y0 + h), slice(x0, x0 + w))
+    assert np.array_equal(looks[window][mouth], big_group[window][mouth])  # what the look keeps live
+    assert np.abs(plain[window][mouth].astype(int) - big_group[window][mouth]).mean() > 5  # covered
+
+
+def test_neural_crops_share_the_look_and_an_identity_swap_stays_the_frame(tmp_path, group_photo, analyse):
+    """The same compose on a neural swapper's aligned 128² crop: a swapper that returns its input
+    must come back as the frame (colour transfer and seam membrane add nothing to it), and a
+    swap that is too bright is brought to the live colour at its edge."""
+    from bridge.swap.neural import NeuralSwapper
+    from tests.swap_graphs import identity_swapper
+
+    swapper = NeuralSwapper(identity_swapper(tmp_path / "identity.onnx"), name="identity")
+    prepared = {"latent": np.zeros(512, np.float32)}
+    compose = Compose(**Compose.REALISTIC)
+    for track, face in enumerate(analyse(group_photo)):
+        frame = group_photo.copy()
+        crop = crop_face(frame, face, swapper.crop_geometry)
+        assert crop.landmarks68 is not None
+        compose.paste_face(frame, crop, swapper.swap(crop, prepared), None, track_id=track)
+        x0, y0, x1, y1 = face.box.astype(int)
+        assert np.abs(frame[y0:y1, x0:x1].astype(int) - group_photo[y0:y1, x0:x1]).mean() < 2.0
+        bright = SwapOutput(cv2.add(crop.image, np.full_like(crop.image, 60)))
+        plain_frame, looks_frame = group_photo.copy(), group_photo.copy()
+        Compose().paste_face(plain_frame, crop, bright)
+        compose.paste_face(looks_frame, crop, bright, None, track_id=100 + track)
+        error = lambda f: np.abs(f[y0:y1, x0:x1].astype(int) - group_photo[y0:y1, x0:x1]).mean()  # noqa: E731
+        assert error(looks_frame) < 0.3 * error(plain_frame)
