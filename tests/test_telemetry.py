@@ -21,8 +21,8 @@ from bridge.access import RequestGuard, is_loopback
 from bridge.obs.commands import Command
 from bridge.schema import Secret
 from bridge.types import Frame
+from bridge.types import STEPS
 from bridge.telemetry import (
-    STAGES,
     Metrics,
     TelemetryError,
     TelemetryServer,
@@ -97,8 +97,18 @@ def server(bridge: FakeBridge) -> Iterator[TelemetryServer]:
 
 # -- endpoints ---------------------------------------------------------------------------------
 
-def test_port_zero_binds_a_free_port(server: TelemetryServer) -> None:
-    assert server.port > 0
+def test_port_zero_binds_a_free_port(server: TelemetryServer, bridge: FakeBridge) -> None:
+    port = server.port
+    assert port > 0 and server.url == f"http://127.0.0.1:{port}"
+    with socket.create_connection(("127.0.0.1", port), timeout=2):
+        pass  # something listens there: the bound port, not the 0 asked for
+    assert request(server, "/healthz")[0] == 200
+    with make_server(bridge) as second:  # a second one gets a port of its own
+        assert second.port not in (0, port) and request(second, "/healthz")[0] == 200
+    server.stop()
+    assert server.port == 0  # stopped: back to what was asked for, and the port is free again
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", port))
 
 
 def test_healthz_is_ok_while_frames_flow(server: TelemetryServer) -> None:
@@ -144,7 +154,7 @@ def test_metrics_parse_as_prometheus_text_with_every_family(server: TelemetrySer
                 "facebridge_latency_seconds"}
     assert expected <= set(families)
     stages = {s.labels["stage"] for s in families["facebridge_stage_seconds"].samples if s.name.endswith("_count")}
-    assert stages == set(STAGES)
+    assert stages == set(STEPS)
     detect_count = [s.value for s in families["facebridge_stage_seconds"].samples
                     if s.name.endswith("_count") and s.labels["stage"] == "detect"]
     assert detect_count == [1.0]
