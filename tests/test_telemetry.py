@@ -107,8 +107,10 @@ def test_port_zero_binds_a_free_port(server: TelemetryServer, bridge: FakeBridge
         assert second.port not in (0, port) and request(second, "/healthz")[0] == 200
     server.stop()
     assert server.port == 0  # stopped: back to what was asked for, and the port is free again
-    with socket.socket() as probe:
+    with socket.socket() as probe:  # nothing listens there any more (connections may linger in TIME_WAIT)
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", port))
+        probe.listen()
 
 
 def test_healthz_is_ok_while_frames_flow(server: TelemetryServer) -> None:
