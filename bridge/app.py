@@ -26,6 +26,7 @@ from bridge.runtime import assets, catalog
 from bridge.runtime.onnx import provider_report
 from bridge.runtime.places import HERE
 from bridge.stage import FaceStage
+from bridge.types import Face
 
 log = logging.getLogger("facebridge")
 
@@ -225,8 +226,10 @@ def check(profile_path: str, timeout_s: float = 3.0) -> int:
             detail = row.state if row else "not in the manifest"
             print(f"{'ok     ' if ok else 'MISSING'} model {name} ({detail})" +
                   ("" if ok else " — run `facebridge models fetch --profile PROFILE`"))
-        for target in profile.targets:
-            print(f"ok      target {target.name}: {len(target.images)} image(s)")
+        lines, problems = target_report(profile)
+        for line in lines:
+            print(line)
+        missing += problems
     if profile.telemetry.port:
         try:
             token = access.resolve_token(profile.telemetry.token, profile_path)
@@ -255,6 +258,48 @@ def check(profile_path: str, timeout_s: float = 3.0) -> int:
         if reachable:
             missing += obs_wiring_report(profile)
     return EXIT_FAILED if missing else EXIT_OK
+
+
+def target_report(profile: Profile) -> tuple[list[str], int]:
+    """`check`'s lines on the targets, each image analysed and each target prepared as `run` does it;
+    (lines, how many targets cannot be used)."""
+    from bridge.assemble import Analysis, build_swapper, sessions_for
+    from bridge.targets import TargetError, TargetLibrary
+
+    try:
+        sessions = sessions_for(profile)
+        analysis = Analysis(profile, sessions)
+        swapper = build_swapper(profile, sessions)
+    except Exception as error:  # a missing model is already a MISSING line above
+        return [f"n/a     targets not prepared: {str(error).splitlines()[0]}"], 0
+    library = TargetLibrary(analysis.find_faces, [swapper], analysis.key, profile.target_cache_dir)
+    lines, missing = [], 0
+    for target in profile.targets:
+        usable = True
+        for image in target.images:
+            try:
+                faces, used = library.faces_in(Path(image))
+            except TargetError as error:
+                lines.append(f"MISSING target {target.name}: {error}")
+                usable = False
+                continue
+            lines.append(f"ok      target {target.name}: {Path(image).name}: {faces_used(faces, used)}")
+        if usable:
+            try:
+                library.load(target.name, target.images)  # what `run` prepares (and caches) for the swapper
+            except Exception as error:
+                lines.append(f"MISSING target {target.name}: cannot prepare it for {swapper.name}: {error}")
+                usable = False
+        missing += not usable
+    return lines, missing
+
+
+def faces_used(faces: list[Face], used: Face) -> str:
+    """"1 face", or how many and which one a target takes from a group photo."""
+    if len(faces) == 1:
+        return "1 face"
+    x0, y0, x1, y1 = (int(round(float(v))) for v in used.box)
+    return f"{len(faces)} faces; the largest is used (at {x0},{y0}, {x1 - x0}×{y1 - y0} px)"
 
 
 def _obs_request(profile: Profile):  # type: ignore[no-untyped-def]

@@ -4,7 +4,7 @@ A target is a name plus one or more images (more images → averaged embedding).
 finds the largest face in each image, embeds it, and runs each swapper's `prepare` once.
 Both steps are cached in `cache_dir` as `.npz` files keyed by the image bytes and the model
 (analysis key / swapper cache key), so a show with 20 targets starts without running any model
-on them again. (Mapping rules — which track gets which target — live with the tracker.)
+on them again. (Which face gets which target is bridge.mapping's.)
 """
 
 from __future__ import annotations
@@ -92,8 +92,11 @@ class TargetLibrary:
             [self._analysed_face(path, digest) for path, digest in zip(paths, digests)]
         return Target(name=name, images=[str(p) for p in paths], embedding=_mean_embedding(faces), prepared=prepared)
 
-    def load_all(self, targets: dict[str, Sequence[str | Path]]) -> dict[str, Target]:
-        return {name: self.load(name, images) for name, images in targets.items()}
+    def faces_in(self, path: Path) -> tuple[list[Face], Face]:
+        """Every face the analysis finds in one target image and the one `load` uses (`largest_face`);
+        TargetError when it is not an image, shows no face, or two faces of about the same size."""
+        faces = self.find_faces(self._read_image(path))
+        return faces, largest_face(faces, path)
 
     # -- one image -----------------------------------------------------------------------
     def _digest(self, path: Path) -> str:
