@@ -99,8 +99,18 @@ def test_target_not_prepared_for_the_swapper_falls_back_instead_of_crashing():
 
 
 def test_label_is_drawn_on_every_frame_even_without_faces():
-    stage = FaceSwapper(PaintSwapper(), Compose(label=Label()), SwapFallback())
-    assert (stage.swap_faces(_frame(), []) != 50).any()
+    stage = FaceSwapper(PaintSwapper(), Compose(label=Label(corner="bottom-right")), SwapFallback())
+    for faces in ([], [], [FaceToSwap(1, _face(40, 40), _target())]):  # frames without faces, then with one
+        out = stage.swap_faces(_frame(), faces)
+        changed = np.argwhere((out != 50).any(axis=2))
+        label = changed[(changed[:, 0] > 120) & (changed[:, 1] > 160)]  # the bottom-right quarter
+        assert len(label) > 0, "no label drawn"
+        bottom, right = label.max(axis=0)
+        assert bottom >= 240 - 20 and right >= 320 - 20, "the label is not in its corner"
+        plate = out[label[:, 0], label[:, 1]].max(axis=1)
+        assert (plate < 50).any() and (plate > 200).any(), "no dark plate with white text"
+        elsewhere = (out[:120, 160:] != 50).any()  # the top-right quarter holds neither face nor label
+        assert not elsewhere
 
 
 def test_unknown_fallback_mode_is_a_clear_error():
