@@ -34,7 +34,7 @@ class SwapperError(RuntimeError):
 class CropGeometry:
     """How a swapper wants its crop cut out of the frame.
 
-    `template` is an alignment template name (models.md §7) and `size` the square crop side;
+    `template` is an alignment template name (docs/models.md §7) and `size` the square crop side;
     the special template "box" means an axis-aligned, unscaled cut of the face's 68-point box
     grown by `margin` (warp68 works in frame pixels, so no resampling is needed either way).
     """

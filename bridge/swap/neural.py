@@ -1,4 +1,4 @@
-"""What every ONNX face swapper shares (models.md §5).
+"""What every ONNX face swapper shares (docs/models.md §5).
 
 Flow: the face is aligned onto the model's template at its size; BGR → RGB, /255,
 (x − mean)/std, NCHW; the graph runs with the crop as `target` and the target person's
