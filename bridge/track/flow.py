@@ -130,11 +130,17 @@ class KeypointFlow:
         """One 2×3 similarity per point set (None where the flow failed).
 
         prev, cur: grey frames or their `pyramid`s (pass pyramids to build each frame's once)."""
+        return [m for m, _ in self.predict_counted(prev, cur, point_sets)]
+
+    def predict_counted(self, prev: np.ndarray | list[np.ndarray], cur: np.ndarray | list[np.ndarray],
+                        point_sets: list[np.ndarray]) -> list[tuple[np.ndarray | None, int]]:
+        """`predict`, with the number of points that agreed on each motion (the RANSAC inliers):
+        the flow's share of the evidence that a face is still there (evidence.py)."""
         if not point_sets:
             return []
         counts = [len(p) for p in point_sets]
         if sum(counts) == 0:
-            return [None] * len(point_sets)
+            return [(None, 0)] * len(point_sets)
         prev_pyr = self.pyramid(prev) if isinstance(prev, np.ndarray) else prev
         cur_pyr = self.pyramid(cur) if isinstance(cur, np.ndarray) else cur
         bounds = np.cumsum([0] + counts)
@@ -144,22 +150,23 @@ class KeypointFlow:
         p0r, st2 = self._track(cur_pyr, prev_pyr, p1, groups)
         fb = np.linalg.norm(p0 - p0r, axis=1)
         good = st1 & st2 & (fb < self.max_fb_error)
-        out: list[np.ndarray | None] = []
+        out: list[tuple[np.ndarray | None, int]] = []
         for sl in (slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])):
             g = good[sl]
             if g.sum() < self.min_points:
-                out.append(None)
+                out.append((None, int(g.sum())))
                 continue
             src, dst = p0[sl][g], p1[sl][g]
             # RANSAC picks the inliers; a closed-form least-squares fit on them replaces OpenCV's
             # iterative refinement (the same model; the refinement was 0.05 of 0.055 ms per face)
             matrix, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=2.0,
                                                           refineIters=0)
-            if matrix is None or inliers is None or int(inliers.sum()) < self.min_points:
-                out.append(None)
+            agreed = 0 if inliers is None else int(inliers.sum())
+            if matrix is None or agreed < self.min_points:
+                out.append((None, agreed))
                 continue
             chosen = inliers.ravel().astype(bool)
-            out.append(fit_similarity(src[chosen], dst[chosen]))
+            out.append((fit_similarity(src[chosen], dst[chosen]), agreed))
         return out
 
     def _track(self, src: list[np.ndarray], dst: list[np.ndarray], points: np.ndarray,
