@@ -208,7 +208,8 @@ class FaceStage:
             log.error("reload_targets: kept the current targets: %s", result.message)
 
     def status(self) -> FaceStageStatus:
-        tracks = [{"id": t.id, "person": t.person, "target": t.target, "state": t.state} for t in self.last_tracks]
+        tracks = [{"id": t.id, "slot": t.slot, "person": t.person, "target": t.target, "state": t.state}
+                  for t in self.last_tracks]
         return FaceStageStatus(
             faces=sum(1 for t in self.last_tracks if t.state == "detected"), tracks=tracks,
             active_target=self.mapping.active_target, targets=list(self.mapping.targets), bypass=self.mapping.bypass,

@@ -48,7 +48,8 @@ class Command:
     """One request to the pipeline, applied between frames.
 
     Only the fields of its action are set: `slot` or `target` (select_target), `on` (set_bypass),
-    `track` (cycle_face_target), `scene` and `mapping` (scene_mapping: the profile's override for
+    `face` (cycle_face_target: the on-screen face slot, as in /status and tracks.jsonl) or
+    `track` (cycle_face_target by track id), `scene` and `mapping` (scene_mapping: the profile's override for
     that program scene, None = back to the profile's default mapping). `source` says where it
     came from ("obs", "http", "scene") for logs and status.
     """
@@ -58,6 +59,7 @@ class Command:
     target: str | None = None
     on: bool | None = None
     track: int | None = None
+    face: int | None = None
     scene: str | None = None
     mapping: Any = None
     source: str = ""
@@ -65,7 +67,7 @@ class Command:
     def to_event(self) -> dict[str, Any]:
         """The event data that `parse_command` turns back into this command (public actions only)."""
         data: dict[str, Any] = {"realm": REALM, "action": self.action}
-        for key in ("slot", "target", "on", "track"):
+        for key in ("slot", "target", "on", "track", "face"):
             value = getattr(self, key)
             if value is not None:
                 data[key] = value
@@ -127,9 +129,16 @@ def parse_command(data: object, source: str = "") -> Command:
             raise CommandError(f"set_bypass needs 'on': true or false, got {on!r:.60}")
         return Command("set_bypass", on=on, source=source)
     if action == "cycle_face_target":
-        track = data.get("track")
+        face, track = data.get("face"), data.get("track")
+        if face is not None and track is not None:
+            raise CommandError("cycle_face_target needs one of 'face' (slot 1..9) or 'track' (an id), not both")
+        if face is not None:
+            if not _is_int(face) or face not in SLOTS:
+                raise CommandError(f"cycle_face_target: 'face' must be a face slot 1..9, got {face!r:.60}")
+            return Command("cycle_face_target", face=face, source=source)
         if not _is_int(track) or track < 0:
-            raise CommandError(f"cycle_face_target needs 'track': a non-negative integer, got {track!r:.60}")
+            raise CommandError("cycle_face_target needs 'face' (slot 1..9, as /status shows) or 'track' "
+                               f"(a non-negative integer id), got {track!r:.60}")
         return Command("cycle_face_target", track=track, source=source)
     return Command(action, source=source)
 
