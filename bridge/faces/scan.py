@@ -52,26 +52,19 @@ def smallest_seen(frame: tuple[int, int], detector_input: tuple[int, int]) -> fl
 
 
 def merge(faces: list[Face], iou_threshold: float = 0.4, contained: float = 0.7) -> list[Face]:
-    """One face per face from several overlapping passes: NMS, then a box mostly inside a larger
-    kept one (a face cut by a tile edge) is dropped."""
+    """One face per face from several overlapping passes. A box mostly inside a larger one goes
+    first (a face cut by a tile's edge: it can score higher than the whole face and would win
+    NMS), then NMS among the rest."""
     if len(faces) < 2:
         return faces
     boxes = np.array([f.box for f in faces], np.float32)
-    keep = nms(boxes, np.array([f.score for f in faces], np.float32), 0.0, iou_threshold)
-    kept: list[Face] = []
-    for k in keep:
-        b = boxes[k]
-        area = max(1.0, float((b[2] - b[0]) * (b[3] - b[1])))
-        inside = False
-        for o in kept:
-            ix = max(0.0, min(b[2], o.box[2]) - max(b[0], o.box[0]))
-            iy = max(0.0, min(b[3], o.box[3]) - max(b[1], o.box[1]))
-            if ix * iy / area >= contained and (o.box[2] - o.box[0]) * (o.box[3] - o.box[1]) > area:
-                inside = True
-                break
-        if not inside:
-            kept.append(faces[int(k)])
-    return kept
+    area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1.0)
+    ix = np.clip(np.minimum(boxes[:, None, 2], boxes[None, :, 2]) - np.maximum(boxes[:, None, 0], boxes[None, :, 0]), 0, None)
+    iy = np.clip(np.minimum(boxes[:, None, 3], boxes[None, :, 3]) - np.maximum(boxes[:, None, 1], boxes[None, :, 1]), 0, None)
+    inside = (ix * iy / area[:, None] >= contained) & (area[None, :] > 1.3 * area[:, None])  # row i inside column j
+    whole = [k for k in range(len(faces)) if not inside[k].any()]
+    keep = nms(boxes[whole], np.array([faces[k].score for k in whole], np.float32), 0.0, iou_threshold)
+    return [faces[whole[int(k)]] for k in keep]
 
 
 class Motion:
@@ -183,10 +176,11 @@ class FineScan:
         for n, k in by_motion:
             if n > 0:
                 self._add(plan, k, "motion")
+        start = self._turn
         for step in range(len(regions)):
             if len(plan.tiles) >= self.tiles_per_frame:
                 break
-            k = (self._turn + step) % len(regions)
+            k = (start + step) % len(regions)
             if k not in plan.tiles:
                 self._add(plan, k, "scan")
                 self._turn = (k + 1) % len(regions)
