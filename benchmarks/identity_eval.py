@@ -87,6 +87,7 @@ def load_kit(profile_path: Path = DEMO_PROFILE, detect_every: int | str | None =
     assets.demo_targets()
     profile = load_profile(profile_path)
     profile.compose.label.text = ""  # the label is not a face; it would only muddy the pixel judge
+    profile.models.threads = profile.models.threads or 1  # identity, not speed, is measured: share the cores politely
     if detect_every is not None:
         profile.analysis.detect_every = detect_every
     analysis = Analysis(profile, sessions_for(profile))
@@ -142,7 +143,7 @@ def run_ours(kit: Kit, clip: Clip, judge: LeakJudge, build: Callable[[Any], Any]
     from bridge.assemble import build_face_stage
 
     stage = (build or build_face_stage)(copy.deepcopy(kit.profile))
-    drawn, leaked, sims = [], [], []
+    drawn, leaked, sims, slots = [], [], [], []
     spent = 0.0
     for i, image in enumerate(clip.frames):
         before = image
@@ -152,6 +153,7 @@ def run_ours(kit: Kit, clip: Clip, judge: LeakJudge, build: Callable[[Any], Any]
         spent += time.perf_counter() - t0
         tracks = [t for t in stage.last_tracks if t.target is not None] if not stage.mapping.bypass else []
         drawn.append(Drawn.of([t.id for t in tracks], [t.face.box for t in tracks]))
+        slots.append({t.id: getattr(t, "slot", None) for t in stage.last_tracks})
         faces = scored(clip, i, MIN_VISIBLE)
         judged = [t for t in faces if _inside(t.kps5, image.shape)]
         sim = judge.similarity(before, out.image, judged)
@@ -166,7 +168,7 @@ def run_ours(kit: Kit, clip: Clip, judge: LeakJudge, build: Callable[[Any], Any]
                 flags[n] = not _covered(t.box, drawn[-1].boxes)
         leaked.append(flags)
     return MethodRun("ours", drawn, leaked, 1000 * spent / max(1, len(clip)),
-                     {"detect_every": stage.detect_every.every, "similarities": sims})
+                     {"detect_every": stage.detect_every.every, "similarities": sims, "slots": slots})
 
 
 def _covered(box: np.ndarray, boxes: np.ndarray) -> bool:
@@ -347,3 +349,27 @@ def score(clip: Clip, run: MethodRun) -> dict[str, Any]:
         "ms_per_frame": round(run.ms_per_frame, 3),
         **run.extra,
     }
+
+
+def slot_stability(clip: Clip, run: MethodRun) -> dict[str, int]:
+    """How steady the on-screen face slots were: slot changes of a person between the frames a
+    track covered them (re-entries included), and frames where two drawn faces shared a slot."""
+    last: dict[int, int] = {}
+    changes = checks = shared = 0
+    slots = run.extra.get("slots") or []
+    for i, frame_slots in enumerate(slots):
+        values = [s for s in frame_slots.values() if s is not None]
+        shared += len(values) != len(set(values))
+        truth = scored(clip, i, MIN_VISIBLE)
+        t_boxes = np.array([t.box for t in truth], np.float32).reshape(-1, 4)
+        drawn = run.drawn[i]
+        for n, k in _match(t_boxes, drawn.boxes, 0.5).items():
+            slot = frame_slots.get(int(drawn.ids[k]))
+            if slot is None:
+                continue
+            person = truth[n].id
+            if person in last:
+                checks += 1
+                changes += last[person] != slot
+            last[person] = slot
+    return {"slot_checks": checks, "slot_changes": changes, "slot_shared_frames": shared}

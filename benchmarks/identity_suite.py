@@ -55,7 +55,9 @@ def evaluate_clip(kit: ev.Kit, judge: ev.LeakJudge, scene: suite_clips.Scene, me
     if "ours" in methods:
         run = ev.run_ours(kit, clip, judge)
         sims = run.extra.pop("similarities")
-        result = ev.score(clip, run)
+        slots = ev.slot_stability(clip, run)
+        run.extra.pop("slots")
+        result = ev.score(clip, run) | slots
         # the same run judged by boxes, as the peers are: tells pixel leaks from missing tracks
         result["leak_rate_box"] = ev.score(clip, ev.MethodRun("ours", run.drawn))["leak_rate"]
         result["judged_similarity_p50"] = round(float(np.median(sims)), 3) if sims else None

@@ -650,13 +650,13 @@ KINDS = {
 LENGTH_S = {"reentry": (6.5, 7.0), "crowd": (5.0, 6.0)}  # the rest: 3–5 s
 
 
-def scene(kind: str, seed: int) -> Scene:
-    """The scene of one clip: its kind and seed decide everything."""
+def scene(kind: str, seed: int, seconds: float | None = None) -> Scene:
+    """The scene of one clip: its kind and seed decide everything (`seconds` fixes the length)."""
     if kind not in KINDS:
         raise ValueError(f"unknown clip kind {kind!r}; choose from {', '.join(KINDS)}")
     rng = np.random.default_rng([seed, list(KINDS).index(kind)])
     lo, hi = LENGTH_S.get(kind, (3.0, 5.0))
-    frames = int(round(rng.uniform(lo, hi) * FPS))
+    frames = int(round((seconds if seconds else rng.uniform(lo, hi)) * FPS))
     parts = KINDS[kind](rng, frames)
     return Scene(name=f"{kind}-{seed}", kind=kind, seed=seed, frames=frames, noise=float(rng.uniform(1.0, 3.5)), **parts)
 
