@@ -7,7 +7,7 @@ bridge's face stage on the CPU demo profile and through its peers on the same de
 
 Prints one line per clip and method, then the summary table against the issue's goals. Writes
 benchmarks/results/identity_suite.json (every clip), and with --publish the committed table
-(benchmarks/identity_suite.md + .json) and chart (docs/identity_suite.png).
+(benchmarks/identity_suite.md + .json) and chart (benchmarks/identity_suite.png).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from benchmarks import identity_eval as ev  # noqa: E402
 from tests import suite_clips  # noqa: E402
 
 METHODS = ("ours",) + ev.PEERS
-LABELS = {"ours": "facebridge", "bytetrack": "ByteTrack", "ocsort": "OC-SORT", "botsort": "BoT-SORT",
+LABELS = {"ours": "facebridge", "before": "facebridge before (baseline run)", "bytetrack": "ByteTrack", "ocsort": "OC-SORT", "botsort": "BoT-SORT",
           "per_frame": "per-frame matching (DLC)", "iou_baseline": "IoU baseline"}
 
 GOALS = {  # the issue's goals, checked on the summary of "ours"
@@ -110,7 +110,7 @@ def goals(summary: dict[str, Any], peers: dict[str, dict[str, Any]]) -> dict[str
 
 
 def markdown(report: dict[str, Any]) -> str:
-    cols = [("IDF1 median", "idf1_median", "{:.3f}"), ("IDF1 min", "idf1_min", "{:.3f}"),
+    cols = [("clips", "clips", "{}"), ("IDF1 median", "idf1_median", "{:.3f}"), ("IDF1 min", "idf1_min", "{:.3f}"),
             ("ID sw. total", "id_switches_total", "{}"), ("ID sw. max/clip", "id_switches_max", "{}"),
             ("MOTA median", "mota_median", "{:.3f}"), ("leak %", "leak_rate", "{:.2%}"),
             ("leak % worst clip", "leak_rate_max", "{:.2%}"), ("ghost %", "ghost_rate", "{:.2%}"),
@@ -133,15 +133,26 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", "Goals (facebridge):", ""]
     lines += [f"- {'✅' if ok else '❌'} {name}" for name, ok in report["goals"].items()]
     lines += ["", "## Per clip (facebridge)", "",
-              "| clip | frames | people | IDF1 | ID sw. | MOTA | leak % (pixels) | leak % (boxes) | ghost % | first swap (frames) | re-entries kept |",
-              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
+              "Leak % (pixels) is the recogniser's judgement of the output; leak % (boxes) counts the scored faces no "
+              "drawn swap covers, as for the peers. Best peer: the highest IDF1 among the peers on that clip.", "",
+              "| clip | frames | people | IDF1 | ID sw. | MOTA | leak % (pixels) | leak % (boxes) | ghost % | first swap (frames) "
+              "| re-entries kept | IDF1 before | leak % before | best peer IDF1 |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |"]
     for e in report["clips"]:
         r = e["methods"].get("ours")
         if r:
+            b = e["methods"].get("before")
+            peers = [e["methods"][m]["idf1"] for m in ev.PEERS if m in e["methods"]]
             lines.append(f"| {e['clip']} | {e['frames']} | {e['people']} | {r['idf1']:.3f} | {r['id_switches']} | {r['mota']:.3f} | "
                          f"{r['leak_rate']:.2%} | {r.get('leak_rate_box', 0):.2%} | {r['ghost_rate']:.2%} | "
-                         f"{','.join(map(str, r['first_swap_frames']))} | {r['reentries_kept']}/{r['reentries']} |")
+                         f"{','.join(map(str, r['first_swap_frames']))} | {r['reentries_kept']}/{r['reentries']} | "
+                         f"{_fmt(b and b['idf1'], '{:.3f}')} | {_fmt(b and b['leak_rate'], '{:.2%}')} | "
+                         f"{_fmt(max(peers) if peers else None, '{:.3f}')} |")
     return "\n".join(lines) + "\n"
+
+
+def _fmt(value: float | None, form: str) -> str:
+    return "–" if value is None else form.format(value)
 
 
 def chart(report: dict[str, Any], path: Path) -> None:
@@ -153,7 +164,8 @@ def chart(report: dict[str, Any], path: Path) -> None:
     methods = [m for m, s in report["summary"].items() if s]
     kinds = list(dict.fromkeys(e["kind"] for e in report["clips"]))
     fig, axes = plt.subplots(2, 2, figsize=(14, 9))
-    colours = {m: c for m, c in zip(METHODS, ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#7f7f7f"])}
+    colours = {m: c for m, c in zip(("ours", "before") + ev.PEERS,
+                                    ["#d62728", "#f4a3a3", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#7f7f7f"])}
     width = 0.8 / max(1, len(methods))
     for ax, (key, title, pct) in zip(axes.flat[:3], [("idf1", "IDF1 by kind of clip (mean)", False),
                                                       ("leak_rate", "leak rate by kind (face-frames showing the real face)", True),
@@ -207,9 +219,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="override analysis.detect_every: N, auto, or 'profile' (default 2: what auto settles at for "
                              "this CPU at 720p, fixed so runs are comparable)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "identity_suite.json")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="an earlier run's JSON (e.g. of the bridge before a change) on the same clips: its 'ours' "
+                             "becomes the row 'before', and the methods not run now are taken from it")
     parser.add_argument("--publish", action="store_true",
-                        help="also write benchmarks/identity_suite.md/.json and docs/identity_suite.png")
+                        help="also write benchmarks/identity_suite.md/.json and benchmarks/identity_suite.png")
+    parser.add_argument("--from-json", type=Path, default=None,
+                        help="run nothing: rebuild the summary (and with --publish the table and chart) from a results JSON")
     args = parser.parse_args(argv)
+    if args.from_json:
+        report = json.loads(args.from_json.read_text())
+        return finish(report, report["clips"], tuple(report["summary"]), args)
 
     methods = tuple(m for m in args.methods.split(",") if m)
     unknown = [m for m in methods if m not in METHODS]
@@ -234,15 +254,25 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{scene.name:18s} {m:13s} IDF1 {r['idf1']:.3f} IDsw {r['id_switches']:2d} MOTA {r['mota']:6.3f} "
                   f"leak {r['leak_rate']:6.2%} ghost {r['ghost_rate']:6.2%} first-swap {r['first_swap_frames']} "
                   f"re-entries kept {r['reentries_kept']}/{r['reentries']}", flush=True)
-    summary = {m: summarise(entries, m) for m in methods}
     report = {
         "command": "identity_suite.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{platform.machine()} {platform.system()}",
         "profile": str(Path(args.profile).resolve().relative_to(REPO)) if Path(args.profile).resolve().is_relative_to(REPO) else str(args.profile),
         "detect_every": kit.profile.analysis.detect_every, "seconds": round(time.perf_counter() - started, 1),
-        "summary": summary, "goals": goals(summary.get("ours", {}), {m: s for m, s in summary.items() if m != "ours"}),
-        "clips": entries,
     }
+    return finish(report, entries, methods, args)
+
+
+def finish(report: dict[str, Any], entries: list[dict[str, Any]], methods: tuple[str, ...], args: argparse.Namespace) -> int:
+    """Summary, goals, printed table; the results JSON; with --publish the committed table and chart."""
+    if args.baseline:
+        entries = merge_baseline(entries, json.loads(args.baseline.read_text()))
+        methods = tuple(dict.fromkeys(["ours", "before", *methods, *METHODS]))
+    summary = {m: summarise(entries, m) for m in methods}
+    summary = {m: v for m, v in summary.items() if v}
+    report = {**report, "summary": summary,
+              "goals": goals(summary.get("ours", {}), {m: s for m, s in summary.items() if m in ev.PEERS}),
+              "clips": entries}
     print()
     print(markdown(report).split("\n## Per clip")[0])
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -251,9 +281,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.publish:
         (REPO / "benchmarks" / "identity_suite.md").write_text(markdown(report))
         (REPO / "benchmarks" / "identity_suite.json").write_text(json.dumps(report, indent=1))
-        chart(report, REPO / "docs" / "identity_suite.png")
-        print("wrote benchmarks/identity_suite.md, benchmarks/identity_suite.json, docs/identity_suite.png")
+        chart(report, REPO / "benchmarks" / "identity_suite.png")
+        print("wrote benchmarks/identity_suite.md, benchmarks/identity_suite.json, benchmarks/identity_suite.png")
     return 0
+
+
+def merge_baseline(entries: list[dict[str, Any]], baseline: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each clip's results with the earlier run's: its 'ours' as 'before', its peers where not run now."""
+    earlier = {e["clip"]: e for e in baseline["clips"]}
+    for e in entries:  # a clip the earlier run lacks has no 'before' (the table's clips column says how many)
+        old = earlier.get(e["clip"], {}).get("methods", {})
+        if "ours" in old:
+            e["methods"]["before"] = old["ours"]
+        for m, r in old.items():
+            if m != "ours":
+                e["methods"].setdefault(m, r)
+    return entries
 
 
 def _split(name: str) -> tuple[str, int]:

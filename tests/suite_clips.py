@@ -314,9 +314,8 @@ def render(scene: Scene) -> Clip:
             roi = canvas[gy0:gy1, gx0:gx1]
             roi *= 1 - alpha[..., None]
             roi += patch * alpha[..., None]
-        for (ox0, oy0, ox1, oy1), colour in objects:
-            canvas[oy0:oy1, ox0:ox1] = colour
-            canvas[oy0:oy1, ox0:ox1] += world[oy0 % 97:oy0 % 97 + 1, ox0 % 89:ox0 % 89 + 1] * 0.1  # a little texture
+        for (ox0, oy0, ox1, oy1), colour in objects:  # flat colour, tinted by a pixel of the room
+            canvas[oy0:oy1, ox0:ox1] = np.float32(colour) + world[oy0 % 97, ox0 % 89] * 0.1
         gain = scene.gain_at(i)
         if not np.allclose(gain, 1.0):
             canvas *= gain

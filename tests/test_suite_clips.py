@@ -146,3 +146,26 @@ def test_leak_judge_tells_the_real_face_from_a_swapped_one() -> None:
         x0, y0, x1, y1 = np.clip(t.box, 0, [1279, 719, 1279, 719]).astype(int)
         after[y0:y1, x0:x1] = cv2.resize(portrait[20:-20, 20:-20], (x1 - x0, y1 - y0))
     assert not judge.leaked(before, after, truth).any(), "a face replaced by another person is not a leak"
+
+
+def test_summary_goals_table_and_chart(reentry_clip, tmp_path) -> None:
+    from benchmarks import identity_suite as suite
+
+    clip = reentry_clip
+    missed = _perfect(clip)
+    for i in range(0, len(clip), 3):
+        missed.drawn[i] = ev.Drawn.of([], [])
+    entries = [{"clip": f"reentry-{k}", "kind": "reentry", "frames": len(clip), "people": 3,
+                "methods": {"ours": ev.score(clip, _perfect(clip)), "bytetrack": ev.score(clip, missed)}} for k in range(2)]
+    summary = {m: suite.summarise(entries, m) for m in ("ours", "bytetrack")}
+    assert summary["ours"]["idf1_median"] == 1.0 and summary["ours"]["leak_rate"] == 0.0
+    assert summary["bytetrack"]["leak_rate"] > 0.3 and summary["bytetrack"]["clips"] == 2
+    goals = suite.goals(summary["ours"], {"bytetrack": summary["bytetrack"]})
+    assert all(goals.values()), goals
+    assert not suite.goals(summary["bytetrack"], {"ours": summary["ours"]})["leak ≤ 0.5 % overall"]
+    report = {"command": "test", "date": "now", "machine": "here", "profile": "demo", "detect_every": 2,
+              "summary": summary, "goals": goals, "clips": entries}
+    table = suite.markdown(report)
+    assert "| facebridge | 2 | 1.000 |" in table and "| ByteTrack | 2 |" in table and "| reentry-1 |" in table
+    suite.chart(report, tmp_path / "chart.png")
+    assert (tmp_path / "chart.png").stat().st_size > 10_000
