@@ -117,21 +117,38 @@ def _inside(kps: np.ndarray, shape: tuple[int, ...]) -> bool:
 
 
 class LeakJudge:
-    """Says, from the pixels alone, whether a face left the bridge as itself."""
+    """Says, from the pixels alone, whether a face left the bridge as itself: the recogniser's
+    cosine between the output crop and the input crop at the true landmarks.
 
-    def __init__(self, recogniser: Any, threshold: float = LEAK_SIMILARITY) -> None:
-        self.recogniser, self.threshold = recogniser, threshold
+    The input side is embedded at most every `refresh` frames per person (the nearest input
+    embedding of the same person stands in between), which halves the recogniser runs; an output
+    crop whose pixels are untouched is 1.0 without any."""
 
-    def similarity(self, before: np.ndarray, after: np.ndarray, faces: list[Truth]) -> np.ndarray:
-        """Cosine between the recogniser's embeddings of each face's input and output crops."""
+    def __init__(self, recogniser: Any, threshold: float = LEAK_SIMILARITY, refresh: int = 3) -> None:
+        self.recogniser, self.threshold, self.refresh = recogniser, threshold, refresh
+        self._inputs: dict[int, tuple[int, np.ndarray]] = {}  # person -> (frame, input embedding)
+
+    def reset(self) -> None:
+        self._inputs.clear()
+
+    def similarity(self, before: np.ndarray, after: np.ndarray, faces: list[Truth], frame: int | None = None) -> np.ndarray:
         out = np.ones(len(faces), np.float32)
         pairs = [(n, self.recogniser.align(before, f), self.recogniser.align(after, f))
                  for n, f in enumerate(Face(box=t.box, score=1.0, kps5=t.kps5) for t in faces)]
-        changed = [(n, a, b) for n, a, b in pairs if not np.array_equal(a, b)]  # untouched pixels: 1.0, no model run
-        if changed:
-            emb = self.recogniser.embed_crops([a for _, a, _ in changed] + [b for _, _, b in changed])
-            k = len(changed)
-            out[[n for n, _, _ in changed]] = np.sum(emb[:k] * emb[k:], axis=1)
+        changed = [(n, a, b) for n, a, b in pairs if not np.array_equal(a, b)]
+        if not changed:
+            return out
+        fresh = [(n, a) for n, a, _ in changed if frame is None or faces[n].id not in self._inputs
+                 or frame - self._inputs[faces[n].id][0] >= self.refresh]
+        emb = self.recogniser.embed_crops([b for _, _, b in changed] + [a for _, a in fresh])
+        k = len(changed)
+        inputs = {n: emb[k + j] for j, (n, _) in enumerate(fresh)}
+        if frame is not None:
+            for n, v in inputs.items():
+                self._inputs[faces[n].id] = (frame, v)
+        for j, (n, _, _) in enumerate(changed):
+            reference = inputs[n] if n in inputs else self._inputs[faces[n].id][1]
+            out[n] = float(emb[j] @ reference)
         return out
 
     def leaked(self, before: np.ndarray, after: np.ndarray, faces: list[Truth]) -> np.ndarray:
@@ -143,6 +160,7 @@ def run_ours(kit: Kit, clip: Clip, judge: LeakJudge, build: Callable[[Any], Any]
     from bridge.assemble import build_face_stage
 
     stage = (build or build_face_stage)(copy.deepcopy(kit.profile))
+    judge.reset()
     drawn, leaked, sims, slots = [], [], [], []
     spent = 0.0
     for i, image in enumerate(clip.frames):
@@ -156,7 +174,7 @@ def run_ours(kit: Kit, clip: Clip, judge: LeakJudge, build: Callable[[Any], Any]
         slots.append({t.id: getattr(t, "slot", None) for t in stage.last_tracks})
         faces = scored(clip, i, MIN_VISIBLE)
         judged = [t for t in faces if _inside(t.kps5, image.shape)]
-        sim = judge.similarity(before, out.image, judged)
+        sim = judge.similarity(before, out.image, judged, i)
         flags = np.zeros(len(faces), bool)
         k = 0
         for n, t in enumerate(faces):

@@ -17,6 +17,7 @@ import json
 import platform
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,9 @@ GOALS = {  # the issue's goals, checked on the summary of "ours"
 }
 
 
-def evaluate_clip(kit: ev.Kit, judge: ev.LeakJudge, scene: suite_clips.Scene, methods: tuple[str, ...]) -> dict[str, Any]:
+def evaluate_clip(kit: ev.Kit, judge: ev.LeakJudge, scene: suite_clips.Scene, methods: tuple[str, ...],
+                  reuse: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """One clip through each method; the peers in `reuse` are skipped (taken from --baseline)."""
     started = time.perf_counter()
     clip = suite_clips.render(scene)
     entry: dict[str, Any] = {"clip": scene.name, "kind": scene.kind, "frames": len(clip),
@@ -62,7 +65,7 @@ def evaluate_clip(kit: ev.Kit, judge: ev.LeakJudge, scene: suite_clips.Scene, me
         result["leak_rate_box"] = ev.score(clip, ev.MethodRun("ours", run.drawn))["leak_rate"]
         result["judged_similarity_p50"] = round(float(np.median(sims)), 3) if sims else None
         entry["methods"]["ours"] = result
-    peers = tuple(m for m in methods if m != "ours")
+    peers = tuple(m for m in methods if m != "ours" and m not in reuse)
     if peers:
         detections, ms = ev.detect_clip(kit, clip)
         entry["detect_landmark_ms_per_frame"] = round(ms, 2)
@@ -224,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
                              "becomes the row 'before', and the methods not run now are taken from it")
     parser.add_argument("--publish", action="store_true",
                         help="also write benchmarks/identity_suite.md/.json and benchmarks/identity_suite.png")
+    parser.add_argument("--jobs", type=int, default=1, help="clips evaluated in parallel processes (default 1)")
     parser.add_argument("--from-json", type=Path, default=None,
                         help="run nothing: rebuild the summary (and with --publish the table and chart) from a results JSON")
     args = parser.parse_args(argv)
@@ -243,24 +247,43 @@ def main(argv: list[str] | None = None) -> int:
             scenes = suite_clips.suite(1 if args.quick else args.seeds, kinds)
     except ValueError as error:
         parser.error(str(error))
-    kit = ev.load_kit(args.profile, args.detect_every)
-    judge = ev.LeakJudge(kit.recogniser)
-    entries = []
+    earlier = {e["clip"]: e["methods"] for e in json.loads(args.baseline.read_text())["clips"]} if args.baseline else {}
+    jobs = [(scene, methods, frozenset(m for m in earlier.get(scene.name, {}) if m in ev.PEERS)) for scene in scenes]
     started = time.perf_counter()
-    for scene in scenes:
-        entry = evaluate_clip(kit, judge, scene, methods)
-        entries.append(entry)
-        for m, r in entry["methods"].items():
-            print(f"{scene.name:18s} {m:13s} IDF1 {r['idf1']:.3f} IDsw {r['id_switches']:2d} MOTA {r['mota']:6.3f} "
-                  f"leak {r['leak_rate']:6.2%} ghost {r['ghost_rate']:6.2%} first-swap {r['first_swap_frames']} "
-                  f"re-entries kept {r['reentries_kept']}/{r['reentries']}", flush=True)
+    entries = []
+    with ProcessPoolExecutor(args.jobs, initializer=_worker_start, initargs=(args.profile, args.detect_every)) as pool:
+        for entry in pool.map(_worker_clip, jobs):
+            entries.append(entry)
+            _print_entry(entry)
+    entries.sort(key=lambda e: [s.name for s in scenes].index(e["clip"]))
+    detect_every = entries[0]["methods"].get("ours", {}).get("detect_every", args.detect_every) if entries else args.detect_every
     report = {
         "command": "identity_suite.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{platform.machine()} {platform.system()}",
         "profile": str(Path(args.profile).resolve().relative_to(REPO)) if Path(args.profile).resolve().is_relative_to(REPO) else str(args.profile),
-        "detect_every": kit.profile.analysis.detect_every, "seconds": round(time.perf_counter() - started, 1),
+        "detect_every": detect_every, "seconds": round(time.perf_counter() - started, 1),
     }
     return finish(report, entries, methods, args)
+
+
+_WORKER: dict[str, Any] = {}  # each worker process's models, loaded once by _worker_start
+
+
+def _worker_start(profile: Path, detect_every: int | str | None) -> None:
+    kit = ev.load_kit(profile, detect_every)
+    _WORKER.update(kit=kit, judge=ev.LeakJudge(kit.recogniser))
+
+
+def _worker_clip(job: tuple[suite_clips.Scene, tuple[str, ...], frozenset[str]]) -> dict[str, Any]:
+    scene, methods, reuse = job
+    return evaluate_clip(_WORKER["kit"], _WORKER["judge"], scene, methods, reuse)
+
+
+def _print_entry(entry: dict[str, Any]) -> None:
+    for m, r in entry["methods"].items():
+        print(f"{entry['clip']:18s} {m:13s} IDF1 {r['idf1']:.3f} IDsw {r['id_switches']:2d} MOTA {r['mota']:6.3f} "
+              f"leak {r['leak_rate']:6.2%} ghost {r['ghost_rate']:6.2%} first-swap {r['first_swap_frames']} "
+              f"re-entries kept {r['reentries_kept']}/{r['reentries']}", flush=True)
 
 
 def finish(report: dict[str, Any], entries: list[dict[str, Any]], methods: tuple[str, ...], args: argparse.Namespace) -> int:

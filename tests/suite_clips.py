@@ -358,6 +358,8 @@ def _wander(rng: np.random.Generator, start: int, end: int, height: float, step:
             origin: tuple[float, float] | None = None, tilt: float = 12.0, spread: float = 0.25) -> list[Key]:
     """Keys that drift around the frame from `origin` (or a random point), within the frame."""
     x, y = origin or _inside(rng, height)
+    if end <= start:  # a visit too short to wander (very short clips)
+        return [Key(start, x, y, height)]
     keys = []
     for f in range(start, end + 1, step):
         keys.append(Key(f, x, y, height * float(rng.uniform(0.92, 1.08)), float(rng.uniform(-tilt, tilt))))
