@@ -186,7 +186,8 @@ def chart(report: dict[str, Any], path: Path) -> None:
     axes[0, 0].axhline(0.97, color="k", lw=0.8, ls="--")
     axes[0, 1].axhline(0.5, color="k", lw=0.8, ls="--")
     axes[1, 0].axhline(0.5, color="k", lw=0.8, ls="--")
-    axes[0, 0].legend(fontsize=8, loc="lower left")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(methods), fontsize=9, bbox_to_anchor=(0.5, 0.955), frameon=False)
     ax = axes[1, 1]
     for m in methods:
         s = report["summary"][m]
@@ -198,7 +199,7 @@ def chart(report: dict[str, Any], path: Path) -> None:
     ax.set_title("overall: up and left is better (marker size: ghost rate)", fontsize=10)
     ax.grid(alpha=0.3)
     fig.suptitle(f"Identity suite: {len(report['clips'])} randomised 1280×720 clips, CPU demo profile", fontsize=12)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)
