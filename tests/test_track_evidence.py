@@ -43,7 +43,7 @@ class StillFlow(KeypointFlow):
     """Flow that always reports 'nothing moved, every point agrees': what LK says on a still
     wall. With it, only the patch check can tell that the face has gone."""
 
-    def predict_counted(self, prev, cur, point_sets):
+    def predict_counted(self, prev, cur, point_sets, shifts=None):
         return [(np.float32([[1, 0, 0], [0, 1, 0]]), 20) for _ in point_sets]
 
 
@@ -65,7 +65,7 @@ def test_a_track_mostly_out_of_the_frame_ends_at_once():
     tracker.update(image, [Face(box=edge, score=0.9)], 0.0)
 
     class Out(StillFlow):
-        def predict_counted(self, prev, cur, point_sets):
+        def predict_counted(self, prev, cur, point_sets, shifts=None):
             return [(np.float32([[1, 0, 30], [0, 1, 0]]), 20) for _ in point_sets]  # 30 px right: 38 % inside
 
     tracker.flow = Out()

@@ -121,7 +121,7 @@ def test_a_track_drifting_onto_another_face_ends_instead_of_doubling_it():
     from bridge.types import Face
 
     class Drift(KeypointFlow):  # the first track's flow slides onto its neighbour; the second stays
-        def predict_counted(self, prev, cur, point_sets):
+        def predict_counted(self, prev, cur, point_sets, shifts=None):
             moves = [np.float32([[1, 0, 80], [0, 1, 0]])] + [np.float32([[1, 0, 0], [0, 1, 0]])] * (len(point_sets) - 1)
             return [(m, 20) for m in moves]
 

@@ -133,9 +133,14 @@ class KeypointFlow:
         return [m for m, _ in self.predict_counted(prev, cur, point_sets)]
 
     def predict_counted(self, prev: np.ndarray | list[np.ndarray], cur: np.ndarray | list[np.ndarray],
-                        point_sets: list[np.ndarray]) -> list[tuple[np.ndarray | None, int]]:
+                        point_sets: list[np.ndarray],
+                        shifts: list[np.ndarray] | None = None) -> list[tuple[np.ndarray | None, int]]:
         """`predict`, with the number of points that agreed on each motion (the RANSAC inliers):
-        the flow's share of the evidence that a face is still there (evidence.py)."""
+        the flow's share of the evidence that a face is still there (evidence.py).
+
+        shifts: per point set, the (dx, dy) it is expected to have moved (the track's velocity):
+        LK starts its search there, so a face moving faster than its window reaches (~80 px a
+        frame with the defaults) is still followed."""
         if not point_sets:
             return []
         counts = [len(p) for p in point_sets]
@@ -146,8 +151,12 @@ class KeypointFlow:
         bounds = np.cumsum([0] + counts)
         groups = [slice(int(a), int(b)) for a, b, n in zip(bounds[:-1], bounds[1:], counts) if n]
         p0 = np.concatenate(point_sets).reshape(-1, 2).astype(np.float32)
-        p1, st1 = self._track(prev_pyr, cur_pyr, p0, groups)
-        p0r, st2 = self._track(cur_pyr, prev_pyr, p1, groups)
+        ahead = None
+        if shifts is not None:
+            ahead = np.concatenate([np.tile(np.asarray(d, np.float32).reshape(1, 2), (n, 1))
+                                    for d, n in zip(shifts, counts)]).astype(np.float32)
+        p1, st1 = self._track(prev_pyr, cur_pyr, p0, groups, ahead)
+        p0r, st2 = self._track(cur_pyr, prev_pyr, p1, groups, None if ahead is None else -ahead)
         fb = np.linalg.norm(p0 - p0r, axis=1)
         good = st1 & st2 & (fb < self.max_fb_error)
         out: list[tuple[np.ndarray | None, int]] = []
@@ -170,7 +179,7 @@ class KeypointFlow:
         return out
 
     def _track(self, src: list[np.ndarray], dst: list[np.ndarray], points: np.ndarray,
-               groups: list[slice]) -> tuple[np.ndarray, np.ndarray]:
+               groups: list[slice], ahead: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """LK coarse to fine from `src` to `dst`: (N, 2) positions and (N,) bool status.
 
         Each group (one face) is tracked inside the bounding box of its points and their current
@@ -181,7 +190,7 @@ class KeypointFlow:
         top = min(len(src), len(dst)) - 1
         half = self.lk["winSize"][0] // 2 + 8
         starts = np.array([g.start for g in groups])
-        guess = points / np.float32(2 ** top)
+        guess = (points if ahead is None else points + ahead) / np.float32(2 ** top)
         status = np.zeros(len(points), bool)
         for level in range(top, -1, -1):
             if level < top:

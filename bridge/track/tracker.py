@@ -57,6 +57,7 @@ class _Entry:
     misses: int = 0
     points: np.ndarray | None = None  # flow points seeded on the last frame
     reference: np.ndarray | None = None  # face patch at the last detection (evidence)
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # box centre, px/s
     kps_filter: OneEuroFilter = field(default_factory=OneEuroFilter)
     box_filter: OneEuroFilter = field(default_factory=OneEuroFilter)
     lm_filter: OneEuroFilter = field(default_factory=OneEuroFilter)
@@ -145,7 +146,7 @@ class Tracker:
         self._forget(now)
         visible = [e for e in self._entries.values() if e.visible]
         pyramid = self.flow.pyramid(gray) if visible or faces else None
-        predicted = self._predict(pyramid, visible)
+        predicted = self._predict(pyramid, visible, now)
 
         if faces is None:
             for e in visible:
@@ -176,15 +177,17 @@ class Tracker:
         return sorted(e.id for e in self._entries.values() if not e.visible)
 
     # -- steps ------------------------------------------------------------------
-    def _predict(self, pyramid: list[np.ndarray] | None,
-                 visible: list[_Entry]) -> dict[int, tuple[Face | None, int]]:
+    def _predict(self, pyramid: list[np.ndarray] | None, visible: list[_Entry],
+                 now: float) -> dict[int, tuple[Face | None, int]]:
         """Each visible track's flow-moved face and the flow points that agreed (None, 0 on failure;
-        the unmoved face when there is no previous frame to flow from)."""
+        the unmoved face when there is no previous frame to flow from). The flow search starts
+        where the track's velocity says the face went (fast moves stay within LK's reach)."""
         prev = self._prev_pyramid
         if pyramid is None or prev is None or prev[0].shape != pyramid[0].shape:
             return {e.id: (e.raw, self.evidence.min_inliers) for e in visible}
         with_points = [e for e in visible if e.points is not None and len(e.points)]
-        motions = self.flow.predict_counted(prev, pyramid, [e.points for e in with_points])
+        motions = self.flow.predict_counted(prev, pyramid, [e.points for e in with_points],
+                                            [e.velocity * np.float32(now - e.last_seen) for e in with_points])
         out: dict[int, tuple[Face | None, int]] = {e.id: (None, 0) for e in visible}
         for e, (m, inliers) in zip(with_points, motions):
             if m is None:
@@ -348,6 +351,7 @@ class Tracker:
 
     # -- state changes ------------------------------------------------------------
     def _match(self, e: _Entry, face: Face, gray: np.ndarray, pyramid: list[np.ndarray] | None, now: float) -> None:
+        self._follow(e, face, now)
         e.raw = face
         e.face = self._smooth(e, face, now)
         e.reference = face_patch(pyramid, face.box) if pyramid is not None else None
@@ -370,11 +374,22 @@ class Tracker:
         if why is not None:
             self._stop(e, why, now)
             return
+        self._follow(e, moved, now)
         e.raw = moved
         e.face = self._smooth(e, moved, now)
         e.state = "coasting"
         e.age += 1
         e.last_seen = now
+
+    @staticmethod
+    def _follow(e: _Entry, face: Face, now: float) -> None:
+        """The track's velocity from its last place to this one (smoothed; reset after a gap)."""
+        dt = now - e.last_seen
+        if not e.visible or dt <= 0 or dt > 0.2:
+            e.velocity = np.zeros(2, np.float32)
+            return
+        step = ((face.box[:2] + face.box[2:]) - (e.raw.box[:2] + e.raw.box[2:])) / 2 / np.float32(dt)
+        e.velocity = (0.5 * e.velocity + 0.5 * step).astype(np.float32)
 
     def _stop(self, e: _Entry, why: str, now: float) -> None:
         self.stats.hidden[why] += 1
