@@ -350,6 +350,9 @@ def score(clip: Clip, run: MethodRun) -> dict[str, Any]:
             reentries += 1
             if after and Counter(after).most_common(1)[0][0] == Counter(before).most_common(1)[0][0]:
                 kept += 1
+    leak_spans = {str(person): [list(span) for span in _segments([i in {f for f, leaked, _ in frames if leaked}
+                                                                   for i in range(len(clip))])]
+                  for person, frames in per_person.items() if any(leaked for _, leaked, _ in frames)}
     return {
         "idf1": round(float(ident["IDF1"]), 4),
         "id_switches": int(clear["IDSW"]),
@@ -365,6 +368,7 @@ def score(clip: Clip, run: MethodRun) -> dict[str, Any]:
         "reentries": reentries,
         "reentries_kept": kept,
         "ms_per_frame": round(run.ms_per_frame, 3),
+        "leak_spans": leak_spans,  # person -> [first, end) frame ranges that showed the real face
         **run.extra,
     }
 
