@@ -137,3 +137,42 @@ def test_a_track_drifting_onto_another_face_ends_instead_of_doubling_it():
 def cv2_blur(image):
     import cv2
     return cv2.GaussianBlur(image, (0, 0), 2)
+
+
+def test_a_coasting_fragment_inside_a_detected_face_ends():
+    """A false detection of part of a face (its eyes, above an occluder) became a track; once the
+    whole face is detected with a track of its own, the fragment is not drawn beside it."""
+    from bridge.track.flow import KeypointFlow
+    from bridge.types import Face
+
+    class Still(KeypointFlow):
+        def predict_counted(self, prev, cur, point_sets, shifts=None):
+            return [(np.float32([[1, 0, 0], [0, 1, 0]]), 20) for _ in point_sets]
+
+    image = cv2_blur(np.random.default_rng(2).integers(0, 255, (240, 320, 3), np.uint8))
+    tracker = Tracker(flow=Still())
+    whole = Face(box=np.float32([100, 60, 200, 200]), score=0.9)
+    fragment = Face(box=np.float32([125, 60, 175, 110]), score=0.8)
+    tracker.update(image, [fragment], 0.0)
+    tracks = tracker.update(image, [whole], 1 / 30)
+    assert len(tracks) == 1 and tracks[0].state == "detected"
+
+
+def test_a_one_off_detection_beside_a_face_is_not_kept_as_a_second_person():
+    """Seen once (a false detection on the brow of a face), missed by the next detection right
+    against that face: it stops at once rather than coasting beside it for a second."""
+    from bridge.track.flow import KeypointFlow
+    from bridge.types import Face
+
+    class Still(KeypointFlow):
+        def predict_counted(self, prev, cur, point_sets, shifts=None):
+            return [(np.float32([[1, 0, 0], [0, 1, 0]]), 20) for _ in point_sets]
+
+    image = cv2_blur(np.random.default_rng(4).integers(0, 255, (240, 320, 3), np.uint8))
+    tracker = Tracker(flow=Still())
+    face = Face(box=np.float32([100, 100, 200, 220]), score=0.9)
+    brow = Face(box=np.float32([120, 60, 180, 120]), score=0.75)  # a third of it on the face
+    tracker.update(image, [face], 0.0)
+    assert len(tracker.update(image, [face, brow], 1 / 30)) == 2
+    tracks = tracker.update(image, [face], 2 / 30)
+    assert len(tracks) == 1 and tracker.stats.hidden["unconfirmed"] == 1

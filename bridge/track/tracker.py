@@ -62,6 +62,7 @@ class _Entry:
     box_filter: OneEuroFilter = field(default_factory=OneEuroFilter)
     lm_filter: OneEuroFilter = field(default_factory=OneEuroFilter)
     reidentified: int = 0
+    hits: int = 0  # detections matched to it
 
     def restart_smoothing(self) -> None:
         for f in (self.kps_filter, self.box_filter, self.lm_filter):
@@ -269,6 +270,11 @@ class Tracker:
                 self._lose(e, now)  # hidden behind a detected face: wait for re-identification
                 self.stats.hidden["occluded"] += 1
                 continue
+            if moved is not None and e.hits < 2 and e.reidentified == 0 and covered(moved.box, detected) >= 0.15:
+                # seen once, then missed right against a detected face: a fragment of that face
+                # (its brow above an occluder), not a second person
+                self._stop(e, "unconfirmed", now)
+                continue
             self._coast(e, predicted[e.id], pyramid, gray.shape, now)
 
     def _reidentify(self, candidates: list[_Entry], faces: list[Face], fresh: list[int],
@@ -336,18 +342,26 @@ class Tracker:
             self._lose(e, now)
 
     def _one_track_per_face(self) -> None:
-        """Two shown tracks on one face: the one not confirmed by a detection (or the younger) ends."""
+        """Two shown tracks on one face: the one not confirmed by a detection (or the younger)
+        ends. Two detected faces may overlap a lot (one behind the other), so between them it
+        takes IoU ≥ 0.5; a coasting track ends as soon as a detected face covers most of it (a
+        fragment that drifted onto, or was cut from, a face that has its own track)."""
         shown = [e for e in self._entries.values() if e.visible]
         if len(shown) < 2:
             return
-        iou = iou_matrix(np.array([e.raw.box for e in shown], np.float32), np.array([e.raw.box for e in shown], np.float32))
+        boxes = np.array([e.raw.box for e in shown], np.float32)
+        iou = iou_matrix(boxes, boxes)
         for a in range(len(shown)):
             for b in range(a + 1, len(shown)):
-                if iou[a, b] < 0.5 or not (shown[a].visible and shown[b].visible):
+                ea, eb = shown[a], shown[b]
+                if not (ea.visible and eb.visible):
                     continue
-                keep, drop = sorted((shown[a], shown[b]), key=lambda e: (e.state != "detected", e.first_seen))
-                self._lose(drop, drop.last_seen)
-                self.stats.duplicates += 1
+                keep, drop = sorted((ea, eb), key=lambda e: (e.state != "detected", e.first_seen))
+                both = keep.state == drop.state == "detected"
+                if iou[a, b] >= 0.5 or (not both and drop.state != "detected" and keep.state == "detected"
+                                        and covered(drop.raw.box, keep.raw.box[None]) >= 0.5):
+                    self._lose(drop, drop.last_seen)
+                    self.stats.duplicates += 1
 
     # -- state changes ------------------------------------------------------------
     def _match(self, e: _Entry, face: Face, gray: np.ndarray, pyramid: list[np.ndarray] | None, now: float) -> None:
@@ -356,6 +370,7 @@ class Tracker:
         e.face = self._smooth(e, face, now)
         e.reference = face_patch(pyramid, face.box) if pyramid is not None else None
         e.state, e.misses = "detected", 0
+        e.hits += 1
         e.age += 1
         e.last_seen = e.last_detected = now
 
