@@ -37,3 +37,14 @@ def test_takeovers_pair_overlapping_leftovers_one_to_one():
     t = np.float32([[0, 0, 60, 60], [300, 0, 360, 60]])
     d = np.float32([[20, 0, 80, 60], [25, 0, 85, 60], [500, 0, 560, 60]])
     assert takeovers(t, d) == [(0, 0)]
+
+
+def test_duplicates_end_only_unconfirmed_tracks_on_a_face():
+    from bridge.track.association import duplicates
+    boxes = np.float32([[0, 0, 100, 100], [5, 5, 100, 100], [20, 10, 70, 60], [300, 0, 360, 60], [310, 0, 370, 60]])
+    # 0 and 1 both detected: two faces, one half behind the other; 2 coasts inside 0: goes;
+    # 3 detected, 4 coasting on it (IoU 0.71): goes
+    assert duplicates(boxes, [True, True, False, True, False], [0.0, 1.0, 0.5, 0.0, 0.2]) == [2, 4]
+    assert duplicates(boxes[3:], [False, False], [0.0, 0.2]) == [1]  # two coasting: the younger
+    apart = np.float32([[0, 0, 60, 60], [50, 0, 110, 60]])  # two real faces side by side
+    assert duplicates(apart, [True, True], [0.0, 0.0]) == []

@@ -38,3 +38,13 @@ def test_the_recheck_hands_a_face_to_the_lost_person_it_clearly_is():
     assert better_elsewhere(0.2, [0.1, 0.8], rule) == 1
     assert better_elsewhere(0.7, [0.9], rule) is None  # its own track fits well enough
     assert better_elsewhere(0.2, [0.8, 0.78], rule) is None  # two lost people alike: neither
+
+
+def test_two_faces_carrying_each_others_id_after_a_crossing_are_found():
+    from bridge.track.reid import swapped
+    a, b, c = np.eye(4, dtype=np.float32)[:3]
+    rule = ReidRule(threshold=0.5, margin=0.05)
+    assert swapped([gallery(a), gallery(b), gallery(c)], [b, a, c], rule) == [(0, 1)]
+    assert swapped([gallery(a), gallery(b)], [a, b], rule) == []
+    twin = (a + b) / np.linalg.norm(a + b)
+    assert swapped([gallery(a), gallery(b)], [twin, twin], rule) == []  # no clear case: leave them

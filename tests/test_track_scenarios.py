@@ -176,3 +176,32 @@ def test_a_one_off_detection_beside_a_face_is_not_kept_as_a_second_person():
     assert len(tracker.update(image, [face, brow], 1 / 30)) == 2
     tracks = tracker.update(image, [face], 2 / 30)
     assert len(tracks) == 1 and tracker.stats.hidden["unconfirmed"] == 1
+
+
+def test_ids_swapped_in_a_crossing_are_given_back_once_the_faces_part():
+    """Motion alone hands the two ids over while the faces overlap; the re-check right after
+    they part gives each person their id back."""
+    from bridge.types import Face
+
+    image = cv2_blur(np.random.default_rng(5).integers(0, 255, (240, 400, 3), np.uint8))
+    people = {"left": np.eye(8, dtype=np.float32)[0], "right": np.eye(8, dtype=np.float32)[1]}
+    who: dict[float, str] = {}  # the person at each detection's x on the current frame
+    # appearance is kept out of matching (no near-ties), so motion alone pairs the crossing faces
+    tracker = Tracker(lambda img, fs: [people[who[float(f.box[0])]] for f in fs], ambiguity_margin=0.0)
+
+    def faces(*pairs):
+        who.clear()
+        who.update({float(x): p for x, p in pairs})
+        return [Face(box=np.float32([x, 60, x + 80, 150]), score=0.9) for x, _ in pairs]
+
+    first = {t.face.box[0]: t.id for t in tracker.update(image, faces((60, "left"), (260, "right")), 0.0)}
+    left_id, right_id = first[60.0], first[260.0]
+    tracker.update(image, faces((150, "left"), (170, "right")), 0.1)  # overlapping: near
+    # they pass each other; motion pairs by position, so the ids follow the wrong faces
+    swapped = tracker.update(image, faces((148, "right"), (172, "left")), 0.2)
+    assert {t.id: float(t.face.box[0]) for t in swapped}[left_id] < 160  # on the right person now
+    tracker.update(image, faces((100, "right"), (220, "left")), 0.3)  # apart again
+    tracks = tracker.update(image, faces((60, "right"), (260, "left")), 0.4)
+    by_id = {t.id: float(t.face.box[0]) for t in tracks}
+    assert by_id[left_id] > 200 > 100 > by_id[right_id]
+    assert tracker.stats.identity_swaps == 1

@@ -25,10 +25,6 @@ def face_size(box: np.ndarray) -> float:
     return float(max(1.0, np.sqrt(max(box[2] - box[0], 1.0) * max(box[3] - box[1], 1.0))))
 
 
-def centre(box: np.ndarray) -> np.ndarray:
-    return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], np.float32)
-
-
 def covered(box: np.ndarray, others: np.ndarray) -> float:
     """Largest fraction of `box` that any one of `others` (N, 4) covers."""
     if len(others) == 0:
@@ -130,3 +126,23 @@ def takeovers(boxes_t: np.ndarray, boxes_d: np.ndarray, min_iou: float = 0.3) ->
         return []
     iou = iou_matrix(boxes_t, boxes_d)
     return assign(np.where(iou >= min_iou, 1.0 - iou, FORBIDDEN))
+
+
+def duplicates(boxes: np.ndarray, detected: list[bool], first_seen: list[float]) -> list[int]:
+    """Indices of shown tracks to end because another track has their face. Two tracks detected
+    on this frame are two faces (the detector's NMS has spoken; one may be half behind the
+    other), so only a track not confirmed by a detection goes: when it overlaps another by IoU
+    ≥ 0.5 (of two coasting ones, the younger), or when a detected face covers most of it (a
+    fragment that drifted onto, or was cut from, a face that has its own track)."""
+    iou = iou_matrix(boxes, boxes)
+    dropped: set[int] = set()
+    for a in range(len(boxes)):
+        for b in range(a + 1, len(boxes)):
+            if a in dropped or b in dropped:
+                continue
+            keep, drop = sorted((a, b), key=lambda k: (not detected[k], first_seen[k]))
+            if detected[drop]:
+                continue
+            if iou[a, b] >= 0.5 or (detected[keep] and covered(boxes[drop], boxes[keep][None]) >= 0.5):
+                dropped.add(drop)
+    return sorted(dropped)

@@ -113,6 +113,19 @@ class KeypointFlow:
             return np.zeros((0, 2), np.float32)
         return np.concatenate(points).astype(np.float32)
 
+    def seed_apart(self, frame: np.ndarray | list[np.ndarray], face: Face, others: list[np.ndarray]) -> np.ndarray:
+        """`seed`, leaving out points inside other faces' boxes: where two faces overlap, a point
+        may belong to either, and the one in front would drag the other (kept all the same when
+        too few would remain)."""
+        points = self.seed(frame, face)
+        boxes = np.array(others, np.float32).reshape(-1, 4)
+        if len(points) == 0 or len(boxes) == 0:
+            return points
+        inside = ((points[:, None, 0] >= boxes[None, :, 0]) & (points[:, None, 0] <= boxes[None, :, 2])
+                  & (points[:, None, 1] >= boxes[None, :, 1]) & (points[:, None, 1] <= boxes[None, :, 3])).any(1)
+        kept = points[~inside]
+        return kept if len(kept) >= self.min_points else points
+
     def pyramid(self, gray: np.ndarray) -> list[np.ndarray]:
         """The frame's LK pyramid (level 0 is `gray`), with the levels cv2.buildOpticalFlowPyramid
         would make: halving stops before a level gets no larger than the window."""

@@ -84,3 +84,24 @@ def better_elsewhere(own: float, others: list[float], rule: ReidRule) -> int | N
     if best < rule.threshold or best - max(own, runner_up) < rule.margin:
         return None
     return int(order[0])
+
+
+def swapped(galleries: list[Gallery], embeddings: list[np.ndarray], rule: ReidRule) -> list[tuple[int, int]]:
+    """Pairs (a, b) of tracks checked on the same frame that carry each other's person: each
+    face is clearly more like the other track's gallery (both above `threshold`, and the crossed
+    pairing beats the current one by twice `margin`)."""
+    out: list[tuple[int, int]] = []
+    used: set[int] = set()
+    n = len(galleries)
+    if n < 2:
+        return out
+    sims = np.array([[g.similarity(v) if not g.empty else -1.0 for v in embeddings] for g in galleries])
+    for a in range(n):
+        for b in range(a + 1, n):
+            if a in used or b in used:
+                continue
+            keep, cross = sims[a, a] + sims[b, b], sims[a, b] + sims[b, a]
+            if min(sims[a, b], sims[b, a]) >= rule.threshold and cross - keep >= 2 * rule.margin:
+                out.append((a, b))
+                used.update((a, b))
+    return out

@@ -63,6 +63,8 @@ class _Entry:
     lm_filter: OneEuroFilter = field(default_factory=OneEuroFilter)
     reidentified: int = 0
     hits: int = 0  # detections matched to it
+    near: bool = False  # its box touches another track's (a crossing: ids may swap)
+    crossed: bool = False  # has been near someone since its last embedding: re-check once apart
 
     def restart_smoothing(self) -> None:
         for f in (self.kps_filter, self.box_filter, self.lm_filter):
@@ -160,7 +162,8 @@ class Tracker:
         # built once per frame and kept: the next frame's flow starts from it
         self._prev_pyramid = pyramid if shown else None
         for e in self._entries.values():
-            e.points = self._seed(pyramid, e, shown) if e.visible and pyramid is not None else None
+            e.points = (self.flow.seed_apart(pyramid, e.raw, [o.raw.box for o in shown if o is not e])
+                        if e.visible and pyramid is not None else None)
         shown.sort(key=lambda e: e.id)
         slots = self.slots.assign([e.id for e in sorted(shown, key=lambda e: e.first_seen)], self._forgotten)
         self._forgotten = set()
@@ -200,12 +203,39 @@ class Tracker:
     def _associate(self, image: np.ndarray, gray: np.ndarray, pyramid: list[np.ndarray] | None,
                    visible: list[_Entry], predicted: dict[int, tuple[Face | None, int]],
                    faces: list[Face], now: float) -> None:
-        # flow failed: the last known place still serves as a prediction for matching
-        preds = [predicted[e.id][0] or e.raw for e in visible]
-        cost = association.motion_cost(preds, faces, self.gates)
+        """A detection frame: pair detections with tracks, bring back or start the rest, learn
+        what each person looks like, and decide about the tracks no detection confirmed."""
         embeddings: dict[int, np.ndarray] = {j: normalise(f.embedding) for j, f in enumerate(faces)
                                              if f.embedding is not None}
+        pairs = self._pair(image, visible, [predicted[e.id][0] or e.raw for e in visible], faces, embeddings)
+        matched_t, matched_d = {r for r, _ in pairs}, {c for _, c in pairs}
 
+        # unmatched detections: a lost person come back, or someone new
+        fresh = [j for j in range(len(faces)) if j not in matched_d]
+        if self.embed is not None:
+            embeddings.update(self._embed(image, faces, [j for j in fresh if j not in embeddings]))
+        unmatched = [e for i, e in enumerate(visible) if i not in matched_t]
+        revived = self._reidentify([e for e in self._entries.values() if not e.visible] + unmatched,
+                                   faces, fresh, embeddings, now)
+
+        on_track = [(visible[r], c) for r, c in pairs]  # (track, detection) of this frame
+        for e, j in on_track:
+            self._match(e, faces[j], pyramid, now)
+        for j in fresh:
+            e = self._revive(revived[j], faces[j], pyramid, now) if j in revived else self._new(faces[j], pyramid, now)
+            on_track.append((e, j))
+        self._learn(image, gray, faces, on_track, embeddings, now)
+
+        taken = {e.id for e in revived.values()}
+        detected = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
+        for e in unmatched:
+            if e.id not in taken and e.visible:
+                self._missed(e, predicted[e.id], detected, pyramid, gray.shape, now)
+
+    def _pair(self, image: np.ndarray, visible: list[_Entry], predictions: list[Face], faces: list[Face],
+              embeddings: dict[int, np.ndarray]) -> list[tuple[int, int]]:
+        """(track, detection) pairs: motion first, appearance on near-ties, then takeovers."""
+        cost = association.motion_cost(predictions, faces, self.gates)
         # near-ties, and tracks that coasted (they may have drifted onto someone else): appearance decides
         unsure = association.ambiguous(cost, self.gates.ambiguity_margin)
         for i, e in enumerate(visible):
@@ -217,65 +247,32 @@ class Tracker:
             cost = association.add_appearance(cost, self._similarity(visible, embeddings, len(faces)), unsure,
                                               self.gates)
         pairs = association.assign(cost)
-        matched_t, matched_d = {r for r, _ in pairs}, {c for _, c in pairs}
-
         # a detection on a track the gates let go (lagging, drifted) is that track's face
-        loose_t = [i for i in range(len(visible)) if i not in matched_t]
-        loose_d = [j for j in range(len(faces)) if j not in matched_d]
-        boxes_t = np.array([preds[i].box for i in loose_t], np.float32).reshape(-1, 4)
-        boxes_d = np.array([faces[j].box for j in loose_d], np.float32).reshape(-1, 4)
-        for a, b in association.takeovers(boxes_t, boxes_d):
-            i, j = loose_t[a], loose_d[b]
-            e = visible[i]
+        loose_t = [i for i in range(len(visible)) if i not in {r for r, _ in pairs}]
+        loose_d = [j for j in range(len(faces)) if j not in {c for _, c in pairs}]
+        for a, b in association.takeovers(np.array([predictions[i].box for i in loose_t], np.float32).reshape(-1, 4),
+                                          np.array([faces[j].box for j in loose_d], np.float32).reshape(-1, 4)):
+            e, j = visible[loose_t[a]], loose_d[b]
             if j in embeddings and not e.gallery.empty and e.gallery.similarity(embeddings[j]) < self.gates.appearance_gate:
                 continue  # someone else stepped in front of it
-            pairs.append((i, j))
-            matched_t.add(i)
-            matched_d.add(j)
+            pairs.append((loose_t[a], j))
             self.stats.takeovers += 1
+        return pairs
 
-        # unmatched detections: a lost person come back, or someone new
-        fresh = [j for j in range(len(faces)) if j not in matched_d]
-        if self.embed is not None:
-            embeddings.update(self._embed(image, faces, [j for j in fresh if j not in embeddings]))
-        unmatched = [e for i, e in enumerate(visible) if i not in matched_t]
-        revived = self._reidentify([e for e in self._entries.values() if not e.visible] + unmatched,
-                                   faces, fresh, embeddings, now)
-
-        on_track: list[tuple[_Entry, int]] = []  # (track, detection) of this frame
-        for r, c in pairs:
-            self._match(visible[r], faces[c], gray, pyramid, now)
-            on_track.append((visible[r], c))
-        for j in fresh:
-            if j in revived:
-                e = revived[j]
-                e.visible = True
-                e.restart_smoothing()
-                e.reidentified += 1
-                self.stats.reidentified += 1
-                self._match(e, faces[j], gray, pyramid, now)
-            else:
-                e = self._new(faces[j], gray, pyramid, now)
-            on_track.append((e, j))
-        self._learn(image, gray, faces, on_track, embeddings, now)
-
-        taken = {e.id for e in revived.values()}
-        detected = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
-        for i, e in enumerate(visible):
-            if i in matched_t or e.id in taken or not e.visible:
-                continue
-            e.misses += 1
-            moved = predicted[e.id][0]
-            if moved is not None and covered(moved.box, detected) >= self.occlusion:
-                self._lose(e, now)  # hidden behind a detected face: wait for re-identification
-                self.stats.hidden["occluded"] += 1
-                continue
-            if moved is not None and e.hits < 2 and e.reidentified == 0 and covered(moved.box, detected) >= 0.15:
-                # seen once, then missed right against a detected face: a fragment of that face
-                # (its brow above an occluder), not a second person
-                self._stop(e, "unconfirmed", now)
-                continue
-            self._coast(e, predicted[e.id], pyramid, gray.shape, now)
+    def _missed(self, e: _Entry, prediction: tuple[Face | None, int], detected: np.ndarray,
+                pyramid: list[np.ndarray] | None, shape: tuple[int, ...], now: float) -> None:
+        """A track the detector did not find on this frame: hidden, ended, or coasting on evidence."""
+        e.misses += 1
+        moved = prediction[0]
+        if moved is not None and covered(moved.box, detected) >= self.occlusion:
+            self._lose(e, now)  # hidden behind a detected face: wait for re-identification
+            self.stats.hidden["occluded"] += 1
+        elif moved is not None and e.hits < 2 and e.reidentified == 0 and covered(moved.box, detected) >= 0.15:
+            # seen once, then missed right against a detected face: a fragment of that face
+            # (its brow above an occluder), not a second person
+            self._stop(e, "unconfirmed", now)
+        else:
+            self._coast(e, prediction, pyramid, shape, now)
 
     def _reidentify(self, candidates: list[_Entry], faces: list[Face], fresh: list[int],
                     embeddings: dict[int, np.ndarray], now: float) -> dict[int, _Entry]:
@@ -309,15 +306,28 @@ class Tracker:
         if self.embed is None:
             return
         want = [(e, j) for e, j in on_track if j not in embeddings
-                and (e.gallery.empty or now - e.last_embedded >= self.recheck_s)]
+                and (e.gallery.empty or now - e.last_embedded >= self.recheck_s or (e.crossed and not e.near))]
         want.sort(key=lambda p: (not p[0].gallery.empty, p[0].last_embedded))
         embeddings = {**embeddings, **self._embed(image, faces, [j for _, j in want])}
+        checked = [(e, embeddings[j]) for e, j in on_track if j in embeddings]
+        for a, b in reid.swapped([e.gallery for e, _ in checked], [v for _, v in checked], self.rule):
+            self._swap_people(checked[a][0], checked[b][0])
         for e, j in on_track:
             if j in embeddings and e.id in self._entries and e.visible:
                 self._check_and_learn(e, faces[j], embeddings[j], gray, now)
 
+    def _swap_people(self, a: _Entry, b: _Entry) -> None:
+        """Two faces that crossed carry each other's ids: each person takes their id, gallery and
+        history back; the positions stay where the faces are."""
+        for name in ("id", "gallery", "first_seen", "reidentified", "hits"):
+            va, vb = getattr(a, name), getattr(b, name)
+            setattr(a, name, vb)
+            setattr(b, name, va)
+        self._entries[a.id], self._entries[b.id] = a, b
+        self.stats.identity_swaps += 1
+
     def _check_and_learn(self, e: _Entry, face: Face, v: np.ndarray, gray: np.ndarray, now: float) -> None:
-        e.last_embedded = now
+        e.last_embedded, e.crossed = now, False
         lost = [o for o in self._entries.values() if not o.visible and not o.gallery.empty]
         best = reid.better_elsewhere(e.gallery.similarity(v), [o.gallery.similarity(v) for o in lost], self.rule)
         if best is not None:
@@ -342,29 +352,26 @@ class Tracker:
             self._lose(e, now)
 
     def _one_track_per_face(self) -> None:
-        """Two shown tracks on one face: the one not confirmed by a detection (or the younger)
-        ends. Two detected faces may overlap a lot (one behind the other), so between them it
-        takes IoU ≥ 0.5; a coasting track ends as soon as a detected face covers most of it (a
-        fragment that drifted onto, or was cut from, a face that has its own track)."""
+        """Two shown tracks on one face: one ends (association.duplicates says which). Tracks
+        whose boxes touch are marked `near`: once apart, each is re-checked at once (a crossing
+        is where ids swap), not at its next periodic turn."""
         shown = [e for e in self._entries.values() if e.visible]
         if len(shown) < 2:
+            for e in shown:
+                e.near = False
             return
         boxes = np.array([e.raw.box for e in shown], np.float32)
-        iou = iou_matrix(boxes, boxes)
-        for a in range(len(shown)):
-            for b in range(a + 1, len(shown)):
-                ea, eb = shown[a], shown[b]
-                if not (ea.visible and eb.visible):
-                    continue
-                keep, drop = sorted((ea, eb), key=lambda e: (e.state != "detected", e.first_seen))
-                both = keep.state == drop.state == "detected"
-                if iou[a, b] >= 0.5 or (not both and drop.state != "detected" and keep.state == "detected"
-                                        and covered(drop.raw.box, keep.raw.box[None]) >= 0.5):
-                    self._lose(drop, drop.last_seen)
-                    self.stats.duplicates += 1
+        for k in association.duplicates(boxes, [e.state == "detected" for e in shown], [e.first_seen for e in shown]):
+            self._lose(shown[k], shown[k].last_seen)
+            self.stats.duplicates += 1
+        touching = iou_matrix(boxes, boxes) > 0
+        np.fill_diagonal(touching, False)
+        for e, t in zip(shown, touching.any(axis=1)):
+            e.near = bool(t)
+            e.crossed = e.crossed or e.near
 
     # -- state changes ------------------------------------------------------------
-    def _match(self, e: _Entry, face: Face, gray: np.ndarray, pyramid: list[np.ndarray] | None, now: float) -> None:
+    def _match(self, e: _Entry, face: Face, pyramid: list[np.ndarray] | None, now: float) -> None:
         self._follow(e, face, now)
         e.raw = face
         e.face = self._smooth(e, face, now)
@@ -416,7 +423,16 @@ class Tracker:
         e.points = None
         e.last_seen = min(e.last_seen, now)
 
-    def _new(self, face: Face, gray: np.ndarray, pyramid: list[np.ndarray] | None, now: float) -> _Entry:
+    def _revive(self, e: _Entry, face: Face, pyramid: list[np.ndarray] | None, now: float) -> _Entry:
+        """A lost person is back on this detection."""
+        e.visible = True
+        e.restart_smoothing()
+        e.reidentified += 1
+        self.stats.reidentified += 1
+        self._match(e, face, pyramid, now)
+        return e
+
+    def _new(self, face: Face, pyramid: list[np.ndarray] | None, now: float) -> _Entry:
         e = _Entry(id=self._next_id, face=face, raw=face, first_seen=now, last_seen=now, last_detected=now,
                    gallery=Gallery(self.gallery_size, momentum=self.gallery_momentum),
                    kps_filter=OneEuroFilter(self.min_cutoff, self.beta),
@@ -425,7 +441,7 @@ class Tracker:
         self._next_id += 1
         self._entries[e.id] = e
         self.stats.new_tracks += 1
-        self._match(e, face, gray, pyramid, now)
+        self._match(e, face, pyramid, now)
         e.age = 1
         return e
 
@@ -435,18 +451,6 @@ class Tracker:
             self._forgotten.add(tid)
 
     # -- helpers ------------------------------------------------------------------
-    def _seed(self, pyramid: list[np.ndarray], e: _Entry, shown: list[_Entry]) -> np.ndarray:
-        """Flow points for `e`, leaving out those inside another face's box: where two faces
-        overlap, a point may belong to either, and the one in front would drag the other."""
-        points = self.flow.seed(pyramid, e.raw)
-        others = np.array([o.raw.box for o in shown if o is not e], np.float32).reshape(-1, 4)
-        if len(points) == 0 or len(others) == 0:
-            return points
-        inside = ((points[:, None, 0] >= others[None, :, 0]) & (points[:, None, 0] <= others[None, :, 2])
-                  & (points[:, None, 1] >= others[None, :, 1]) & (points[:, None, 1] <= others[None, :, 3])).any(1)
-        kept = points[~inside]
-        return kept if len(kept) >= self.flow.min_points else points
-
     def _embed(self, image: np.ndarray, faces: list[Face], idx: list[int]) -> dict[int, np.ndarray]:
         """Embeddings of faces[idx], as many as the frame's budget has left (in the order given)."""
         if not idx or self.embed is None:
