@@ -30,7 +30,7 @@ from benchmarks import identity_eval as ev  # noqa: E402
 from tests import suite_clips  # noqa: E402
 
 METHODS = ("ours",) + ev.PEERS
-LABELS = {"ours": "facebridge", "before": "facebridge before (baseline run)", "bytetrack": "ByteTrack", "ocsort": "OC-SORT", "botsort": "BoT-SORT",
+LABELS = {"ours": "facebridge", "before": "facebridge before (on its own clips)", "bytetrack": "ByteTrack", "ocsort": "OC-SORT", "botsort": "BoT-SORT",
           "per_frame": "per-frame matching (DLC)", "iou_baseline": "IoU baseline"}
 
 GOALS = {  # the issue's goals, checked on the summary of "ours"
@@ -127,6 +127,8 @@ def markdown(report: dict[str, Any]) -> str:
              "every face mapped to one target; its leaks are judged in the output pixels by the recogniser. "
              "The peers get the same detector and landmarker run on every frame; a face no drawn box covers is a "
              "leak. Ghosts: drawn swaps with IoU < 0.3 to every face in the picture, per scored face-frame.",
+             f"facebridge is commit {report.get('bridge', 'unknown')}"
+             + (f"; 'before' is commit {report['before_bridge']}." if report.get("before_bridge") else "."),
              "",
              "| method | " + " | ".join(c[0] for c in cols) + " |",
              "| --- | " + " | ".join("---:" for _ in cols) + " |"]
@@ -262,8 +264,10 @@ def main(argv: list[str] | None = None) -> int:
         "command": "identity_suite.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{platform.machine()} {platform.system()}",
         "profile": str(Path(args.profile).resolve().relative_to(REPO)) if Path(args.profile).resolve().is_relative_to(REPO) else str(args.profile),
-        "detect_every": detect_every, "seconds": round(time.perf_counter() - started, 1),
+        "detect_every": detect_every, "seconds": round(time.perf_counter() - started, 1), "bridge": _commit(),
     }
+    if args.baseline:
+        report["before_bridge"] = json.loads(args.baseline.read_text()).get("bridge", "unknown")
     return finish(report, entries, methods, args)
 
 
@@ -321,6 +325,20 @@ def merge_baseline(entries: list[dict[str, Any]], baseline: dict[str, Any]) -> l
             if m != "ours":
                 e["methods"].setdefault(m, r)
     return entries
+
+
+def _commit() -> str:
+    """The checked-out commit whose bridge/ was measured (+ '-dirty' when bridge/ has changes)."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "bridge"], cwd=REPO, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
 def _split(name: str) -> tuple[str, int]:
