@@ -30,7 +30,7 @@ from benchmarks import identity_eval as ev  # noqa: E402
 from tests import suite_clips  # noqa: E402
 
 METHODS = ("ours",) + ev.PEERS
-LABELS = {"ours": "facebridge", "before": "facebridge before (on its own clips)", "bytetrack": "ByteTrack", "ocsort": "OC-SORT", "botsort": "BoT-SORT",
+LABELS = {"ours": "facebridge", "before": "facebridge before (--baseline)", "bytetrack": "ByteTrack", "ocsort": "OC-SORT", "botsort": "BoT-SORT",
           "per_frame": "per-frame matching (DLC)", "iou_baseline": "IoU baseline"}
 
 GOALS = {  # the goals, checked on the summary of "ours"
