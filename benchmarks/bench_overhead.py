@@ -62,7 +62,7 @@ def run_case(frames: list[np.ndarray], detections: list[list[Face]], embed: Call
     clock = StepClock()
     tracker = Tracker(embed)
     clock.wrap(tracker, "embed", "embed")
-    clock.wrap(tracker.flow, "predict", "flow")
+    clock.wrap(tracker.flow, "predict_counted", "flow")
     clock.wrap(tracker.flow, "seed", "seed")
     swapper = FaceSwapper(Warp68Swapper(), Compose(label=Label()))
     clock.wrap(swapper.compose, "paste_face", "compose")

@@ -12,6 +12,7 @@ import numpy as np
 
 from bridge.faces.detect import BlazeFaceDetector, ScrfdDetector, UlfdDetector, YoloFaceDetector
 from bridge.faces.embed import Recogniser
+from bridge.faces.scan import FineScan
 from bridge.faces.landmarks import Fan68Landmarker, Landmarker68
 from bridge.mapping import Mapping, SceneOverride
 from bridge.profile import Profile
@@ -29,6 +30,7 @@ from bridge.swap.simswap import SimSwapper
 from bridge.swap.stage import FaceSwapper
 from bridge.swap.warp68 import Warp68Swapper
 from bridge.targets import TargetError, TargetLibrary
+from bridge.track.evidence import Evidence
 from bridge.track.tracker import Tracker, embed_with
 from bridge.types import Face, Target
 
@@ -155,10 +157,15 @@ def build_face_stage(profile: Profile) -> FaceStage:
     t = profile.tracking
     tracker = Tracker(embed_with(analysis.recogniser), forget_s=t.forget_s, max_coast_s=t.max_coast_s,
                       recheck_s=t.recheck_s, reid_threshold=t.reid_threshold, min_cutoff=t.smoothing_min_cutoff,
-                      beta=t.smoothing_beta)
+                      beta=t.smoothing_beta, gallery_size=t.gallery_size, embed_budget=t.embed_budget,
+                      evidence=Evidence(min_agreement=t.coast_agreement))
+    a = profile.analysis
+    # tiles set by hand: the detector tiles every pass itself; otherwise the fine scan picks tiles
+    scan = FineScan(analysis.detector, a.scan_tiles) if list(a.tiles) == [1, 1] and a.scan_tiles > 0 else None
     fallback = SwapFallback(profile.swap.fallback, profile.swap.hold_frames)
     stage = FaceStage(analysis.detector, analysis.landmarker, tracker, build_mapping(profile, analysis, targets),
                      FaceSwapper(swapper, compose, fallback), targets, detect_every=profile.analysis.detect_every,
-                      reload_targets=lambda: load_targets(profile, library))
+                      reload_targets=lambda: load_targets(profile, library), scan=scan,
+                      detect_on_change=a.detect_on_change)
     stage.provider = analysis.recogniser.session.provider  # shown in status: where the models really run
     return stage

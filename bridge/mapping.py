@@ -92,6 +92,7 @@ class Mapping:
         self._face_target: dict[int, str] = {}  # track id → target chosen by cycle_face_target
         self._pool_of: dict[int, str] = {}  # track id → pool target
         self._last_seen: dict[int, int] = {}  # track id → assign() call it was last seen in
+        self._slot_track: dict[int, int] = {}  # face slot → track id that last held it on screen
         self._calls = 0
         self._check()
 
@@ -149,6 +150,8 @@ class Mapping:
         self._calls += 1
         for t in tracks:
             self._last_seen[t.id] = self._calls
+            if t.slot is not None:
+                self._slot_track[t.slot] = t.id
         self._recognise(tracks)
         for t in tracks:
             t.person = self._person_of.get(t.id)
@@ -234,6 +237,8 @@ class Mapping:
             if action == "set_bypass":
                 return self.set_bypass(bool(command.get("on", True)))
             if action == "cycle_face_target":
+                if command.get("face") is not None:
+                    return self.cycle_face_slot(int(command["face"]))
                 return self.cycle_face_target(int(command["track"]))
             if action == "set_face_target":
                 return self.set_face_target(int(command["track"]), str(command["target"]))
@@ -280,6 +285,14 @@ class Mapping:
         i = self.targets.index(current) + 1 if current in self.targets else 0
         self._face_target[track_id] = self.targets[i % len(self.targets)]
         return CommandResult(True, f"track {track_id}: target {self._face_target[track_id]}")
+
+    def cycle_face_slot(self, slot: int) -> CommandResult:
+        """`cycle_face_target` for the face in an on-screen slot (the "face N" hotkeys)."""
+        track_id = self._slot_track.get(slot)
+        if track_id is None:
+            return CommandResult(False, f"cycle_face_target: no face in slot {slot}")
+        result = self.cycle_face_target(track_id)
+        return CommandResult(result.applied, f"face {slot}: {result.message}")
 
     def set_face_target(self, track_id: int, choice: str) -> CommandResult:
         """Give one face a target of its own, leave it as it is (KEEP), blur it (BLUR) or hand it back

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from bridge.faces.scan import FineScan, Motion
 from bridge.mapping import BLUR, CommandResult, Mapping
 from bridge.obs.commands import Command
 from bridge.swap.stage import FaceSwapper, FaceToSwap
@@ -65,6 +66,8 @@ class FaceStageStatus:
     panic: bool = False
     scene: str | None = None  # the program scene OBS last reported
     detect_every: int = 1
+    detections_on_change: int = 0  # detections run before their turn: new motion, or a track lost its face
+    fine_tiles: int = 0  # fine-scan tiles run (small and new faces)
     fallbacks: int = 0
     leaks: int = 0
     swap_errors: int = 0
@@ -98,8 +101,14 @@ class FaceStage:
 
     def __init__(self, detector: Detector, landmarker: Landmarker, tracker: Tracker, mapping: Mapping,
                  swapper: FaceSwapper, targets: dict[str, Target], *, detect_every: int | str = 1,
-                 reload_targets: Callable[[], dict[str, Target]] | None = None, blur: float = 0.15):
+                 reload_targets: Callable[[], dict[str, Target]] | None = None, blur: float = 0.15,
+                 scan: FineScan | None = None, detect_on_change: bool = True):
         self.detector, self.landmarker, self.tracker = detector, landmarker, tracker
+        self.scan = scan
+        self.motion = Motion() if scan is not None or detect_on_change else None
+        self.detect_on_change = detect_on_change
+        self.detections_on_change = 0
+        self.fine_tiles = 0
         self.mapping, self.swapper, self.targets = mapping, swapper, targets
         self.detect_every = DetectEvery(detect_every)
         self.reload = reload_targets
@@ -120,9 +129,23 @@ class FaceStage:
         image = frame.image
         times = StageTimes()
         faces: list[Face] | None = None
-        if self.detect_every.due(self._index):
-            started = time.perf_counter()
-            faces = self.detector.detect(image)
+        started = time.perf_counter()
+        shown = self.last_tracks  # the latest finished frame's (one frame behind when overlapped)
+        moving = self.motion.update(image, np.array([t.face.box for t in shown], np.float32)) if self.motion else None
+        due = self.detect_every.due(self._index)
+        if not due and self.detect_on_change and (self.tracker.wants_detection or self.motion.at_edges(moving)):
+            # a track lost its face, or something moves in at the frame's edges where no face is
+            # followed (people walk in from there): look now, not at the detector's next turn
+            due = True
+            self.detections_on_change += 1
+        if due:
+            if self.scan is not None:
+                plan = self.scan.plan(image.shape, [(t.face.box, t.misses + (t.state != "detected")) for t in shown],
+                                      self.motion, moving)
+                faces = self.scan.detect(image, plan)
+                self.fine_tiles += len(plan.tiles)
+            else:
+                faces = self.detector.detect(image)
             times.detect = (time.perf_counter() - started) * 1e3
             started = time.perf_counter()
             faces = [f for f in self.landmarker.landmark(image, faces) if _finite(f)]
@@ -225,13 +248,16 @@ class FaceStage:
             log.error("reload_targets: kept the current targets: %s", result.message)
 
     def status(self) -> FaceStageStatus:
-        tracks = [{"id": t.id, "person": t.person, "target": t.target, "state": t.state} for t in self.last_tracks]
+        tracks = [{"id": t.id, "slot": t.slot, "person": t.person, "target": t.target, "state": t.state}
+                  for t in self.last_tracks]
         for track, entry in zip(self.last_tracks, tracks):  # misses: detections that missed it (the dock's "coasting")
             entry["misses"] = track.misses
         return FaceStageStatus(
             faces=sum(1 for t in self.last_tracks if t.state == "detected"), tracks=tracks,
             active_target=self.mapping.active_target, targets=list(self.mapping.targets), bypass=self.mapping.bypass,
-            panic=self.mapping.panic, scene=self.mapping.scene, detect_every=self.detect_every.every, fallbacks=self.coverage.fallbacks, leaks=self.coverage.leaks,
+            panic=self.mapping.panic, scene=self.mapping.scene, detect_every=self.detect_every.every,
+            detections_on_change=self.detections_on_change,
+            fine_tiles=self.fine_tiles, fallbacks=self.coverage.fallbacks, leaks=self.coverage.leaks,
             swap_errors=self.swapper.fallback.errors)
 
 

@@ -48,6 +48,7 @@ FramesStatus = TypedDict("FramesStatus", {"in": int, "out": int, "held": int, "d
 
 class TrackStatus(TypedDict, total=False):
     id: int
+    slot: int | None  # on-screen face number: the "face N" hotkeys and cycle_face_target's 'face'
     person: str | None  # who the track was recognised as (enrolled name), None = unknown
     target: str | None  # the target face swapped onto it, None = not swapped
     state: str  # "tracked", "lost", "new", ...
@@ -109,7 +110,9 @@ def _track_text(track: Mapping[str, Any]) -> str:
     person = track.get("person") or "unknown"
     target = track.get("target") or "—"
     state = track.get("state")
-    return f"#{track.get('id', '?')} {person} → {target}" + (f" ({state})" if state and state != "tracked" else "")
+    slot = track.get("slot")
+    face = f"face {slot} " if isinstance(slot, int) else ""
+    return f"{face}#{track.get('id', '?')} {person} → {target}" + (f" ({state})" if state and state != "tracked" else "")
 
 
 def render_status(status: Mapping[str, Any]) -> RenderableType:

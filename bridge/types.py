@@ -81,6 +81,7 @@ class Track:
     misses: int = 0
     embedding: np.ndarray | None = None  # appearance gallery (EMA of recogniser embeddings); mapping recognises from it
     reidentified: int = 0  # times this id came back after being lost (smoothing restarts each time)
+    slot: int | None = None  # on-screen face number (1, 2, …) the "face N" hotkeys address (track/slots.py)
 
 
 @dataclass

@@ -55,7 +55,7 @@ HOTKEYS: list[tuple[str, str, dict]] = (
         (
             f"facebridge.cycle_face_target_{face}",
             f"facebridge: cycle the target of face {face}",
-            {"action": "cycle_face_target", "track": face},
+            {"action": "cycle_face_target", "face": face},
         )
         for face in range(1, 5)
     ]

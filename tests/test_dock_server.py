@@ -120,3 +120,22 @@ def test_a_dock_that_loses_the_bridge_says_so_and_reconnects(browser: Any) -> No
         assert until(lambda: state["bypass"] is False, 5.0)
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+def test_the_health_line_shows_the_recording_and_the_audio_offset(browser: Any) -> None:  # noqa: F811
+    port, hub = free_port(), PreviewHub()
+    state: dict[str, Any] = {"bypass": False, "targets": ["a"], "active_target": "a", "tracks": [], "panic": False,
+                             "obs": {"connected": True, "audio_sync": {"inputs": ["Mic"], "offset_ms": 87}},
+                             "recording": {"state": "recording", "file": "/shows/iso/show-2026.mkv"}}
+    server = server_on(port, state, hub)
+    try:
+        browser.get(server.dock_url)
+        health = lambda: browser.find_element("id", "health").text  # noqa: E731
+        assert until(lambda: "87 ms" in health(), 10.0), health()
+        assert "show-2026.mkv" in health()
+        state["recording"] = {"state": "failed", "file": "/shows/iso/show-2026.mkv", "error": "disk full"}
+        state["bypass"] = True  # an on-air change, so the dock hears of it at once
+        assert until(lambda: "failed: disk full" in health(), 10.0), health()
+    finally:
+        server.stop()

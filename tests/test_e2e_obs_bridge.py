@@ -99,13 +99,14 @@ def test_hotkeys_in_obs_change_the_bridge(show: Show) -> None:
     show.hotkey("facebridge.toggle_bypass")
     assert show.wait(lambda s: s["bypass"] is bypass)["bypass"] is bypass
 
-    # cycle face 1: that track moves off the active target to the next one in the list
-    tracks = show.wait(lambda s: any(t["id"] == 1 for t in s["tracks"]))["tracks"]
-    if not any(t["id"] == 1 for t in tracks):
-        pytest.fail(f"no track 1 to cycle: {tracks}")
+    # cycle face 1: the face in slot 1 moves off the active target to the next one in the list
+    tracks = show.wait(lambda s: any(t.get("slot") == 1 for t in s["tracks"]))["tracks"]
+    face1 = next((t["id"] for t in tracks if t.get("slot") == 1), None)
+    if face1 is None:
+        pytest.fail(f"no face in slot 1 to cycle: {tracks}")
     show.hotkey("facebridge.cycle_face_target_1")
-    after = show.wait(lambda s: any(t["id"] == 1 and t["target"] == "guest6" for t in s["tracks"]))
-    assert any(t["id"] == 1 and t["target"] == "guest6" for t in after["tracks"]), after["tracks"]
+    after = show.wait(lambda s: any(t["id"] == face1 and t["target"] == "guest6" for t in s["tracks"]))
+    assert any(t["id"] == face1 and t["target"] == "guest6" for t in after["tracks"]), after["tracks"]
     assert after["obs"]["commands_received"] >= 7  # one per hotkey above
 
 

@@ -105,6 +105,21 @@ def test_cycle_face_target_moves_one_face_only():
     assert m.assign([track(2)])[0].target == "C"
 
 
+def test_cycle_face_target_by_slot_follows_the_face_holding_it():
+    m = show()
+    first = [track(7), track(9)]
+    first[0].slot, first[1].slot = 2, 1
+    m.assign(first)
+    assert m.apply({"action": "cycle_face_target", "face": 2}).applied
+    assert [t.target for t in m.assign(first)] == ["B", "A"]  # track 7 holds slot 2
+    again = track(12)  # slot 1 freed and reused by a newcomer: the hotkey now means them
+    again.slot = 1
+    m.assign([first[0], again])
+    m.apply({"action": "cycle_face_target", "face": 1})
+    assert [t.target for t in m.assign([first[0], again])] == ["B", "B"]
+    assert not m.apply({"action": "cycle_face_target", "face": 4}).applied  # nobody there
+
+
 def test_cycle_right_after_bypass_goes_off_starts_from_what_the_face_shows_now():
     m = show()
     m.assign([track(1)])  # A: the active target

@@ -29,6 +29,7 @@ from bridge.obs.commands import (
         ({"realm": "facebridge", "action": "toggle_bypass"}, Command("toggle_bypass")),
         ({"realm": "facebridge", "action": "set_bypass", "on": False}, Command("set_bypass", on=False)),
         ({"realm": "facebridge", "action": "cycle_face_target", "track": 3}, Command("cycle_face_target", track=3)),
+        ({"realm": "facebridge", "action": "cycle_face_target", "face": 2}, Command("cycle_face_target", face=2)),
         ({"realm": "facebridge", "action": "reload_targets"}, Command("reload_targets")),
     ],
 )
@@ -55,6 +56,9 @@ def test_every_protocol_action_becomes_its_command(data: dict, expected: Command
         ({"realm": "facebridge", "action": "set_bypass"}, "true or false"),
         ({"realm": "facebridge", "action": "cycle_face_target", "track": -1}, "non-negative integer"),
         ({"realm": "facebridge", "action": "cycle_face_target"}, "non-negative integer"),
+        ({"realm": "facebridge", "action": "cycle_face_target", "face": 0}, "face slot 1..9"),
+        ({"realm": "facebridge", "action": "cycle_face_target", "face": True}, "face slot 1..9"),
+        ({"realm": "facebridge", "action": "cycle_face_target", "face": 1, "track": 4}, "not both"),
         ({"realm": "facebridge", "action": "next_target", "pad": "x" * MAX_COMMAND_BYTES}, "bytes, more than"),
     ],
 )
@@ -76,7 +80,8 @@ def test_http_body_is_size_checked_before_it_is_decoded() -> None:
 
 
 def test_a_command_round_trips_through_its_event_data() -> None:
-    for command in (Command("select_target", slot=4), Command("set_bypass", on=True), Command("cycle_face_target", track=2)):
+    for command in (Command("select_target", slot=4), Command("set_bypass", on=True), Command("cycle_face_target", track=2),
+                    Command("cycle_face_target", face=3)):
         assert parse_command(json.loads(json.dumps(command.to_event()))) == command
 
 

@@ -136,7 +136,7 @@ def test_every_hotkey_reaches_the_command_sink_and_malformed_events_are_ignored(
             "facebridge.prev_target": Command("prev_target", source="obs"),
             "facebridge.toggle_bypass": Command("toggle_bypass", source="obs"),
             **{f"facebridge.select_target_{s}": Command("select_target", slot=s, source="obs") for s in range(1, 10)},
-            **{f"facebridge.cycle_face_target_{f}": Command("cycle_face_target", track=f, source="obs") for f in range(1, 5)},
+            **{f"facebridge.cycle_face_target_{f}": Command("cycle_face_target", face=f, source="obs") for f in range(1, 5)},
         }
         for hotkey, command in expected.items():
             client.send("TriggerHotkeyByName", {"hotkeyName": hotkey})

@@ -402,7 +402,7 @@ def test_run_receives_from_the_cameras_filter_name_and_keeps_sending_without_dis
         assert status["obs"]["connected"] and status["picture_delay_ms"] is not None
         assert recorder.wait_for(lambda r: len(r._raw) > 5, 10), "the bridge's NDI output stopped"
     finally:
-        feeding.join(10)
+        feeding.join(25)  # up to 10 s for a receiver, 1 s preroll, 10 s of frames: never close the sender under it
         camera.close()
         recorder.close()
         code, _seconds, output_text = stop_process(bridge)

@@ -52,7 +52,8 @@ def test_process_writes_the_swapped_clip_and_one_track_record_per_frame(tmp_path
     assert [r["frame"] for r in records] == list(range(30))
     assert all(len(r["faces"]) == 2 for r in records[1:]), "both faces followed on every frame"
     first = records[-1]["faces"][0]
-    assert set(first) == {"track", "box", "kps5", "score", "person", "target", "state"}
+    assert set(first) == {"track", "slot", "box", "kps5", "score", "person", "target", "state"}
+    assert sorted(f["slot"] for f in records[-1]["faces"]) == [1, 2], "two faces on screen hold slots 1 and 2"
     assert len(first["box"]) == 4 and len(first["kps5"]) == 5
     assert {f["track"] for r in records[1:] for f in r["faces"]} == {f["track"] for f in records[1]["faces"]}, \
         "a face changed its track id"

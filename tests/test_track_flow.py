@@ -105,3 +105,20 @@ def test_fit_similarity_recovers_a_known_motion_and_matches_opencvs_fit():
     assert np.abs(ours[:, :2] - truth[:, :2]).max() < 0.01 and np.abs(ours[:, 2] - truth[:, 2]).max() < 1.0
     residual = lambda m: np.linalg.norm(source @ m[:, :2].T + m[:, 2] - noisy, axis=1).mean()  # noqa: E731
     assert residual(ours) <= residual(opencv) + 1e-3  # least squares: no similarity fits better
+
+
+def test_a_move_beyond_lk_reach_is_followed_from_the_expected_shift():
+    """A face moving ~110 px a frame: LK from zero loses it; started at the track's velocity it holds."""
+    rng = np.random.default_rng(3)
+    small = rng.integers(0, 255, (60, 120), dtype=np.uint8)
+    prev = cv2.GaussianBlur(cv2.resize(small, (640, 240), interpolation=cv2.INTER_NEAREST), (0, 0), 1.5)
+    m = np.float32([[1, 0, 110], [0, 1, 3]])
+    cur = cv2.warpAffine(prev, m, (640, 240), borderMode=cv2.BORDER_REFLECT)
+    flow = KeypointFlow()
+    face = _face()
+    points = flow.seed(prev, face)
+    ((blind, _),) = flow.predict_counted(prev, cur, [points])
+    ((hinted, agreed),) = flow.predict_counted(prev, cur, [points], [np.float32([100, 0])])
+    assert blind is None or np.abs(warp_face(blind, face).kps5 - (face.kps5 + [110, 3])).max() > 5
+    assert hinted is not None and agreed >= 4
+    assert np.abs(warp_face(hinted, face).kps5 - (face.kps5 + [110, 3])).max() < 1.0

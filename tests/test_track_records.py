@@ -9,7 +9,7 @@ from bridge.types import Face, Track
 def _track(tid, target="A", person=None):
     kps = np.arange(10, dtype=np.float32).reshape(5, 2)
     return Track(id=tid, face=Face(box=np.array([1, 2, 30, 40], np.float32), score=0.91, kps5=kps),
-                 state="coasting", person=person, target=target)
+                 state="coasting", person=person, target=target, slot=2)
 
 
 def test_record_has_the_tracks_jsonl_fields_and_is_json():
@@ -17,7 +17,7 @@ def test_record_has_the_tracks_jsonl_fields_and_is_json():
     line = json.loads(json.dumps(rec))
     assert line["frame"] == 7
     face = line["faces"][0]
-    assert face == {"track": 3, "box": [1, 2, 30, 40], "kps5": [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]],
+    assert face == {"track": 3, "slot": 2, "box": [1, 2, 30, 40], "kps5": [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]],
                     "score": 0.91, "person": "host", "target": "A", "state": "coasting"}
 
 

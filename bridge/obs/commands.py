@@ -53,7 +53,8 @@ class Command:
     """One request to the pipeline, applied between frames.
 
     Only the fields of its action are set: `slot` or `target` (select_target), `on` (set_bypass),
-    `track` (cycle_face_target), `face` or `track` with `target` (set_face_target: a target name,
+    `face` (cycle_face_target: the on-screen face slot, as in /status and tracks.jsonl) or
+    `track` (cycle_face_target by track id), `face` or `track` with `target` (set_face_target: a target name,
     "@blur", "@keep" = left as is, "@auto" = the profile's rule again), `on` (set_panic: every
     face blurred, bypass or not), `scene` and `mapping` (scene_mapping: the profile's override for
     that program scene, None = back to the profile's default mapping). `source` says where it
@@ -135,9 +136,16 @@ def parse_command(data: object, source: str = "") -> Command:
             raise CommandError(f"set_bypass needs 'on': true or false, got {on!r:.60}")
         return Command("set_bypass", on=on, source=source)
     if action == "cycle_face_target":
-        track = data.get("track")
+        face, track = data.get("face"), data.get("track")
+        if face is not None and track is not None:
+            raise CommandError("cycle_face_target needs one of 'face' (slot 1..9) or 'track' (an id), not both")
+        if face is not None:
+            if not _is_int(face) or face not in SLOTS:
+                raise CommandError(f"cycle_face_target: 'face' must be a face slot 1..9, got {face!r:.60}")
+            return Command("cycle_face_target", face=face, source=source)
         if not _is_int(track) or track < 0:
-            raise CommandError(f"cycle_face_target needs 'track': a non-negative integer, got {track!r:.60}")
+            raise CommandError("cycle_face_target needs 'face' (slot 1..9, as /status shows) or 'track' "
+                               f"(a non-negative integer id), got {track!r:.60}")
         return Command("cycle_face_target", track=track, source=source)
     if action == "set_panic":
         on = data.get("on")

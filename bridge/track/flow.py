@@ -113,6 +113,19 @@ class KeypointFlow:
             return np.zeros((0, 2), np.float32)
         return np.concatenate(points).astype(np.float32)
 
+    def seed_apart(self, frame: np.ndarray | list[np.ndarray], face: Face, others: list[np.ndarray]) -> np.ndarray:
+        """`seed`, leaving out points inside other faces' boxes: where two faces overlap, a point
+        may belong to either, and the one in front would drag the other (kept all the same when
+        too few would remain)."""
+        points = self.seed(frame, face)
+        boxes = np.array(others, np.float32).reshape(-1, 4)
+        if len(points) == 0 or len(boxes) == 0:
+            return points
+        inside = ((points[:, None, 0] >= boxes[None, :, 0]) & (points[:, None, 0] <= boxes[None, :, 2])
+                  & (points[:, None, 1] >= boxes[None, :, 1]) & (points[:, None, 1] <= boxes[None, :, 3])).any(1)
+        kept = points[~inside]
+        return kept if len(kept) >= self.min_points else points
+
     def pyramid(self, gray: np.ndarray) -> list[np.ndarray]:
         """The frame's LK pyramid (level 0 is `gray`), with the levels cv2.buildOpticalFlowPyramid
         would make: halving stops before a level gets no larger than the window."""
@@ -130,40 +143,56 @@ class KeypointFlow:
         """One 2×3 similarity per point set (None where the flow failed).
 
         prev, cur: grey frames or their `pyramid`s (pass pyramids to build each frame's once)."""
+        return [m for m, _ in self.predict_counted(prev, cur, point_sets)]
+
+    def predict_counted(self, prev: np.ndarray | list[np.ndarray], cur: np.ndarray | list[np.ndarray],
+                        point_sets: list[np.ndarray],
+                        shifts: list[np.ndarray] | None = None) -> list[tuple[np.ndarray | None, int]]:
+        """`predict`, with the number of points that agreed on each motion (the RANSAC inliers):
+        the flow's share of the evidence that a face is still there (evidence.py).
+
+        shifts: per point set, the (dx, dy) it is expected to have moved (the track's velocity):
+        LK starts its search there, so a face moving faster than its window reaches (~80 px a
+        frame with the defaults) is still followed."""
         if not point_sets:
             return []
         counts = [len(p) for p in point_sets]
         if sum(counts) == 0:
-            return [None] * len(point_sets)
+            return [(None, 0)] * len(point_sets)
         prev_pyr = self.pyramid(prev) if isinstance(prev, np.ndarray) else prev
         cur_pyr = self.pyramid(cur) if isinstance(cur, np.ndarray) else cur
         bounds = np.cumsum([0] + counts)
         groups = [slice(int(a), int(b)) for a, b, n in zip(bounds[:-1], bounds[1:], counts) if n]
         p0 = np.concatenate(point_sets).reshape(-1, 2).astype(np.float32)
-        p1, st1 = self._track(prev_pyr, cur_pyr, p0, groups)
-        p0r, st2 = self._track(cur_pyr, prev_pyr, p1, groups)
+        ahead = None
+        if shifts is not None:
+            ahead = np.concatenate([np.tile(np.asarray(d, np.float32).reshape(1, 2), (n, 1))
+                                    for d, n in zip(shifts, counts)]).astype(np.float32)
+        p1, st1 = self._track(prev_pyr, cur_pyr, p0, groups, ahead)
+        p0r, st2 = self._track(cur_pyr, prev_pyr, p1, groups, None if ahead is None else -ahead)
         fb = np.linalg.norm(p0 - p0r, axis=1)
         good = st1 & st2 & (fb < self.max_fb_error)
-        out: list[np.ndarray | None] = []
+        out: list[tuple[np.ndarray | None, int]] = []
         for sl in (slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])):
             g = good[sl]
             if g.sum() < self.min_points:
-                out.append(None)
+                out.append((None, int(g.sum())))
                 continue
             src, dst = p0[sl][g], p1[sl][g]
             # RANSAC picks the inliers; a closed-form least-squares fit on them replaces OpenCV's
             # iterative refinement (the same model; the refinement was 0.05 of 0.055 ms per face)
             matrix, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=2.0,
                                                           refineIters=0)
-            if matrix is None or inliers is None or int(inliers.sum()) < self.min_points:
-                out.append(None)
+            agreed = 0 if inliers is None else int(inliers.sum())
+            if matrix is None or agreed < self.min_points:
+                out.append((None, agreed))
                 continue
             chosen = inliers.ravel().astype(bool)
-            out.append(fit_similarity(src[chosen], dst[chosen]))
+            out.append((fit_similarity(src[chosen], dst[chosen]), agreed))
         return out
 
     def _track(self, src: list[np.ndarray], dst: list[np.ndarray], points: np.ndarray,
-               groups: list[slice]) -> tuple[np.ndarray, np.ndarray]:
+               groups: list[slice], ahead: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """LK coarse to fine from `src` to `dst`: (N, 2) positions and (N,) bool status.
 
         Each group (one face) is tracked inside the bounding box of its points and their current
@@ -174,7 +203,7 @@ class KeypointFlow:
         top = min(len(src), len(dst)) - 1
         half = self.lk["winSize"][0] // 2 + 8
         starts = np.array([g.start for g in groups])
-        guess = points / np.float32(2 ** top)
+        guess = (points if ahead is None else points + ahead) / np.float32(2 ** top)
         status = np.zeros(len(points), bool)
         for level in range(top, -1, -1):
             if level < top:

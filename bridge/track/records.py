@@ -17,13 +17,15 @@ def _floats(values: Any) -> list:
 
 
 def tracks_jsonl_record(frame_index: int, tracks: list[Track]) -> dict:
-    """One line of tracks.jsonl: {"frame": i, "faces": [{"track", "box", "kps5", "score", "person",
-    "target", "state"}]} with boxes and keypoints in input pixels."""
+    """One line of tracks.jsonl: {"frame": i, "faces": [{"track", "slot", "box", "kps5", "score",
+    "person", "target", "state"}]} with boxes and keypoints in input pixels; `slot` is the
+    on-screen face number the "face N" hotkeys address."""
     faces = []
     for t in tracks:
         kps = t.face.kps5
         faces.append({
             "track": int(t.id),
+            "slot": t.slot,
             "box": _floats(t.face.box),
             "kps5": [] if kps is None else [_floats(p) for p in kps],
             "score": round(float(t.face.score), 4),

@@ -1,54 +1,42 @@
-"""Stable face identities: association of detections to tracks.
+"""Stable face identities, frame by frame. The parts, one idea each:
 
-Per frame: LK flow moves every visible track's box and keypoints from the last frame
-(flow.py); detections are matched one-to-one to those predictions (Hungarian, scipy) on a
-cost of box overlap and keypoint distance, with appearance (cosine distance of recogniser
-embeddings against each track's gallery) added only where motion alone is ambiguous.
-Unmatched tracks coast on the flow; unmatched detections are compared against recently
-lost tracks (re-identification) before they become new tracks.
-Embeddings are asked for sparingly: new faces, ambiguous matches, and a periodic re-check.
+- flow.py: where each face moved since the last frame (LK keypoint flow, a similarity fit);
+- association.py: which detection is which track (motion cost, appearance on near-ties,
+  Hungarian), and detections that take over a track the gates let go;
+- evidence.py: a track no detection confirms is drawn only while its face is still there
+  (flow inliers and patch agreement; out of frame ends it);
+- reid.py: a face no track claimed gets a lost person's id back (by gallery, or by place
+  moments after a miss), and a periodic re-check repairs ids swapped while faces crossed;
+- gallery.py: several quality-gated embeddings per person, matched by the best;
+- slots.py: the on-screen face numbers the hotkeys address.
+
+This module holds the tracks and applies the decisions. Embeddings are asked for within a
+per-frame budget (`embed_budget`), most needed first: near-ties, new faces, faces with no
+gallery yet, then periodic re-checks; what does not fit waits for the next frame.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
 import cv2
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
+from bridge.track import association, reid
+from bridge.track.association import FORBIDDEN, Gates, covered, face_size
+from bridge.track.evidence import Evidence, agreement, face_patch
 from bridge.track.flow import KeypointFlow, warp_face
+from bridge.track.gallery import Gallery, crop_quality, normalise
 from bridge.track.metrics import iou_matrix
+from bridge.track.reid import ReidRule
+from bridge.track.slots import FaceSlots
 from bridge.track.smooth import OneEuroFilter
 from bridge.types import Face, Track
 
 EmbedFn = Callable[[np.ndarray, list[Face]], list[np.ndarray]]
 """(image BGR, faces) → one L2-normalised embedding per face."""
-
-_FORBIDDEN = 1e6
-
-
-def _normalise(v: np.ndarray) -> np.ndarray:
-    v = np.asarray(v, np.float32).ravel()
-    n = float(np.linalg.norm(v))
-    return v / n if n > 0 else v
-
-
-def _size(box: np.ndarray) -> float:
-    return float(max(1.0, np.sqrt(max(box[2] - box[0], 1.0) * max(box[3] - box[1], 1.0))))
-
-
-def _covered(box: np.ndarray, others: np.ndarray) -> float:
-    """Largest fraction of `box` that any one of `others` covers."""
-    ix = np.clip(np.minimum(box[2], others[:, 2]) - np.maximum(box[0], others[:, 0]), 0, None)
-    iy = np.clip(np.minimum(box[3], others[:, 3]) - np.maximum(box[1], others[:, 1]), 0, None)
-    area = max(1.0, float((box[2] - box[0]) * (box[3] - box[1])))
-    return float((ix * iy).max()) / area
-
-
-def _centre(box: np.ndarray) -> np.ndarray:
-    return np.array([(box[0] + box[2]) / 2, (box[1] + box[3]) / 2], np.float32)
 
 
 @dataclass
@@ -61,17 +49,26 @@ class _Entry:
     first_seen: float
     last_seen: float
     last_detected: float
-    gallery: np.ndarray | None = None
+    gallery: Gallery
     last_embedded: float = -1e9
     visible: bool = True
     state: str = "detected"
     age: int = 0
     misses: int = 0
     points: np.ndarray | None = None  # flow points seeded on the last frame
+    reference: np.ndarray | None = None  # face patch at the last detection (evidence)
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # box centre, px/s
     kps_filter: OneEuroFilter = field(default_factory=OneEuroFilter)
     box_filter: OneEuroFilter = field(default_factory=OneEuroFilter)
     lm_filter: OneEuroFilter = field(default_factory=OneEuroFilter)
     reidentified: int = 0
+    hits: int = 0  # detections matched to it
+    near: bool = False  # its box touches another track's (a crossing: ids may swap)
+    crossed: bool = False  # has been near someone since its last embedding: re-check once apart
+
+    def restart_smoothing(self) -> None:
+        for f in (self.kps_filter, self.box_filter, self.lm_filter):
+            f.reset()  # no smear from where the person was last seen
 
 
 @dataclass
@@ -80,35 +77,34 @@ class TrackerStats:
 
     frames: int = 0
     embeddings: int = 0  # faces sent to the recogniser
+    embeddings_deferred: int = 0  # wanted but over the frame's budget (done on a later frame)
     new_tracks: int = 0
     reidentified: int = 0
     flow_failures: int = 0
     ambiguous: int = 0
     identity_swaps: int = 0  # fixed by a periodic re-check
+    takeovers: int = 0  # detections that took over a track the motion gates let go
+    duplicates: int = 0  # second tracks on one face, ended
+    hidden: Counter = field(default_factory=Counter)  # coasting tracks stopped, by reason
 
 
 class Tracker:
     """Follows faces across frames with stable ids.
 
     embed: recogniser callable; None disables appearance (no re-identification).
-    iou_gate: least overlap between a prediction and a detection to match them.
-        Lower: follows faster/erratic moves; higher: fewer wrong matches in crowds.
-    keypoint_gate: largest mean keypoint (or centre) distance, in face sizes, to match.
-    ambiguity_margin: when the best and second-best motion costs of a detection or track
-        differ by less than this, embeddings decide. Higher: more embeddings, fewer swaps.
-    appearance_gate: least cosine similarity to the track's gallery to accept an
-        appearance-checked match. Higher: fewer wrong matches, more broken tracks.
-    appearance_weight: weight of (1 − cosine) in the matching cost where appearance is used.
-    reid_threshold: least cosine similarity for a new detection to take back a lost track's id.
-        Higher: fewer wrong re-identifications, more new ids for returning people.
-    reid_margin: the best lost track must beat the runner-up (and, on a re-check, the
-        current track) by this much: the hysteresis that keeps near-ties from flipping ids.
-    recheck_s: seconds between embedding re-checks of a track (gallery refresh, swap repair).
-    gallery_momentum: weight of the old gallery in its exponential average (0..1).
+    iou_gate, keypoint_gate, ambiguity_margin, appearance_gate, appearance_weight: see
+        association.Gates.
+    reid_threshold, reid_margin: see reid.ReidRule (also the re-check's hysteresis).
+    recheck_s: seconds between embedding re-checks of a track (gallery growth, swap repair).
+    gallery_size: embeddings kept per person (gallery.Gallery).
+    gallery_momentum: weight of the old value when a gallery entry is refreshed (0..1).
+    embed_budget: most faces sent to the recogniser per frame (so an identity check never
+        stalls a frame); the rest wait for the next frame.
     max_coast_s: longest a track is shown on flow alone without a matching detection.
     forget_s: how long a lost track waits for its person to come back (re-entry window).
     occlusion: a coasting track whose box a detected face covers this much (fraction of its
         area) is hidden as occluded and waits for re-identification.
+    evidence: what a coasting track needs to stay drawn (evidence.Evidence).
     min_cutoff, beta: One-Euro smoothing of landmarks (see smooth.py).
     flow: the keypoint-flow predictor (defaults to KeypointFlow()).
     """
@@ -116,28 +112,30 @@ class Tracker:
     def __init__(self, embed: EmbedFn | None = None, *, iou_gate: float = 0.1, keypoint_gate: float = 0.8,
                  ambiguity_margin: float = 0.3, appearance_gate: float = 0.3, appearance_weight: float = 2.0,
                  reid_threshold: float = 0.5, reid_margin: float = 0.05, recheck_s: float = 2.0,
-                 gallery_momentum: float = 0.8, max_coast_s: float = 1.0, forget_s: float = 30.0,
-                 occlusion: float = 0.45, min_cutoff: float = 0.5, beta: float = 2.0,
+                 gallery_size: int = 6, gallery_momentum: float = 0.7, embed_budget: int = 2,
+                 max_coast_s: float = 1.0, forget_s: float = 30.0, occlusion: float = 0.45,
+                 evidence: Evidence | None = None, min_cutoff: float = 0.5, beta: float = 2.0,
                  flow: KeypointFlow | None = None) -> None:
         self.embed = embed
-        self.iou_gate = iou_gate
-        self.keypoint_gate = keypoint_gate
-        self.ambiguity_margin = ambiguity_margin
-        self.appearance_gate = appearance_gate
-        self.appearance_weight = appearance_weight
-        self.reid_threshold = reid_threshold
-        self.reid_margin = reid_margin
+        self.gates = Gates(iou_gate, keypoint_gate, ambiguity_margin, appearance_gate, appearance_weight)
+        self.rule = ReidRule(reid_threshold, reid_margin)
         self.recheck_s = recheck_s
-        self.gallery_momentum = gallery_momentum
+        self.gallery_size, self.gallery_momentum = gallery_size, gallery_momentum
+        self.embed_budget = max(1, embed_budget)
         self.max_coast_s = max_coast_s
         self.forget_s = forget_s
         self.occlusion = occlusion
+        self.evidence = evidence or Evidence()
         self.min_cutoff, self.beta = min_cutoff, beta
         self.flow = flow or KeypointFlow()
+        self.slots = FaceSlots()
         self.stats = TrackerStats()
         self._entries: dict[int, _Entry] = {}
         self._next_id = 1
         self._prev_pyramid: list[np.ndarray] | None = None  # last frame's LK pyramid, while tracks have points
+        self._budget = 0
+        self._forgotten: set[int] = set()
+        self.wants_detection = False  # a track was stopped for lack of evidence: look again soon
 
     # -- public -----------------------------------------------------------------
     def update(self, image_bgr: np.ndarray, faces: list[Face] | None, now: float) -> list[Track]:
@@ -146,30 +144,34 @@ class Tracker:
             raise ValueError(f"Tracker.update: expected an H×W×3 BGR image, got shape {image_bgr.shape}")
         gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
         self.stats.frames += 1
+        self._budget = self.embed_budget
+        self.wants_detection = False
         self._forget(now)
         visible = [e for e in self._entries.values() if e.visible]
-        pyramid = self.flow.pyramid(gray) if self._prev_pyramid is not None and visible else None
-        predicted = self._predict(pyramid, visible)
+        pyramid = self.flow.pyramid(gray) if visible or faces else None
+        predicted = self._predict(pyramid, visible, now)
 
         if faces is None:
             for e in visible:
-                moved = predicted.get(e.id)
-                if moved is None:
-                    self._lose(e, now)
-                else:
-                    self._coast(e, moved, now, gray.shape)
+                self._coast(e, predicted[e.id], pyramid, gray.shape, now)
         else:
-            self._associate(image_bgr, gray.shape, visible, predicted, list(faces), now)
+            self._associate(image_bgr, gray, pyramid, visible, predicted, list(faces), now)
+        self._one_track_per_face()
 
         shown = [e for e in self._entries.values() if e.visible]
         # built once per frame and kept: the next frame's flow starts from it
-        kept = self._prev_pyramid = (pyramid or self.flow.pyramid(gray)) if shown else None
+        self._prev_pyramid = pyramid if shown else None
         for e in self._entries.values():
-            e.points = self._seed(kept, e, shown) if e.visible and kept is not None else None
-        return [self._snapshot(e) for e in sorted(self._entries.values(), key=lambda e: e.id) if e.visible]
+            e.points = (self.flow.seed_apart(pyramid, e.raw, [o.raw.box for o in shown if o is not e])
+                        if e.visible and pyramid is not None else None)
+        shown.sort(key=lambda e: e.id)
+        slots = self.slots.assign([e.id for e in sorted(shown, key=lambda e: e.first_seen)], self._forgotten)
+        self._forgotten = set()
+        return [self._snapshot(e, slots[e.id]) for e in shown]
 
     def reset(self) -> None:
         """Forget every track (a scene cut)."""
+        self._forgotten |= set(self._entries)
         self._entries.clear()
         self._prev_pyramid = None
 
@@ -178,273 +180,311 @@ class Tracker:
         """Ids waiting for their person to come back."""
         return sorted(e.id for e in self._entries.values() if not e.visible)
 
-    def _seed(self, pyramid: list[np.ndarray], e: _Entry, shown: list[_Entry]) -> np.ndarray:
-        """Flow points for `e`, leaving out those inside another face's box: where two faces
-        overlap, a point may belong to either, and the one in front would drag the other."""
-        points = self.flow.seed(pyramid, e.raw)
-        others = np.array([o.raw.box for o in shown if o is not e], np.float32).reshape(-1, 4)
-        if len(points) == 0 or len(others) == 0:
-            return points
-        inside = ((points[:, None, 0] >= others[None, :, 0]) & (points[:, None, 0] <= others[None, :, 2])
-                  & (points[:, None, 1] >= others[None, :, 1]) & (points[:, None, 1] <= others[None, :, 3])).any(1)
-        kept = points[~inside]
-        return kept if len(kept) >= self.flow.min_points else points
-
     # -- steps ------------------------------------------------------------------
-    def _predict(self, pyramid: list[np.ndarray] | None, visible: list[_Entry]) -> dict[int, Face | None]:
+    def _predict(self, pyramid: list[np.ndarray] | None, visible: list[_Entry],
+                 now: float) -> dict[int, tuple[Face | None, int]]:
+        """Each visible track's flow-moved face and the flow points that agreed (None, 0 on failure;
+        the unmoved face when there is no previous frame to flow from). The flow search starts
+        where the track's velocity says the face went (fast moves stay within LK's reach)."""
         prev = self._prev_pyramid
         if pyramid is None or prev is None or prev[0].shape != pyramid[0].shape:
-            return {e.id: e.raw for e in visible}
+            return {e.id: (e.raw, self.evidence.min_inliers) for e in visible}
         with_points = [e for e in visible if e.points is not None and len(e.points)]
-        matrices = self.flow.predict(prev, pyramid, [e.points for e in with_points])
-        out: dict[int, Face | None] = {e.id: None for e in visible}
-        for e, m in zip(with_points, matrices):
+        motions = self.flow.predict_counted(prev, pyramid, [e.points for e in with_points],
+                                            [e.velocity * np.float32(now - e.last_seen) for e in with_points])
+        out: dict[int, tuple[Face | None, int]] = {e.id: (None, 0) for e in visible}
+        for e, (m, inliers) in zip(with_points, motions):
             if m is None:
                 self.stats.flow_failures += 1
             else:
-                out[e.id] = warp_face(m, e.raw)
+                out[e.id] = (warp_face(m, e.raw), inliers)
         return out
 
-    def _associate(self, image: np.ndarray, shape: tuple[int, ...], visible: list[_Entry],
-                   predicted: dict[int, Face | None], faces: list[Face], now: float) -> None:
-        # flow failed: the last known place still serves as a prediction for matching
-        preds = [predicted.get(e.id) or e.raw for e in visible]
-        cost = self._motion_cost(preds, faces)
-        embeddings: dict[int, np.ndarray] = {}
+    def _associate(self, image: np.ndarray, gray: np.ndarray, pyramid: list[np.ndarray] | None,
+                   visible: list[_Entry], predicted: dict[int, tuple[Face | None, int]],
+                   faces: list[Face], now: float) -> None:
+        """A detection frame: pair detections with tracks, bring back or start the rest, learn
+        what each person looks like, and decide about the tracks no detection confirmed."""
+        embeddings: dict[int, np.ndarray] = {j: normalise(f.embedding) for j, f in enumerate(faces)
+                                             if f.embedding is not None}
+        pairs = self._pair(image, visible, [predicted[e.id][0] or e.raw for e in visible], faces, embeddings)
+        matched_t, matched_d = {r for r, _ in pairs}, {c for _, c in pairs}
 
-        ambiguous = self._ambiguous(cost)
-        # a track that coasted may have drifted onto someone else: appearance confirms its match
-        for i, e in enumerate(visible):
-            if e.misses > 0 and e.gallery is not None:
-                ambiguous.update(int(j) for j in np.nonzero(cost[i] < _FORBIDDEN)[0])
-        if ambiguous and self.embed is not None:
-            self.stats.ambiguous += len(ambiguous)
-            need = [j for j in sorted(ambiguous) if faces[j].embedding is None]
-            embeddings.update(self._embed(image, faces, need))
-            for j in ambiguous:
-                e_j = self._embedding_of(faces[j], embeddings.get(j))
-                if e_j is None:
-                    continue
-                for i, e in enumerate(visible):
-                    if cost[i, j] >= _FORBIDDEN or e.gallery is None:
-                        continue
-                    sim = float(e.gallery @ e_j)
-                    if sim < self.appearance_gate:
-                        cost[i, j] = _FORBIDDEN
-                    else:
-                        cost[i, j] += self.appearance_weight * (1.0 - sim)
-
-        pairs: list[tuple[int, int]] = []
-        if cost.size:
-            rows, cols = linear_sum_assignment(np.minimum(cost, _FORBIDDEN))
-            pairs = [(r, c) for r, c in zip(rows, cols) if cost[r, c] < _FORBIDDEN]
-        matched_t = {r for r, _ in pairs}
-        matched_d = {c for _, c in pairs}
-
-        # periodic re-check (and gallery refresh) of matched tracks
-        due = [c for r, c in pairs if now - visible[r].last_embedded >= self.recheck_s
-               and c not in embeddings and faces[c].embedding is None]
-        if self.embed is not None and due:
-            embeddings.update(self._embed(image, faces, due))
-
-        # unmatched detections: re-identify against lost tracks, or start new tracks
+        # unmatched detections: a lost person come back, or someone new
         fresh = [j for j in range(len(faces)) if j not in matched_d]
         if self.embed is not None:
-            need = [j for j in fresh if j not in embeddings and faces[j].embedding is None]
-            embeddings.update(self._embed(image, faces, need))
+            embeddings.update(self._embed(image, faces, [j for j in fresh if j not in embeddings]))
+        unmatched = [e for i, e in enumerate(visible) if i not in matched_t]
+        revived = self._reidentify([e for e in self._entries.values() if not e.visible] + unmatched,
+                                   faces, fresh, embeddings, now)
 
-        for r, c in pairs:
-            e = visible[r]
-            emb = self._embedding_of(faces[c], embeddings.get(c))
-            if emb is not None and now - e.last_embedded >= self.recheck_s and self._repair(e, faces[c], emb, now):
-                continue
-            self._match(e, faces[c], emb, now)
-
-        # candidates: lost tracks, and visible ones no detection matched (coasting, maybe astray)
-        unmatched = [e for i, e in enumerate(visible) if i not in matched_t and e.visible]
-        lost = [e for e in self._entries.values() if not e.visible] + unmatched
-        revived = self._reidentify(lost, faces, fresh, embeddings)
-        taken = {e.id for e in revived.values()}
+        on_track = [(visible[r], c) for r, c in pairs]  # (track, detection) of this frame
+        for e, j in on_track:
+            self._match(e, faces[j], pyramid, now)
         for j in fresh:
-            emb = self._embedding_of(faces[j], embeddings.get(j))
-            if j in revived:
-                e = revived[j]
-                e.visible = True
-                for f in (e.kps_filter, e.box_filter, e.lm_filter):
-                    f.reset()  # no smear from where the person was last seen
-                e.reidentified += 1
-                self.stats.reidentified += 1
-                self._match(e, faces[j], emb, now)
-            else:
-                self._new(faces[j], emb, now)
+            e = self._revive(revived[j], faces[j], pyramid, now) if j in revived else self._new(faces[j], pyramid, now)
+            on_track.append((e, j))
+        self._learn(image, gray, faces, on_track, embeddings, now)
 
-        detected_boxes = np.array([faces[c].box for _, c in pairs] + [faces[j].box for j in fresh], np.float32)
+        taken = {e.id for e in revived.values()}
+        detected = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
+        for e in unmatched:
+            if e.id not in taken and e.visible:
+                self._missed(e, predicted[e.id], detected, pyramid, gray.shape, now)
+
+    def _pair(self, image: np.ndarray, visible: list[_Entry], predictions: list[Face], faces: list[Face],
+              embeddings: dict[int, np.ndarray]) -> list[tuple[int, int]]:
+        """(track, detection) pairs: motion first, appearance on near-ties, then takeovers."""
+        cost = association.motion_cost(predictions, faces, self.gates)
+        # near-ties, and tracks that coasted (they may have drifted onto someone else): appearance decides
+        unsure = association.ambiguous(cost, self.gates.ambiguity_margin)
         for i, e in enumerate(visible):
-            if i in matched_t or not e.visible or e.id in taken:
-                continue
-            moved = predicted.get(e.id)
-            e.misses += 1
-            if moved is None:
-                self._lose(e, now)
-                continue
-            if len(detected_boxes) and _covered(moved.box, detected_boxes) >= self.occlusion:
-                self._lose(e, now)  # hidden behind a detected face: wait for re-identification
-                continue
-            self._coast(e, moved, now, shape)
+            if e.misses > 0 and not e.gallery.empty:
+                unsure.update(int(j) for j in np.nonzero(cost[i] < FORBIDDEN)[0])
+        if unsure and self.embed is not None:
+            self.stats.ambiguous += len(unsure)
+            embeddings.update(self._embed(image, faces, sorted(unsure)))
+            cost = association.add_appearance(cost, self._similarity(visible, embeddings, len(faces)), unsure,
+                                              self.gates)
+        pairs = association.assign(cost)
+        # a detection on a track the gates let go (lagging, drifted) is that track's face
+        loose_t = [i for i in range(len(visible)) if i not in {r for r, _ in pairs}]
+        loose_d = [j for j in range(len(faces)) if j not in {c for _, c in pairs}]
+        for a, b in association.takeovers(np.array([predictions[i].box for i in loose_t], np.float32).reshape(-1, 4),
+                                          np.array([faces[j].box for j in loose_d], np.float32).reshape(-1, 4)):
+            e, j = visible[loose_t[a]], loose_d[b]
+            if j in embeddings and not e.gallery.empty and e.gallery.similarity(embeddings[j]) < self.gates.appearance_gate:
+                continue  # someone else stepped in front of it
+            pairs.append((loose_t[a], j))
+            self.stats.takeovers += 1
+        return pairs
 
-    def _motion_cost(self, preds: list[Face], faces: list[Face]) -> np.ndarray:
-        cost = np.full((len(preds), len(faces)), _FORBIDDEN)
-        if not preds or not faces:
-            return cost
-        iou = iou_matrix(np.array([p.box for p in preds]), np.array([f.box for f in faces]))
-        for i, p in enumerate(preds):
-            size = _size(p.box)
-            for j, f in enumerate(faces):
-                if p.kps5 is not None and f.kps5 is not None:
-                    dist = float(np.linalg.norm(np.asarray(p.kps5) - np.asarray(f.kps5), axis=1).mean()) / size
-                else:
-                    dist = float(np.linalg.norm(_centre(p.box) - _centre(f.box))) / size
-                if iou[i, j] >= self.iou_gate and dist <= self.keypoint_gate:
-                    cost[i, j] = (1.0 - iou[i, j]) + dist
-        return cost
+    def _missed(self, e: _Entry, prediction: tuple[Face | None, int], detected: np.ndarray,
+                pyramid: list[np.ndarray] | None, shape: tuple[int, ...], now: float) -> None:
+        """A track the detector did not find on this frame: hidden, ended, or coasting on evidence."""
+        e.misses += 1
+        moved = prediction[0]
+        if moved is not None and covered(moved.box, detected) >= self.occlusion:
+            self._lose(e, now)  # hidden behind a detected face: wait for re-identification
+            self.stats.hidden["occluded"] += 1
+        elif moved is not None and e.hits < 2 and e.reidentified == 0 and covered(moved.box, detected) >= 0.15:
+            # seen once, then missed right against a detected face: a fragment of that face
+            # (its brow above an occluder), not a second person
+            self._stop(e, "unconfirmed", now)
+        else:
+            self._coast(e, prediction, pyramid, shape, now)
 
-    def _ambiguous(self, cost: np.ndarray) -> set[int]:
-        """Detections whose match motion cannot settle: a near-tie in their row or column."""
-        out: set[int] = set()
-        ok = cost < _FORBIDDEN
-        for j in range(cost.shape[1]):
-            col = np.sort(cost[ok[:, j], j])
-            if len(col) >= 2 and col[1] - col[0] < self.ambiguity_margin:
-                out.add(j)
-        for i in range(cost.shape[0]):
-            js = np.nonzero(ok[i])[0]
-            if len(js) >= 2:
-                order = js[np.argsort(cost[i, js])]
-                if cost[i, order[1]] - cost[i, order[0]] < self.ambiguity_margin:
-                    out.update(int(j) for j in order[:2])
-        return out
-
-    def _reidentify(self, lost: list[_Entry], faces: list[Face], fresh: list[int],
-                    embeddings: dict[int, np.ndarray]) -> dict[int, _Entry]:
-        cands = [e for e in lost if e.gallery is not None]
-        dets = [(j, self._embedding_of(faces[j], embeddings.get(j))) for j in fresh]
-        dets = [(j, v) for j, v in dets if v is not None]
-        if not cands or not dets:
-            return {}
-        sims = np.array([[float(e.gallery @ v) for _, v in dets] for e in cands])
-        rows, cols = linear_sum_assignment(-sims)
+    def _reidentify(self, candidates: list[_Entry], faces: list[Face], fresh: list[int],
+                    embeddings: dict[int, np.ndarray], now: float) -> dict[int, _Entry]:
+        """{detection index: track} for fresh detections that are a lost (or astray) person."""
         out: dict[int, _Entry] = {}
-        for r, c in zip(rows, cols):
-            s = sims[r, c]
-            if s < self.reid_threshold:
-                continue
-            # hysteresis: a near-tie with another lost track is not trusted
-            others = np.delete(sims[:, c], r)
-            if len(others) and s - others.max() < self.reid_margin:
-                continue
-            out[dets[c][0]] = cands[r]
+        with_gallery = [e for e in candidates if not e.gallery.empty]
+        dets = [j for j in fresh if j in embeddings]
+        for c, r in reid.by_appearance([e.gallery for e in with_gallery], [embeddings[j] for j in dets],
+                                       self.rule).items():
+            out[dets[c]] = with_gallery[r]
+        # moments after a miss, where it was: the same face, unless appearance says otherwise
+        lost = [e for e in candidates if not e.visible and e not in out.values()]
+        rest = [j for j in fresh if j not in out]
+        if lost and rest:
+            contradicts = np.array([[j in embeddings and not e.gallery.empty
+                                     and e.gallery.similarity(embeddings[j]) < self.gates.appearance_gate
+                                     for j in rest] for e in lost])
+            for c, r in reid.by_place(np.array([e.raw.box for e in lost], np.float32),
+                                      np.array([now - e.last_seen for e in lost]),
+                                      np.array([faces[j].box for j in rest], np.float32), self.rule,
+                                      contradicts).items():
+                out[rest[c]] = lost[r]
         return out
 
-    def _repair(self, e: _Entry, face: Face, emb: np.ndarray, now: float) -> bool:
-        """A periodic re-check found that this detection looks like a lost person, not like `e`:
-        hand the detection to the lost track and retire `e`. True when it did."""
-        if e.gallery is None:
-            return False
-        own = float(e.gallery @ emb)
-        if own >= self.reid_threshold:
-            return False
-        best, best_sim = None, -1.0
-        for other in self._entries.values():
-            if not other.visible and other.gallery is not None:
-                s = float(other.gallery @ emb)
-                if s > best_sim:
-                    best, best_sim = other, s
-        if best is None or best_sim < self.reid_threshold or best_sim - own < self.reid_margin:
-            return False
-        self._lose(e, now)
-        best.visible = True
-        for f in (best.kps_filter, best.box_filter, best.lm_filter):
-            f.reset()
-        best.reidentified += 1
+    def _learn(self, image: np.ndarray, gray: np.ndarray, faces: list[Face], on_track: list[tuple[_Entry, int]],
+               embeddings: dict[int, np.ndarray], now: float) -> None:
+        """Embeddings for this frame's detected tracks: those computed already, then (within the
+        budget) tracks with no gallery yet and re-checks that are due. Each is checked against
+        lost people (an id swapped during a crossing, a newcomer that is someone back) and
+        learnt into the gallery."""
+        if self.embed is None:
+            return
+        want = [(e, j) for e, j in on_track if j not in embeddings
+                and (e.gallery.empty or now - e.last_embedded >= self.recheck_s or (e.crossed and not e.near))]
+        want.sort(key=lambda p: (not p[0].gallery.empty, p[0].last_embedded))
+        embeddings = {**embeddings, **self._embed(image, faces, [j for _, j in want])}
+        checked = [(e, embeddings[j]) for e, j in on_track if j in embeddings]
+        for a, b in reid.swapped([e.gallery for e, _ in checked], [v for _, v in checked], self.rule):
+            self._swap_people(checked[a][0], checked[b][0])
+        for e, j in on_track:
+            if j in embeddings and e.id in self._entries and e.visible:
+                self._check_and_learn(e, faces[j], embeddings[j], gray, now)
+
+    def _swap_people(self, a: _Entry, b: _Entry) -> None:
+        """Two faces that crossed carry each other's ids: each person takes their id, gallery and
+        history back; the positions stay where the faces are."""
+        for name in ("id", "gallery", "first_seen", "reidentified", "hits"):
+            va, vb = getattr(a, name), getattr(b, name)
+            setattr(a, name, vb)
+            setattr(b, name, va)
+        self._entries[a.id], self._entries[b.id] = a, b
         self.stats.identity_swaps += 1
-        self._match(best, face, emb, now)
-        return True
+
+    def _check_and_learn(self, e: _Entry, face: Face, v: np.ndarray, gray: np.ndarray, now: float) -> None:
+        e.last_embedded, e.crossed = now, False
+        lost = [o for o in self._entries.values() if not o.visible and not o.gallery.empty]
+        best = reid.better_elsewhere(e.gallery.similarity(v), [o.gallery.similarity(v) for o in lost], self.rule)
+        if best is not None:
+            self._hand_over(e, lost[best], now)
+            e = lost[best]
+        if e.gallery.empty or e.gallery.similarity(v) >= self.gates.appearance_gate:  # never learn someone else
+            e.gallery.add(v, good=crop_quality(gray, face) is None)
+
+    def _hand_over(self, e: _Entry, back: _Entry, now: float) -> None:
+        """`e`'s face is really the lost person `back`: `back` takes its place on screen. A track
+        only moments old (a newcomer whose embedding came late) is dropped, not kept as lost."""
+        back.raw, back.face, back.reference, back.points = e.raw, e.face, e.reference, None
+        back.visible, back.state, back.misses = True, "detected", 0
+        back.last_seen = back.last_detected = now
+        back.restart_smoothing()
+        back.reidentified += 1
+        self.stats.identity_swaps += 1
+        if e.gallery.empty:
+            del self._entries[e.id]
+            self._forgotten.add(e.id)
+        else:
+            self._lose(e, now)
+
+    def _one_track_per_face(self) -> None:
+        """Two shown tracks on one face: one ends (association.duplicates says which). Tracks
+        whose boxes touch are marked `near`: once apart, each is re-checked at once (a crossing
+        is where ids swap), not at its next periodic turn."""
+        shown = [e for e in self._entries.values() if e.visible]
+        if len(shown) < 2:
+            for e in shown:
+                e.near = False
+            return
+        boxes = np.array([e.raw.box for e in shown], np.float32)
+        for k in association.duplicates(boxes, [e.state == "detected" for e in shown], [e.first_seen for e in shown]):
+            self._lose(shown[k], shown[k].last_seen)
+            self.stats.duplicates += 1
+        touching = iou_matrix(boxes, boxes) > 0
+        np.fill_diagonal(touching, False)
+        for e, t in zip(shown, touching.any(axis=1)):
+            e.near = bool(t)
+            e.crossed = e.crossed or e.near
 
     # -- state changes ------------------------------------------------------------
-    def _match(self, e: _Entry, face: Face, emb: np.ndarray | None, now: float) -> None:
-        if emb is not None:
-            if e.gallery is None:
-                e.gallery = emb
-            elif float(e.gallery @ emb) >= self.appearance_gate:  # never learn someone else's face
-                e.gallery = _normalise(self.gallery_momentum * e.gallery + (1 - self.gallery_momentum) * emb)
-            e.last_embedded = now
+    def _match(self, e: _Entry, face: Face, pyramid: list[np.ndarray] | None, now: float) -> None:
+        self._follow(e, face, now)
         e.raw = face
         e.face = self._smooth(e, face, now)
+        e.reference = face_patch(pyramid, face.box) if pyramid is not None else None
         e.state, e.misses = "detected", 0
+        e.hits += 1
         e.age += 1
         e.last_seen = e.last_detected = now
 
-    def _coast(self, e: _Entry, moved: Face, now: float, shape: tuple[int, ...]) -> None:
-        h, w = shape[:2]
-        x0, y0, x1, y1 = moved.box
-        inside = max(0.0, min(x1, w) - max(x0, 0)) * max(0.0, min(y1, h) - max(y0, 0))
-        area = max(1.0, (x1 - x0) * (y1 - y0))
-        if now - e.last_detected > self.max_coast_s or inside / area < 0.3:
-            self._lose(e, now)
+    def _coast(self, e: _Entry, prediction: tuple[Face | None, int], pyramid: list[np.ndarray] | None,
+               shape: tuple[int, ...], now: float) -> None:
+        """Keep drawing `e` where flow moved it, only with evidence that its face is there."""
+        moved, inliers = prediction
+        if moved is None:
+            self._stop(e, "flow", now)
             return
+        if now - e.last_detected > self.max_coast_s:
+            self._stop(e, "timeout", now)
+            return
+        look = agreement(e.reference, face_patch(pyramid, moved.box)) if pyramid is not None else None
+        why = self.evidence.why_not(inliers, look, moved.box, shape)
+        if why is not None:
+            self._stop(e, why, now)
+            return
+        self._follow(e, moved, now)
         e.raw = moved
         e.face = self._smooth(e, moved, now)
         e.state = "coasting"
         e.age += 1
         e.last_seen = now
 
+    @staticmethod
+    def _follow(e: _Entry, face: Face, now: float) -> None:
+        """The track's velocity from its last place to this one (smoothed; reset after a gap)."""
+        dt = now - e.last_seen
+        if not e.visible or dt <= 0 or dt > 0.2:
+            e.velocity = np.zeros(2, np.float32)
+            return
+        step = ((face.box[:2] + face.box[2:]) - (e.raw.box[:2] + e.raw.box[2:])) / 2 / np.float32(dt)
+        e.velocity = (0.5 * e.velocity + 0.5 * step).astype(np.float32)
+
+    def _stop(self, e: _Entry, why: str, now: float) -> None:
+        self.stats.hidden[why] += 1
+        self.wants_detection = True
+        self._lose(e, now)
+
     def _lose(self, e: _Entry, now: float) -> None:
         e.visible = False
         e.points = None
         e.last_seen = min(e.last_seen, now)
 
-    def _new(self, face: Face, emb: np.ndarray | None, now: float) -> None:
+    def _revive(self, e: _Entry, face: Face, pyramid: list[np.ndarray] | None, now: float) -> _Entry:
+        """A lost person is back on this detection."""
+        e.visible = True
+        e.restart_smoothing()
+        e.reidentified += 1
+        self.stats.reidentified += 1
+        self._match(e, face, pyramid, now)
+        return e
+
+    def _new(self, face: Face, pyramid: list[np.ndarray] | None, now: float) -> _Entry:
         e = _Entry(id=self._next_id, face=face, raw=face, first_seen=now, last_seen=now, last_detected=now,
+                   gallery=Gallery(self.gallery_size, momentum=self.gallery_momentum),
                    kps_filter=OneEuroFilter(self.min_cutoff, self.beta),
                    box_filter=OneEuroFilter(self.min_cutoff, self.beta),
                    lm_filter=OneEuroFilter(self.min_cutoff, self.beta))
         self._next_id += 1
         self._entries[e.id] = e
         self.stats.new_tracks += 1
-        self._match(e, face, emb, now)
+        self._match(e, face, pyramid, now)
         e.age = 1
+        return e
 
     def _forget(self, now: float) -> None:
         for tid in [t for t, e in self._entries.items() if not e.visible and now - e.last_seen > self.forget_s]:
             del self._entries[tid]
+            self._forgotten.add(tid)
 
     # -- helpers ------------------------------------------------------------------
     def _embed(self, image: np.ndarray, faces: list[Face], idx: list[int]) -> dict[int, np.ndarray]:
+        """Embeddings of faces[idx], as many as the frame's budget has left (in the order given)."""
         if not idx or self.embed is None:
             return {}
-        vectors = self.embed(image, [faces[j] for j in idx])
-        if len(vectors) != len(idx):
-            raise ValueError(f"Tracker: embed returned {len(vectors)} embeddings for {len(idx)} faces")
-        self.stats.embeddings += len(idx)
-        return {j: _normalise(v) for j, v in zip(idx, vectors)}
+        now_idx, later = idx[:self._budget], idx[self._budget:]
+        self.stats.embeddings_deferred += len(later)
+        if not now_idx:
+            return {}
+        self._budget -= len(now_idx)
+        vectors = self.embed(image, [faces[j] for j in now_idx])
+        if len(vectors) != len(now_idx):
+            raise ValueError(f"Tracker: embed returned {len(vectors)} embeddings for {len(now_idx)} faces")
+        self.stats.embeddings += len(now_idx)
+        return {j: normalise(v) for j, v in zip(now_idx, vectors)}
 
-    @staticmethod
-    def _embedding_of(face: Face, computed: np.ndarray | None) -> np.ndarray | None:
-        if computed is not None:
-            return computed
-        return None if face.embedding is None else _normalise(face.embedding)
+    def _similarity(self, visible: list[_Entry], embeddings: dict[int, np.ndarray], n: int) -> np.ndarray:
+        sim = np.full((len(visible), n), np.nan)
+        for j, v in embeddings.items():
+            for i, e in enumerate(visible):
+                if not e.gallery.empty:
+                    sim[i, j] = e.gallery.similarity(v)
+        return sim
 
     def _smooth(self, e: _Entry, face: Face, now: float) -> Face:
-        size = _size(face.box)
+        size = face_size(face.box)
         box = e.box_filter(face.box.reshape(2, 2), now, size).reshape(4)
         kps = None if face.kps5 is None else e.kps_filter(face.kps5, now, size)
         lm = None if face.landmarks68 is None else e.lm_filter(face.landmarks68, now, size)
         return Face(box=box, score=face.score, kps5=kps, landmarks68=lm,
                     landmark_score=face.landmark_score, embedding=face.embedding)
 
-    def _snapshot(self, e: _Entry) -> Track:
+    def _snapshot(self, e: _Entry, slot: int) -> Track:
         return Track(id=e.id, face=e.face, state=e.state, age=e.age, misses=e.misses,  # type: ignore[arg-type]
-                     embedding=e.gallery, reidentified=e.reidentified)
+                     embedding=e.gallery.mean, reidentified=e.reidentified, slot=slot)
 
 
 def embed_with(recogniser: object) -> EmbedFn:

@@ -134,9 +134,13 @@
     item("OBS", obs.connected ? "connected" : (obs.enabled === false ? "off" : "not connected"), obs.enabled !== false && !obs.connected);
     const scene = s.scene || obs.scene || obs.program_scene;
     if (scene) item("scene", scene);
-    if (s.recording != null) {
-      const rec = typeof s.recording === "object" ? (s.recording.active ? "recording" : "stopped") : String(s.recording);
-      item("rec", rec);
+    const sync = obs.audio_sync || {};
+    if (sync.offset_ms != null) item("audio offset", `${sync.offset_ms} ms`);
+    const rec = s.recording || {};
+    if (rec.state && rec.state !== "off") {
+      const file = rec.file ? rec.file.split(/[\\/]/).pop() : "";
+      item("rec", rec.state === "recording" ? `● ${file}` : `${rec.state}${rec.error ? ": " + rec.error : ""}`,
+           rec.state === "failed");
     }
     $("health").replaceChildren(...parts);
   }

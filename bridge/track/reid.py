@@ -1,0 +1,107 @@
+"""Who is this new face? Giving a returning person their old id back.
+
+A detection no track claimed is compared with every track that is lost (and within
+`forget_s`) by its gallery's best similarity. The lost tracks and the faces are paired
+one-to-one (Hungarian on similarity); a pair counts only above `threshold` and clear of the
+runner-up by `margin` (hysteresis: a near-tie between two lost people names neither).
+
+A face that went out of sight moments ago and shows again where it was is the same person
+too (`by_place`): a face so small or blurred that its embedding is weak still keeps its id
+after a short miss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from bridge.track.gallery import Gallery
+from bridge.track.metrics import iou_matrix
+
+
+@dataclass
+class ReidRule:
+    """threshold: least best-of-gallery similarity to take back a lost id. Higher: fewer wrong
+        re-entries, more new ids for returning people.
+    margin: the best lost track must beat the runner-up by this much.
+    place_s: a track lost at most this long ago takes back a face that shows up on its last box
+        (IoU ≥ place_iou) unless appearance says it is someone else.
+    """
+
+    threshold: float = 0.5
+    margin: float = 0.05
+    place_s: float = 0.5
+    place_iou: float = 0.3
+
+
+def by_appearance(galleries: list[Gallery], embeddings: list[np.ndarray], rule: ReidRule) -> dict[int, int]:
+    """{face index: lost-track index} for the faces recognised as a lost person."""
+    if not galleries or not embeddings:
+        return {}
+    vectors = np.stack(embeddings)
+    sims = np.stack([g.similarities(vectors) for g in galleries])  # lost × faces
+    rows, cols = linear_sum_assignment(-sims)
+    out: dict[int, int] = {}
+    for r, c in zip(rows, cols):
+        s = sims[r, c]
+        if s < rule.threshold:
+            continue
+        others = np.delete(sims[:, c], r)
+        if len(others) and s - others.max() < rule.margin:
+            continue
+        out[int(c)] = int(r)
+    return out
+
+
+def by_place(last_boxes: np.ndarray, lost_for: np.ndarray, boxes: np.ndarray, rule: ReidRule,
+             contradicts: np.ndarray | None = None) -> dict[int, int]:
+    """{face index: lost-track index} for faces that appear on the box of a track lost moments ago.
+
+    contradicts: (lost × faces) True where appearance says the two are different people."""
+    if len(last_boxes) == 0 or len(boxes) == 0:
+        return {}
+    iou = iou_matrix(last_boxes, boxes)
+    ok = (iou >= rule.place_iou) & (lost_for[:, None] <= rule.place_s)
+    if contradicts is not None:
+        ok &= ~contradicts
+    if not ok.any():
+        return {}
+    rows, cols = linear_sum_assignment(np.where(ok, -iou, 1.0))
+    return {int(c): int(r) for r, c in zip(rows, cols) if ok[r, c]}
+
+
+def better_elsewhere(own: float, others: list[float], rule: ReidRule) -> int | None:
+    """The re-check of a matched track: index of the lost person this face resembles clearly
+    more than the track it is on (a swap made while faces crossed, or a newcomer whose
+    embedding came a frame late) and clearly more than any other lost person; or None."""
+    if own >= rule.threshold or not others:
+        return None
+    order = np.argsort(others)[::-1]
+    best = float(others[order[0]])
+    runner_up = float(others[order[1]]) if len(others) > 1 else -1.0
+    if best < rule.threshold or best - max(own, runner_up) < rule.margin:
+        return None
+    return int(order[0])
+
+
+def swapped(galleries: list[Gallery], embeddings: list[np.ndarray], rule: ReidRule) -> list[tuple[int, int]]:
+    """Pairs (a, b) of tracks checked on the same frame that carry each other's person: each
+    face is clearly more like the other track's gallery (both above `threshold`, and the crossed
+    pairing beats the current one by twice `margin`)."""
+    out: list[tuple[int, int]] = []
+    used: set[int] = set()
+    n = len(galleries)
+    if n < 2:
+        return out
+    sims = np.array([[g.similarity(v) if not g.empty else -1.0 for v in embeddings] for g in galleries])
+    for a in range(n):
+        for b in range(a + 1, n):
+            if a in used or b in used:
+                continue
+            keep, cross = sims[a, a] + sims[b, b], sims[a, b] + sims[b, a]
+            if min(sims[a, b], sims[b, a]) >= rule.threshold and cross - keep >= 2 * rule.margin:
+                out.append((a, b))
+                used.update((a, b))
+    return out

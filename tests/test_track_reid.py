@@ -1,0 +1,50 @@
+"""Re-identification: by gallery with hysteresis, by place after a short miss, the re-check."""
+
+import numpy as np
+
+from bridge.track.gallery import Gallery
+from bridge.track.reid import ReidRule, better_elsewhere, by_appearance, by_place
+
+
+def gallery(*vectors):
+    g = Gallery()
+    for v in vectors:
+        g.add(np.asarray(v, np.float32) / np.linalg.norm(v))
+    return g
+
+
+def test_each_returning_face_gets_its_own_lost_id():
+    a, b = np.eye(4, dtype=np.float32)[:2]
+    out = by_appearance([gallery(a), gallery(b)], [b, a], ReidRule(threshold=0.5))
+    assert out == {0: 1, 1: 0}
+
+
+def test_a_near_tie_between_two_lost_people_names_neither():
+    a, b = np.eye(4, dtype=np.float32)[:2]
+    twin = (a + b) / np.linalg.norm(a + b)
+    assert by_appearance([gallery(a), gallery(b)], [twin], ReidRule(threshold=0.5, margin=0.05)) == {}
+
+
+def test_a_face_back_where_it_was_moments_ago_is_the_same_person():
+    lost = np.float32([[100, 100, 160, 160], [300, 100, 360, 160]])
+    faces = np.float32([[104, 102, 164, 162], [305, 100, 365, 160]])
+    rule = ReidRule(place_s=0.5)
+    assert by_place(lost, np.array([0.2, 2.0]), faces, rule) == {0: 0}  # the second was lost too long ago
+    assert by_place(lost, np.array([0.2, 0.2]), faces, rule, np.array([[True, False], [False, False]])) == {1: 1}
+
+
+def test_the_recheck_hands_a_face_to_the_lost_person_it_clearly_is():
+    rule = ReidRule(threshold=0.5, margin=0.05)
+    assert better_elsewhere(0.2, [0.1, 0.8], rule) == 1
+    assert better_elsewhere(0.7, [0.9], rule) is None  # its own track fits well enough
+    assert better_elsewhere(0.2, [0.8, 0.78], rule) is None  # two lost people alike: neither
+
+
+def test_two_faces_carrying_each_others_id_after_a_crossing_are_found():
+    from bridge.track.reid import swapped
+    a, b, c = np.eye(4, dtype=np.float32)[:3]
+    rule = ReidRule(threshold=0.5, margin=0.05)
+    assert swapped([gallery(a), gallery(b), gallery(c)], [b, a, c], rule) == [(0, 1)]
+    assert swapped([gallery(a), gallery(b)], [a, b], rule) == []
+    twin = (a + b) / np.linalg.norm(a + b)
+    assert swapped([gallery(a), gallery(b)], [twin, twin], rule) == []  # no clear case: leave them
