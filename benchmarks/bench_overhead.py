@@ -7,7 +7,7 @@ through the tracker and the swap stage as in the pipeline (profiles/demo.yaml: w
 - track: `Tracker.update` without the recogniser's time (reported apart as embed), split into
   flow (LK prediction) and seed (points for the next frame); every frame has detections,
   and `track_every3` has them every third frame only (the others coast on flow).
-- swap: `FaceSwapper.swap_faces` without compose (crop, warp, colour match, warp68 mask).
+- swap: `Swapping.swap_faces` without compose (crop, warp, colour match, warp68 mask).
 - compose: `Compose.paste_face` + `finish` (masks, paste back into the frame, label).
 
 Medians over the frames after a warm-up; the overhead budget is 5 ms per frame.
@@ -30,13 +30,13 @@ from typing import Any
 
 import numpy as np
 
-from bridge.bench import StepClock
+from bridge.devtools.bench import StepClock
 from bridge.faces.embed import Recogniser
 from bridge.io.demo_source import DemoScene
 from bridge.swap.base import TargetFace
 from bridge.swap.compose import Compose
 from bridge.swap.label import Label
-from bridge.swap.stage import FaceSwapper, FaceToSwap
+from bridge.facestage.swapping import FaceToSwap, Swapping
 from bridge.swap.warp68 import Warp68Swapper
 from bridge.track.tracker import Tracker, embed_with
 from bridge.types import Face, Target
@@ -64,7 +64,7 @@ def run_case(frames: list[np.ndarray], detections: list[list[Face]], embed: Call
     clock.wrap(tracker, "embed", "embed")
     clock.wrap(tracker.flow, "predict_counted", "flow")
     clock.wrap(tracker.flow, "seed", "seed")
-    swapper = FaceSwapper(Warp68Swapper(), Compose(label=Label()))
+    swapper = Swapping(Warp68Swapper(), Compose(label=Label()))
     clock.wrap(swapper.compose, "paste_face", "compose")
     clock.wrap(swapper.compose, "finish", "compose")
     series: dict[str, list[float]] = defaultdict(list)

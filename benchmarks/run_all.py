@@ -4,7 +4,7 @@ synthetic demo frames and loopback NDI, 720p/1080p × 1/2/4 faces on the CPU dem
     python benchmarks/run_all.py [--quick] [--out benchmarks/results] [--no-loopback] [--neural] [--seconds 8]
 
 The options are `facebridge bench`'s own (bridge.cli.add_bench_options). Writes bench.json and
-bench.png into --out (see bridge/bench.py for what each field means).
+bench.png into --out (see bridge/devtools/bench.py for what each field means).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 
-from bridge.bench import BenchError, bench_config, run_bench
+from bridge.devtools.bench import BenchError, bench_config, run_bench
 from bridge.cli import add_bench_options
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from rich.console import Console
 
 from bridge import access, live
-from bridge.assemble import AssemblyError
+from bridge.facestage.build import AssemblyError
 from bridge.io import ndi
 from bridge.io.demo_source import run_demo_source
 from bridge.live import Overrides, build_stage, show_name
@@ -25,7 +25,7 @@ from bridge.profile import InputSection, Profile, ProfileError, load_profile
 from bridge.runtime import assets, catalog
 from bridge.runtime.onnx import provider_report
 from bridge.runtime.places import HERE
-from bridge.stage import FaceStage
+from bridge.facestage.stage import FaceStage
 from bridge.types import Face
 
 log = logging.getLogger("facebridge")
@@ -216,7 +216,7 @@ def check(profile_path: str, timeout_s: float = 3.0) -> int:
     for provider, works, reason in provider_report():
         print(f"{'ok     ' if works else 'n/a    '} provider {provider}" + ("" if works else f": {reason}"))
     if profile.analysis.enabled:
-        from bridge.assemble import required_models
+        from bridge.facestage.build import required_models
 
         states = {row.name: row for row in catalog.list_models(profile.models_dir)}
         for name in required_models(profile):
@@ -263,8 +263,8 @@ def check(profile_path: str, timeout_s: float = 3.0) -> int:
 def target_report(profile: Profile) -> tuple[list[str], int]:
     """`check`'s lines on the targets, each image analysed and each target prepared as `run` does it;
     (lines, how many targets cannot be used)."""
-    from bridge.assemble import Analysis, build_swapper, sessions_for
-    from bridge.targets import TargetError, TargetLibrary
+    from bridge.facestage.build import Analysis, build_swapper, sessions_for
+    from bridge.facestage.targets import TargetError, TargetLibrary
 
     try:
         sessions = sessions_for(profile)
@@ -396,7 +396,7 @@ def models_fetch(names: list[str], profile_path: str | None, model_set: str | No
         profile = read_profile(profile_path)
         if profile is None:
             return EXIT_USAGE
-        from bridge.assemble import required_models
+        from bridge.facestage.build import required_models
 
         names = names or required_models(profile)
         models_dir = profile.models_dir
@@ -472,7 +472,7 @@ def process(profile_path: str, input_path: str, output_path: str, tracks_path: s
 
 def bench(quick: bool, out: Path | None, seconds: float | None, no_loopback: bool, neural: bool,
           profile_path: Path | None) -> int:
-    from bridge.bench import BenchError, bench_config, run_bench
+    from bridge.devtools.bench import BenchError, bench_config, run_bench
 
     config = bench_config(quick, out, seconds, no_loopback, neural, profile_path)
     try:

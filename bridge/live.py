@@ -34,7 +34,7 @@ from bridge.obs.lipsync import OffsetStore, PictureDelay, default_store_path
 from bridge.pipeline import LiveSink, LiveSource, PassThrough, Pipeline, Stage
 from bridge.profile import InputSection, Profile
 from bridge.reload import ProfileFile, load_edit
-from bridge.stage import FaceStage
+from bridge.facestage.stage import FaceStage
 from bridge.status_view import LiveStatus
 from bridge.telemetry import Metrics, TelemetryError, TelemetryServer, frames_flowing, scrub
 from bridge.types import Frame
@@ -49,7 +49,7 @@ def build_stage(profile: Profile) -> Stage:
     """The face stage the profile describes, or pass-through when analysis is off."""
     if not profile.analysis.enabled:
         return PassThrough()
-    from bridge.assemble import build_face_stage
+    from bridge.facestage.build import build_face_stage
 
     return build_face_stage(profile)
 
@@ -327,7 +327,7 @@ def dock_backend(show: LiveShow, profile_path: str) -> DockBackend:
         return {name: list(t.images) for name, t in stage.targets.items()} if isinstance(stage, FaceStage) else {}
 
     def find_faces() -> Callable[..., list]:
-        from bridge.assemble import Analysis, sessions_for
+        from bridge.facestage.build import Analysis, sessions_for
 
         return Analysis(show.profile, sessions_for(show.profile)).find_faces  # its own sessions
 

@@ -14,7 +14,7 @@ import pytest
 from bridge.access import DOCK_COOKIE, RequestGuard
 from bridge.dock.photos import PhotoError, SeveralFaces, add_to_profile, choose_face, decode_photo, target_name
 from bridge.dock.preview import PreviewHub, face_label
-from bridge.mapping import BLUR, Mapping
+from bridge.facestage.mapping import BLUR, Mapping
 from bridge.obs.commands import CommandError, parse_command
 from bridge.types import Face, Frame, Track
 

@@ -14,14 +14,14 @@ import cv2
 import numpy as np
 import pytest
 
-from bridge.assemble import build_face_stage
+from bridge.facestage.build import build_face_stage
 from bridge.io import ndi as ndi_io
 from bridge.io.demo_source import DemoScene
 from bridge.obs.commands import Command
 from bridge.pipeline import Pipeline
 from bridge.profile import load_profile
 from bridge.runtime import assets
-from bridge.stage import FaceStage
+from bridge.facestage.stage import FaceStage
 from bridge.swap.base import SwapOutput
 from bridge.types import AudioBlock, Frame
 from tests.e2e_tools import TARGET_NAMES, face_profile, free_port, get_status, post_command, wait_status
@@ -86,7 +86,7 @@ def run_frames(stage: FaceStage, scene: DemoScene) -> list[Frame]:
 @pytest.mark.parametrize("fault", ["raise", "nan", "wrong_shape"])
 def test_a_swapper_failing_on_every_third_call_never_loses_a_frame(fault: str, scene: DemoScene, tmp_path: Path) -> None:
     stage = build_stage(tmp_path)
-    swapper = stage.swapper.swapper
+    swapper = stage.swapping.swapper
     make = {"raise": raise_error, "nan": nan_output, "wrong_shape": wrong_shape}[fault]
     batch_fault = raise_error if fault == "raise" else garbage_batch(make)
     swapper.swap_batch = every_third(swapper.swap_batch, batch_fault)  # type: ignore[method-assign]

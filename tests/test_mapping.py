@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from bridge.mapping import BLUR, Mapping, MappingError, SceneOverride
+from bridge.facestage.mapping import BLUR, Mapping, MappingError, SceneOverride
 from bridge.types import Face, Track
 
 RNG = np.random.default_rng(0)

@@ -2,7 +2,7 @@
 
 Every swapper (neural or classic) works in the same two steps:
 
-- `prepare(target_faces)` runs once per target (and is cached on disk by `bridge.targets`); it
+- `prepare(target_faces)` runs once per target (and is cached on disk by `bridge.facestage.targets`); it
   turns the target's reference faces into plain arrays (a latent for inswapper, a 68-point
   shape + texture for warp68).
 - `swap(crop, prepared)` runs per face per frame on a crop cut out with the swapper's own

@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from bridge import access
-from bridge.bench import DEMO_PROFILE, BenchError, LoopbackNdi, rss_mb
+from bridge.devtools.bench import DEMO_PROFILE, BenchError, LoopbackNdi, rss_mb
 from bridge.runtime.places import HERE
 
 # What an operator does during a show, one every `command_every_s`, round and round.

@@ -4,7 +4,7 @@ A target is a name plus one or more images (more images → averaged embedding).
 finds the largest face in each image, embeds it, and runs each swapper's `prepare` once.
 Both steps are cached in `cache_dir` as `.npz` files keyed by the image bytes and the model
 (analysis key / swapper cache key), so a show with 20 targets starts without running any model
-on them again. (Which face gets which target is bridge.mapping's.)
+on them again. (Which face gets which target is bridge.facestage.mapping's.)
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 from bridge.swap.base import Swapper, TargetFace
 from bridge.types import Face, Target
 
-log = logging.getLogger("bridge.targets")
+log = logging.getLogger("bridge.facestage.targets")
 
 FindFaces = Callable[[np.ndarray], list[Face]]  # detect + landmarks + embedding on one image
 CACHE_VERSION = "1"

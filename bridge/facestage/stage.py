@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 
 from bridge.faces.scan import FineScan, Motion
-from bridge.mapping import BLUR, CommandResult, Mapping
+from bridge.facestage.mapping import BLUR, CommandResult, Mapping
 from bridge.obs.commands import Command
-from bridge.swap.stage import FaceSwapper, FaceToSwap
+from bridge.facestage.swapping import FaceToSwap, Swapping
 from bridge.track.records import CoverageLedger
 from bridge.track.tracker import Tracker
 from bridge.types import Face, Frame, Target, Track
@@ -100,7 +100,7 @@ class FaceStage:
     """Finds, follows and swaps every face of each frame, in place."""
 
     def __init__(self, detector: Detector, landmarker: Landmarker, tracker: Tracker, mapping: Mapping,
-                 swapper: FaceSwapper, targets: dict[str, Target], *, detect_every: int | str = 1,
+                 swapping: Swapping, targets: dict[str, Target], *, detect_every: int | str = 1,
                  reload_targets: Callable[[], dict[str, Target]] | None = None, blur: float = 0.15,
                  scan: FineScan | None = None, detect_on_change: bool = True):
         self.detector, self.landmarker, self.tracker = detector, landmarker, tracker
@@ -109,7 +109,7 @@ class FaceStage:
         self.detect_on_change = detect_on_change
         self.detections_on_change = 0
         self.fine_tiles = 0
-        self.mapping, self.swapper, self.targets = mapping, swapper, targets
+        self.mapping, self.swapping, self.targets = mapping, swapping, targets
         self.detect_every = DetectEvery(detect_every)
         self.reload = reload_targets
         self.blur = blur
@@ -175,7 +175,7 @@ class FaceStage:
 
     def _swap(self, image: np.ndarray, tracks: list[Track]) -> None:
         if self.mapping.bypass and not self.mapping.panic:  # nothing swapped, nothing counted; the label stays
-            self.swapper.swap_faces(image, [])
+            self.swapping.swap_faces(image, [])
             return
         jobs: list[FaceToSwap] = []
         for track in tracks:
@@ -188,11 +188,11 @@ class FaceStage:
             if target is None:
                 continue
             jobs.append(FaceToSwap(track.id, track.face, target))
-        self.swapper.swap_faces(image, jobs)
+        self.swapping.swap_faces(image, jobs)
         swapped = {job.track_id for job in jobs}
         for track in tracks:
-            failed = track.id in self.swapper.failed_tracks
-            if track.target == BLUR or failed and self.swapper.fallback.mode != "pass":
+            failed = track.id in self.swapping.failed_tracks
+            if track.target == BLUR or failed and self.swapping.fallback.mode != "pass":
                 shown = "fallback"
             elif track.id in swapped and not failed:
                 shown = "swapped"
@@ -205,7 +205,7 @@ class FaceStage:
     def _forget_ended(self, tracks: list[Track]) -> None:
         ids = {t.id for t in tracks}
         for ended in self._live_ids - ids:
-            self.swapper.fallback.forget(ended)
+            self.swapping.fallback.forget(ended)
         self._live_ids = ids
 
     # -- between frames ------------------------------------------------------------------
@@ -258,7 +258,7 @@ class FaceStage:
             panic=self.mapping.panic, scene=self.mapping.scene, detect_every=self.detect_every.every,
             detections_on_change=self.detections_on_change,
             fine_tiles=self.fine_tiles, fallbacks=self.coverage.fallbacks, leaks=self.coverage.leaks,
-            swap_errors=self.swapper.fallback.errors)
+            swap_errors=self.swapping.fallback.errors)
 
 
 def _finite(face: Face) -> bool:

@@ -37,8 +37,8 @@ import numpy as np
 from bridge.io.demo_source import DemoScene
 from bridge.pipeline import Pipeline
 from bridge.runtime.places import HERE
-from bridge.stage import FaceStage
-from bridge.swap.stage import FaceToSwap
+from bridge.facestage.stage import FaceStage
+from bridge.facestage.swapping import FaceToSwap
 from bridge.types import Frame
 
 log = logging.getLogger(__name__)
@@ -137,9 +137,9 @@ def instrument(stage: FaceStage, clock: StepClock) -> None:
     if stage.tracker.embed is not None:
         clock.wrap(stage.tracker, "embed", "embed")
     clock.wrap(stage.tracker, "update", "track_total")
-    clock.wrap(stage.swapper, "swap_faces", "swap_total")
-    clock.wrap(stage.swapper.compose, "paste_face", "compose")
-    clock.wrap(stage.swapper.compose, "finish", "compose")
+    clock.wrap(stage.swapping, "swap_faces", "swap_total")
+    clock.wrap(stage.swapping.compose, "paste_face", "compose")
+    clock.wrap(stage.swapping.compose, "finish", "compose")
 
 
 class ProcessMeter:
@@ -258,7 +258,7 @@ def run_naive(stage: FaceStage, frames: SceneFrames, count: int, clock: StepCloc
         faces = stage.landmarker.landmark(frame.image, stage.detector.detect(frame.image))
         if faces and stage.tracker.embed is not None:
             stage.tracker.embed(frame.image, faces)  # fills face.embedding; counted as "embed"
-        stage.swapper.swap_faces(frame.image, [FaceToSwap(i, face, target) for i, face in enumerate(faces)])
+        stage.swapping.swap_faces(frame.image, [FaceToSwap(i, face, target) for i, face in enumerate(faces)])
         latencies.append(time.monotonic() - frame.received_at)
     wall = time.monotonic() - started
     return {"mode": "naive", "frames": count, "fps": round(count / wall, 2), "steps_ms": clock.per_frame(count),
@@ -360,7 +360,7 @@ def build_stage(profile_path: Path, neural: bool) -> tuple[FaceStage, str, str]:
     format its NDI input asks for; with `neural`,
     the swapper is the inswapper-architecture stand-in (random weights, real compute) on the GPU
     when one works, else the CPU."""
-    from bridge.assemble import AssemblyError, build_face_stage, sessions_for
+    from bridge.facestage.build import AssemblyError, build_face_stage, sessions_for
     from bridge.profile import ProfileError, load_profile
     from bridge.runtime import assets
 
@@ -377,7 +377,7 @@ def build_stage(profile_path: Path, neural: bool) -> tuple[FaceStage, str, str]:
         if not set(profile.models.providers) & {"tensorrt", "cuda"}:  # a CPU profile: try the GPU first
             profile.models.providers = ["tensorrt", "cuda", "cpu"]
         use_swapper(stage, inswapper_standin(HERE.cache / "standin", sessions_for(profile)))
-    return stage, stage.swapper.swapper.name, profile.input.color_format
+    return stage, stage.swapping.swapper.name, profile.input.color_format
 
 
 def use_swapper(stage: FaceStage, swapper: Any) -> None:
@@ -388,7 +388,7 @@ def use_swapper(stage: FaceStage, swapper: Any) -> None:
         if embedding is None or np.size(embedding) != dim:  # the CPU recogniser's size may differ
             embedding = np.random.default_rng(len(target.name)).standard_normal(dim).astype(np.float32)
         target.prepared[swapper.name] = {"latent": swapper.latent(embedding)}
-    stage.swapper.swapper = swapper
+    stage.swapping.swapper = swapper
     stage.provider = swapper.session.provider
 
 

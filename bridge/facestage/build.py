@@ -14,11 +14,11 @@ from bridge.faces.detect import BlazeFaceDetector, ScrfdDetector, UlfdDetector, 
 from bridge.faces.embed import Recogniser
 from bridge.faces.scan import FineScan
 from bridge.faces.landmarks import Fan68Landmarker, Landmarker68
-from bridge.mapping import Mapping, SceneOverride
+from bridge.facestage.mapping import Mapping, SceneOverride
 from bridge.profile import Profile
 from bridge.runtime.catalog import CatalogError, load_manifest
 from bridge.runtime.onnx import SessionConfig, SessionFactory
-from bridge.stage import FaceStage
+from bridge.facestage.stage import FaceStage
 from bridge.swap.compose import Compose
 from bridge.swap.enhance import Enhancer
 from bridge.swap.fallback import SwapFallback
@@ -27,9 +27,9 @@ from bridge.swap.inswapper import InSwapper
 from bridge.swap.label import Label
 from bridge.swap.masks import OcclusionMasker, RegionMasker
 from bridge.swap.simswap import SimSwapper
-from bridge.swap.stage import FaceSwapper
+from bridge.facestage.swapping import Swapping
 from bridge.swap.warp68 import Warp68Swapper
-from bridge.targets import TargetError, TargetLibrary
+from bridge.facestage.targets import TargetError, TargetLibrary
 from bridge.track.evidence import Evidence
 from bridge.track.tracker import Tracker, embed_with
 from bridge.types import Face, Target
@@ -164,7 +164,7 @@ def build_face_stage(profile: Profile) -> FaceStage:
     scan = FineScan(analysis.detector, a.scan_tiles) if list(a.tiles) == [1, 1] and a.scan_tiles > 0 else None
     fallback = SwapFallback(profile.swap.fallback, profile.swap.hold_frames)
     stage = FaceStage(analysis.detector, analysis.landmarker, tracker, build_mapping(profile, analysis, targets),
-                     FaceSwapper(swapper, compose, fallback), targets, detect_every=profile.analysis.detect_every,
+                     Swapping(swapper, compose, fallback), targets, detect_every=profile.analysis.detect_every,
                       reload_targets=lambda: load_targets(profile, library), scan=scan,
                       detect_on_change=a.detect_on_change)
     stage.provider = analysis.recogniser.session.provider  # shown in status: where the models really run
