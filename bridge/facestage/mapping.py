@@ -9,14 +9,14 @@ track it concerns.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, get_args
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from bridge.profile import UnknownPolicy
 from bridge.types import Track
 
-UnknownPolicy = Literal["keep", "blur", "fixed", "active", "pool"]
 UNKNOWN_POLICIES: tuple[str, ...] = get_args(UnknownPolicy)
 
 BLUR = "@blur"
