@@ -28,7 +28,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from bridge.access import REFUSAL_KINDS, Refusal, RefusalLog, RequestGuard, audit_command
 from bridge.dock import routes as dock_routes
-from bridge.obs.commands import MAX_COMMAND_BYTES, REALM, Command, CommandError, parse_command, parse_command_json
+from bridge.obs.commands import MAX_COMMAND_BYTES, Command, CommandError, parse_command_json
 from bridge.schema import Secret
 from bridge.types import STEPS, Frame
 
@@ -195,24 +195,6 @@ def scrub(value: Any) -> Any:
 
 def _is_secret_key(key: object) -> bool:
     return isinstance(key, str) and any(part in key.lower() for part in SECRET_KEY_PARTS)
-
-
-def parse_http_command(body: bytes) -> Command:
-    """A `POST /command` body as a Command; `"realm"` may be omitted (the URL names the protocol)."""
-    if len(body) > MAX_COMMAND_BYTES:
-        raise CommandError(f"command is {len(body)} bytes, more than the {MAX_COMMAND_BYTES} allowed")
-    try:
-        data = json.loads(body)
-    except RecursionError:
-        raise CommandError("command is not valid JSON: nested too deeply") from None
-    except (ValueError, UnicodeDecodeError):
-        return parse_command_json(body, source="http")  # raises with its one-line reason
-    if isinstance(data, dict) and "realm" not in data:
-        data["realm"] = REALM
-    try:
-        return parse_command(data, source="http")
-    except RecursionError:
-        raise CommandError("command is nested too deeply") from None
 
 
 # -- HTTP server -------------------------------------------------------------------------------
@@ -396,7 +378,7 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             return
         try:
-            command = parse_http_command(body)
+            command = parse_command_json(body, source="http", realm_optional=True)
         except CommandError as error:
             self._reply(HTTPStatus.BAD_REQUEST, str(error))
             return

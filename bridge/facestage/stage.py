@@ -10,14 +10,14 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import cv2
 import numpy as np
 
 from bridge.faces.scan import FineScan, Motion
-from bridge.facestage.mapping import BLUR, CommandResult, Mapping
+from bridge.facestage.mapping import BLUR, Mapping
 from bridge.obs.commands import Command
 from bridge.facestage.swapping import FaceToSwap, Swapping
 from bridge.track.records import CoverageLedger
@@ -210,28 +210,11 @@ class FaceStage:
 
     # -- between frames ------------------------------------------------------------------
     def apply(self, command: Command) -> None:
-        if command.action == "scene_mapping":
-            result = self.mapping.set_scene(command.scene)
-        elif command.action == "set_face_target" and command.face is not None:
-            track_id = self._track_in_slot(command.face)
-            result = (self.mapping.set_face_target(track_id, command.target or "") if track_id is not None
-                      else CommandResult(False, f"no face in slot {command.face}"))
-        elif command.action == "reload_targets":
-            result = self.mapping.apply({"action": "reload_targets"})
-            if result.reload and self.reload is not None:
-                self._reload()
-                return
-        else:
-            data = {k: v for k, v in asdict(command).items() if v is not None and k not in ("source", "mapping")}
-            result = self.mapping.apply(data)
+        result = self.mapping.apply(command)
+        if result.reload and self.reload is not None:
+            self._reload()
+            return
         (log.info if result.applied else log.warning)("%s: %s", command.action, result.message)
-
-    def _track_in_slot(self, slot: int) -> int | None:
-        """The track showing face `slot` now (the tracker numbers faces on screen; id when it does not)."""
-        for track in self.last_tracks:
-            if getattr(track, "slot", None) == slot:
-                return track.id
-        return None
 
     def _reload(self) -> None:
         assert self.reload is not None
