@@ -14,6 +14,7 @@ from typing import Any, get_args
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from bridge.faces.embed import l2_normalise
 from bridge.obs.commands import Command
 from bridge.profile import UnknownPolicy
 from bridge.types import Track
@@ -48,9 +49,8 @@ class CommandResult:
 
 
 def _unit_rows(v: np.ndarray) -> np.ndarray:
-    v = np.asarray(v, np.float32)
-    v = v.reshape(-1, v.shape[-1])
-    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    v = np.asarray(v)
+    return l2_normalise(v.reshape(-1, v.shape[-1]))
 
 
 class Mapping:

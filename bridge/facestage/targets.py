@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
+from bridge.faces.embed import l2_normalise
 from bridge.swap.base import Swapper, TargetFace
 from bridge.types import Face, Target
 
@@ -157,5 +158,4 @@ def _mean_embedding(faces: Sequence[Face]) -> np.ndarray | None:
     embeddings = [np.asarray(f.embedding, np.float32) for f in faces if f.embedding is not None]
     if not embeddings:
         return None
-    mean = np.mean([e / max(float(np.linalg.norm(e)), 1e-12) for e in embeddings], axis=0)
-    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+    return l2_normalise(np.mean([l2_normalise(e) for e in embeddings], axis=0))

@@ -20,9 +20,10 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from bridge.faces.embed import l2_normalise
 from bridge.runtime.onnx import SessionFactory
 from bridge.swap.base import SwapperError
-from bridge.swap.neural import NeuralSwapper, l2_normalise
+from bridge.swap.neural import NeuralSwapper
 
 LatentNorm = Literal["insightface", "facefusion"]
 

@@ -15,14 +15,9 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from bridge.faces.embed import l2_normalise
 from bridge.runtime.onnx import Session, SessionFactory
 from bridge.swap.base import CropGeometry, FaceCrop, Prepared, SwapOutput, SwapperError, TargetFace
-
-
-def l2_normalise(vector: np.ndarray) -> np.ndarray:
-    vector = np.asarray(vector, dtype=np.float32)
-    norm = np.linalg.norm(vector, axis=-1, keepdims=True)
-    return vector / np.maximum(norm, 1e-12)
 
 
 def mean_embedding(target_faces: Sequence[TargetFace]) -> np.ndarray:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from bridge.faces.embed import l2_normalise
 from bridge.runtime.onnx import SessionFactory
-from bridge.swap.neural import NeuralSwapper, l2_normalise
+from bridge.swap.neural import NeuralSwapper
 
 log = logging.getLogger("bridge.swap.simswap")
 
