@@ -99,6 +99,8 @@ def run(profile_path: str, input_name: str | None, output_name: str | None, stop
 def serve(profile: Profile, profile_path: str, stop: threading.Event, status_every_s: float = 5.0, *,
           watch_profile: bool = False, overrides: Overrides | None = None) -> int:
     """The live show (bridge.live) until `stop` is set; a stage that cannot be built is one line."""
+    if profile.telemetry.log_json:  # the profile's way to say --log-json
+        configure_logging(json_lines=True, verbose=logging.getLogger().isEnabledFor(logging.DEBUG))
     try:
         live.serve(profile, profile_path, stop, status_every_s, watch_profile=watch_profile, overrides=overrides)
     except AssemblyError as error:

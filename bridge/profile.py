@@ -179,7 +179,7 @@ class TelemetrySection:
     host: str = field("127.0.0.1", "address of the local HTTP API (/healthz, /status, /metrics, /command); another address needs a token")
     port: int = field(8765, "port of the local HTTP API; 0 = off", minimum=0, maximum=65535)
     token: Secret | None = field(None, "bearer token every HTTP API command needs, e.g. ${FACEBRIDGE_TOKEN} (16+ characters); empty = this user's own, made once (`facebridge token` prints it); required when host is not loopback", secret=True)
-    log_json: bool = field(False, "write logs as one JSON object per line")
+    log_json: bool = field(False, "write logs as one JSON object per line (as --log-json does)")
 
 
 @dataclass
