@@ -265,8 +265,8 @@ def check(profile_path: str, timeout_s: float = 3.0) -> int:
 def target_report(profile: Profile) -> tuple[list[str], int]:
     """`check`'s lines on the targets, each image analysed and each target prepared as `run` does it;
     (lines, how many targets cannot be used)."""
-    from bridge.facestage.build import Analysis, build_swapper, sessions_for
-    from bridge.facestage.targets import TargetError, TargetLibrary
+    from bridge.facestage.build import Analysis, build_swapper, sessions_for, target_library
+    from bridge.facestage.targets import TargetError
 
     try:
         sessions = sessions_for(profile)
@@ -274,7 +274,7 @@ def target_report(profile: Profile) -> tuple[list[str], int]:
         swapper = build_swapper(profile, sessions)
     except Exception as error:  # a missing model is already a MISSING line above
         return [f"n/a     targets not prepared: {str(error).splitlines()[0]}"], 0
-    library = TargetLibrary(analysis.find_faces, [swapper], analysis.key, profile.target_cache_dir)
+    library = target_library(profile, analysis, [swapper])
     lines, missing = [], 0
     for target in profile.targets:
         usable = True

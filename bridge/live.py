@@ -32,7 +32,7 @@ from bridge.obs.commands import RECORDING_ACTIONS, Command
 from bridge.obs.control import ObsControl
 from bridge.obs.lipsync import OffsetStore, PictureDelay, default_store_path
 from bridge.pipeline import LiveSink, LiveSource, PassThrough, Pipeline, Stage
-from bridge.profile import InputSection, Profile
+from bridge.profile import InputSection, OutputSection, Profile
 from bridge.reload import ProfileFile, load_edit
 from bridge.facestage.stage import FaceStage
 from bridge.status_view import LiveStatus
@@ -92,6 +92,10 @@ def open_url(section: InputSection) -> LiveSource:
 
 
 SOURCES: dict[str, Callable[[InputSection], LiveSource]] = {"ndi": open_ndi, "url": open_url}
+
+
+def open_ndi_output(section: OutputSection) -> LiveSink:
+    return ndi.NdiSender(section.ndi_name, section.groups)
 
 
 def source_kind(section: InputSection) -> str:
@@ -254,7 +258,7 @@ def serve(profile: Profile, profile_path: str, stop: threading.Event, status_eve
         source = SOURCES[source_kind(profile.input)](profile.input)
         out = profile.output
         recorder = Recorder(out.record, EncoderSettings(crf=out.crf, preset=out.preset))
-        sink = RecordedSink(ndi.NdiSender(out.ndi_name, out.groups), recorder)
+        sink = RecordedSink(open_ndi_output(out), recorder)  # another output: a LiveSink opened here
         show = LiveShow(profile, source, sink, stage, recorder=recorder,
                         profile_path=Path(profile_path) if watch_profile else None, overrides=overrides)
         show.run(stop, profile_path, status_every_s)

@@ -545,3 +545,20 @@ def test_each_sent_frame_feeds_the_stage_and_latency_histograms() -> None:
     latency = {s.name: s.value for s in families["facebridge_latency_seconds"].samples}
     assert latency["facebridge_latency_seconds_count"] == 2
     assert latency["facebridge_latency_seconds_sum"] == pytest.approx(0.05)
+
+
+def test_the_face_stage_times_only_steps_that_metrics_know() -> None:
+    """The stage's step names and /metrics' series are one list (types.Step), not two kept in step by hand."""
+    from dataclasses import fields
+
+    from bridge.facestage.stage import StageTimes
+
+    assert {f.name for f in fields(StageTimes)} <= set(STEPS)
+    metrics = Metrics()
+    frame = Frame(image=np.zeros((4, 4, 3), np.uint8), sequence=0,
+                  timings={step: 0.001 for step in STEPS})  # type: ignore[misc]
+    metrics.observe_frame(frame, 0.01)
+    families = {f.name: f for f in text_string_to_metric_families(metrics.render().decode())}
+    counted = {s.labels["stage"] for s in families["facebridge_stage_seconds"].samples
+               if s.name.endswith("_count") and s.value == 1}
+    assert counted == set(STEPS)

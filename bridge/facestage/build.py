@@ -117,6 +117,11 @@ def build_compose(profile: Profile, sessions: SessionFactory) -> Compose:
         label=Label(c.label.text, c.label.corner, c.label.size) if c.label.text else None)
 
 
+def target_library(profile: Profile, analysis: Analysis, swappers: list[Any]) -> TargetLibrary:
+    """Targets prepared for `swappers` from this analysis, cached in the profile's target cache."""
+    return TargetLibrary(analysis.find_faces, swappers, analysis.key, profile.target_cache_dir)
+
+
 def load_targets(profile: Profile, library: TargetLibrary) -> dict[str, Target]:
     """Every target of the profile, prepared (from the cache when nothing changed)."""
     try:
@@ -127,7 +132,7 @@ def load_targets(profile: Profile, library: TargetLibrary) -> dict[str, Target]:
 
 def build_mapping(profile: Profile, analysis: Analysis, targets: dict[str, Target]) -> Mapping:
     m = profile.mapping
-    people = TargetLibrary(analysis.find_faces, [], analysis.key, profile.target_cache_dir)
+    people = target_library(profile, analysis, [])
     references = {}
     for person in m.people:
         try:
@@ -153,7 +158,7 @@ def build_face_stage(profile: Profile) -> FaceStage:
         compose = build_compose(profile, sessions)
     except CatalogError as error:
         raise AssemblyError(f"{error} — `facebridge models fetch --profile PROFILE` gets what this profile needs") from None
-    library = TargetLibrary(analysis.find_faces, [swapper], analysis.key, profile.target_cache_dir)
+    library = target_library(profile, analysis, [swapper])
     targets = load_targets(profile, library)
     t = profile.tracking
     tracker = Tracker(embed_with(analysis.recogniser), forget_s=t.forget_s, max_coast_s=t.max_coast_s,
