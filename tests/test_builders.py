@@ -83,3 +83,20 @@ def test_the_cpu_tables_build_real_models(models_dir: Path) -> None:
     profile.compose.colour_correction = True
     swapper = build_swapper(profile, sessions)
     assert isinstance(swapper, Warp68Swapper) and not swapper.colour_match  # compose's colour match takes over
+
+
+def test_a_neural_swapper_is_built_by_its_table_line(tmp_path: Path) -> None:
+    """hyperswap and simswap come from the generic `neural` builder: module, class, and the profile's name."""
+    from bridge.swap.hyperswap import HyperSwapper
+    from bridge.swap.simswap import SimSwapper
+    from tests.swap_graphs import identity_swapper
+
+    profile = Profile()
+    profile.models.providers = ["cpu"]
+    profile.swap.swapper = "hyperswap_1b_256"
+    model = identity_swapper(tmp_path / "swapper.onnx", size=256, with_mask=True)
+    swapper = SWAPPERS["hyperswap_1b_256"].build(model, profile, sessions_for(profile))
+    assert isinstance(swapper, HyperSwapper) and swapper.name == "hyperswap_1b_256" and swapper.mask_index == 1
+    profile.swap.swapper = "simswap_256"
+    swapper = SWAPPERS["simswap_256"].build(model, profile, sessions_for(profile))
+    assert isinstance(swapper, SimSwapper) and swapper.name == "simswap_256" and swapper.template == "arcface_112_v1"

@@ -1,9 +1,12 @@
 """Swappers, masks and enhancers by name: one table per kind (bridge.runtime.tables). A new swapper is
-one file in this folder (the `Swapper` interface of base.py) and one line in SWAPPERS; the profile
-takes its names from these keys."""
+one file in this folder (the `Swapper` interface of base.py; an ONNX one subclasses NeuralSwapper)
+and one line in SWAPPERS, e.g. `"ghost_1_256": Builder(neural("bridge.swap.ghost", "GhostSwapper"),
+needs=ARCFACE)`, plus its manifest entry; the profile takes its names from these keys."""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,16 +32,12 @@ def inswapper(path: Path | None, profile: Profile, sessions: SessionFactory) -> 
     return InSwapper(path, sessions=sessions, latent_norm=profile.swap.inswapper_latent)
 
 
-def simswap(path: Path | None, profile: Profile, sessions: SessionFactory) -> Any:
-    from bridge.swap.simswap import SimSwapper
-
-    return SimSwapper(path, sessions=sessions)
-
-
-def hyperswap(path: Path | None, profile: Profile, sessions: SessionFactory) -> Any:
-    from bridge.swap.hyperswap import HyperSwapper
-
-    return HyperSwapper(path, sessions=sessions, name=profile.swap.swapper)
+def neural(module: str, class_name: str) -> Callable[[Path | None, Profile, SessionFactory], Any]:
+    """The builder of an ONNX swapper whose class takes (model file, sessions, name), as NeuralSwapper does."""
+    def build(path: Path | None, profile: Profile, sessions: SessionFactory) -> Any:
+        swapper = getattr(importlib.import_module(module), class_name)
+        return swapper(path, sessions=sessions, name=profile.swap.swapper)
+    return build
 
 
 def occlusion(path: Path | None, profile: Profile, sessions: SessionFactory) -> Any:
@@ -63,10 +62,10 @@ SWAPPERS: dict[str, Builder[Any]] = {
     "warp68": Builder(warp68, model=False),
     "inswapper_128": Builder(inswapper, needs=ARCFACE),
     "inswapper_128_fp16": Builder(inswapper, needs=ARCFACE),
-    "simswap_256": Builder(simswap, needs=ARCFACE),
-    "hyperswap_1a_256": Builder(hyperswap, needs=ARCFACE),
-    "hyperswap_1b_256": Builder(hyperswap, needs=ARCFACE),
-    "hyperswap_1c_256": Builder(hyperswap, needs=ARCFACE),
+    "simswap_256": Builder(neural("bridge.swap.simswap", "SimSwapper"), needs=ARCFACE),
+    "hyperswap_1a_256": Builder(neural("bridge.swap.hyperswap", "HyperSwapper"), needs=ARCFACE),
+    "hyperswap_1b_256": Builder(neural("bridge.swap.hyperswap", "HyperSwapper"), needs=ARCFACE),
+    "hyperswap_1c_256": Builder(neural("bridge.swap.hyperswap", "HyperSwapper"), needs=ARCFACE),
 }
 OCCLUSION_MASKERS: dict[str, Builder[Any]] = {name: Builder(occlusion) for name in ("xseg_1", "xseg_2", "xseg_3")}
 REGION_MASKERS: dict[str, Builder[Any]] = {name: Builder(region) for name in ("bisenet_resnet_18", "bisenet_resnet_34")}
