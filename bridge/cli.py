@@ -83,13 +83,13 @@ def parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list, fetch or verify model files")
     model_commands = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     listing = model_commands.add_parser("list", help="every model: kind, licence, size, present/missing/corrupt")
-    listing.add_argument("--dir", type=Path, help="models folder (default: models/ of this checkout)")
+    listing.add_argument("--dir", type=Path, help="models folder (default: models/ of this checkout, or the user's data folder)")
     fetch = model_commands.add_parser("fetch", help="download and verify models")
     fetch.add_argument("names", nargs="*", help="model names (default: what --profile needs, else the CPU set)")
     fetch.add_argument("--profile", help="fetch only what this profile needs")
     fetch.add_argument("--set", dest="model_set", choices=["cpu", "standard", "extra"], help="fetch a whole set")
     verify = model_commands.add_parser("verify", help="check every present model file against its checksum")
-    verify.add_argument("--dir", type=Path, help="models folder (default: models/ of this checkout)")
+    verify.add_argument("--dir", type=Path, help="models folder (default: models/ of this checkout, or the user's data folder)")
 
     add_bench_options(commands.add_parser("bench", help="benchmark the pipeline: per-stage ms, latency, throughput (JSON + PNG)"))
 

@@ -57,7 +57,7 @@ class OutputSection:
 
 @dataclass
 class ModelsSection:
-    dir: Path | None = field(None, "folder of the model files; empty = the models/ folder of this checkout", path="dir")
+    dir: Path | None = field(None, "folder of the model files; empty = models/ of this checkout (installed elsewhere: the user's data folder)", path="dir")
     providers: list[ProviderName] = field(["cuda", "cpu"], "execution providers to try in order; the first that loads is used")
     device_id: int = field(0, "GPU index for cuda/tensorrt/directml", minimum=0)
     fp16: bool = field(False, "half precision where the provider supports it (TensorRT)")
@@ -207,7 +207,7 @@ class Profile:
     mapping: MappingSection = field(MappingSection(), "which face gets which target")
     swap: SwapSection = field(SwapSection(), "swapping")
     compose: ComposeSection = field(ComposeSection(), "pasting the swapped face back")
-    target_cache: Path | None = field(None, "folder where prepared targets are cached; empty = .cache/targets in this checkout", path="dir")
+    target_cache: Path | None = field(None, "folder where prepared targets are cached; empty = .cache/targets in this checkout (installed elsewhere: the user's cache folder)", path="dir")
     pipeline: PipelineSection = field(PipelineSection(), "queues and threads")
     telemetry: TelemetrySection = field(TelemetrySection(), "status, health and metrics")
     obs: ObsSection = field(ObsSection(), "OBS Studio control")
