@@ -52,18 +52,41 @@ def test_motion_counts_only_what_no_track_explains_and_edges_apart():
     assert motion.at_edges(still) == 0
 
 
-def test_plan_puts_a_waiting_small_face_first_then_motion_then_the_round():
-    scan = FineScan(Boxes(), tiles_per_frame=2)
+def test_plan_puts_a_late_small_face_first_then_motion_then_waiting_small_faces_then_the_round():
+    scan = FineScan(Boxes(), tiles_per_frame=2, late=4)
     shape = (720, 1280, 3)
     tiles = scan.tiles(shape)
     assert len(tiles) == 6
-    small = (np.float32([1100, 550, 1130, 585]), 3)  # 35 px tall, waited 3 detections: bottom-right tile
+    small = np.float32([1100, 550, 1130, 585])  # 35 px tall: bottom-right tile
     moving = np.zeros((90, 160), bool)
     moving[5:9, 5:9] = True  # top-left
-    plan = scan.plan(shape, [small], Motion(), moving)
-    assert plan.why == ["small", "motion"] and plan.tiles[0] == 5 and plan.tiles[1] == 0
+    late = scan.plan(shape, [(small, 4)], Motion(), moving)  # about to be carried by flow alone too long
+    assert late.why == ["small", "motion"] and late.tiles == [5, 0]
+    # a face nobody tracks yet shows the real face; a tracked one is still swapped while it coasts
+    waiting = FineScan(Boxes(), tiles_per_frame=1, late=4).plan(shape, [(small, 2)], Motion(), moving)
+    assert waiting.why == ["motion"] and waiting.tiles == [0]
+    calm = FineScan(Boxes(), tiles_per_frame=1, late=4).plan(shape, [(small, 2)], Motion(), None)
+    assert calm.why == ["small"] and calm.tiles == [5]
     rounds = [scan.plan(shape, [], Motion(), None).tiles for _ in range(3)]
     assert sorted(sum(rounds, [])) == list(range(6))  # the periodic scan visits every tile
+
+
+def test_motion_between_detections_waits_for_its_tile():
+    """A face that pops in on a frame without detection, or while the tile budget goes elsewhere,
+    is still looked for: its motion stays pending until a tile covering it runs."""
+    motion = Motion()
+    still = np.zeros((720, 1280, 3), np.uint8)
+    popped = still.copy()
+    popped[560:600, 1000:1040] = 200  # bottom-right, 40 px
+    motion.update(still, np.zeros((0, 4)))
+    assert motion.changed(motion.update(popped, np.zeros((0, 4)))) > 0
+    now = motion.update(popped, np.zeros((0, 4)))  # the next frame: nothing moves any more
+    assert motion.changed(now) == 0
+    scan = FineScan(Boxes(), tiles_per_frame=1)
+    plan = scan.plan(still.shape, [], motion, now)
+    assert plan.why == ["motion"] and plan.tiles == [5]
+    scan.looked(motion, still.shape, plan)
+    assert motion.changed(motion.pending) == 0  # looked at: no longer pending
 
 
 @pytest.fixture(scope="module")

@@ -67,3 +67,4 @@ def test_quality_gate_skips_tiny_blurred_and_profile_crops():
     assert crop_quality(gray, _face([100, 60, 130, 95])) == "tiny"
     assert crop_quality(cv2.GaussianBlur(gray, (0, 0), 6), _face([100, 60, 200, 170])) == "blurred"
     assert crop_quality(gray, _face([100, 60, 200, 170], yaw=0.6)) == "profile"
+    assert crop_quality(gray, _face([0, 60, 100, 170])) == "partial"  # cut by the frame's edge

@@ -29,3 +29,15 @@ def test_beyond_the_hotkeys_a_newcomer_takes_the_slot_of_whoever_is_away_longest
     assert slots.assign([1, 4, 10])[10] == 2
     assert slots.assign([1, 4, 10, 11])[11] == 3
     assert slots.assign([1, 4, 10, 11, 3])[3] == 5  # 3 came back to a full house
+
+
+def test_a_person_whose_slot_was_taken_while_away_takes_it_back_from_a_holder_gone_again():
+    """A returning face first seen as a newcomer (its re-identification came frames later) took
+    the slot of its own lost id; once handed back, the person gets their slot again."""
+    slots = FaceSlots(hotkeys=4)
+    slots.assign([1, 2, 3, 4])
+    slots.assign([1, 3, 4])  # 2 steps out
+    slots.assign([1])  # 3 and 4 too
+    assert slots.assign([1, 5])[5] == 2  # 2 comes back, seen as a newcomer: away longest gives up slot 2
+    assert slots.assign([1, 2]) == {1: 1, 2: 2}  # re-identified: 5 was a false start, 2 is in slot 2 again
+    assert slots.assign([1, 2, 5])[5] not in (1, 2)  # the false start, should it show, gets a free one

@@ -121,3 +121,33 @@ def test_a_near_tie_between_lost_tracks_does_not_pick_one():
     tracker.update(np.full_like(image, 90), None, 0.1)  # both lost (a cut)
     (new,) = tracker.update(image, [_face(110)], 0.2)
     assert new.id not in ids
+
+
+def test_a_face_first_seen_cut_by_the_frame_edge_is_recognised_when_it_returns():
+    """Walking in, the first crop is half a face (cut by the frame's edge) and embeds like nobody;
+    the first good crop replaces it at once (not at the next periodic re-check), so the person
+    who steps out and comes back gets their id back."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)
+    image = cv2.GaussianBlur(cv2.resize(small, (320, 240), interpolation=cv2.INTER_NEAREST), (0, 0), 1.0)
+    person, nobody = np.eye(8, dtype=np.float32)[:2]
+
+    def embed(img, faces):  # the recogniser: half a face at the edge is unlike the person
+        return [nobody if f.box[0] <= 1 else person for f in faces]
+
+    def at(x):
+        f = _face(x)
+        f.box = np.clip(f.box, 0, 319)
+        return f
+
+    tracker = Tracker(embed, recheck_s=2.0, max_coast_s=0.3)
+    (first,) = tracker.update(image, [at(-30.0)], 0.0)  # cut by the left edge
+    for k in range(1, 6):
+        tracker.update(image, [at(-30.0 + 12 * k)], k / 30)
+    for k in range(6, 20):
+        tracker.update(image, [], k / 30)  # stepped out: lost
+    assert tracker.lost_ids == [first.id]
+    (back,) = tracker.update(image, [at(200.0)], 1.0)  # well within recheck_s of the first crop
+    assert back.id == first.id and back.slot == first.slot

@@ -4,10 +4,15 @@ A detector sees the frame shrunk to its small input (ULFD 320×240), so faces un
 16 input pixels (≈ 64 px tall in a 1280-wide frame) are missed. Running it on every tile of a
 finer grid finds them at several times the cost. Instead, each detection frame runs the
 whole frame once and then `tiles_per_frame` tiles of a finer grid, most useful first:
-1. tiles holding a tracked face too small for the whole-frame pass that has gone two
-   detections without one (so it stays detected), the one waiting longest first;
-2. tiles with new motion no track accounts for (someone walking in, at any size);
-3. the rest in turn (a periodic fine-scale scan that finds a small face standing still).
+1. tiles holding a tracked face too small for the whole-frame pass that has gone `late`
+   detections without one (before flow alone carries it too far), the one waiting longest first;
+2. tiles with new motion no track accounts for since the tile last ran (someone walking or
+   popping in, at any size): an unfound face shows the real face now, a tracked one is still
+   swapped while it coasts, so this goes before keeping small faces detected;
+3. tiles holding a small tracked face that has gone two detections without one;
+4. the rest in turn (a periodic fine-scale scan that finds a small face standing still).
+Motion is kept per region until a tile covering it runs: a face that appears between two
+detection frames (or while the tile budget went elsewhere) is still looked for.
 The grid follows from the frame and the detector's input: tiles about 1.5 times its input size.
 
 `Motion` is the cheap change detector behind 2 (and behind "detect now" between scheduled
@@ -80,6 +85,7 @@ class Motion:
     def __init__(self, threshold: float = 14.0, min_pixels: int = 6) -> None:
         self.threshold, self.min_pixels = threshold, min_pixels
         self._prev: np.ndarray | None = None
+        self.pending: np.ndarray | None = None  # motion since each region was last looked at (see seen())
 
     def update(self, image: np.ndarray, tracked: np.ndarray) -> np.ndarray | None:
         """Boolean map (H/8, W/8) of new motion not covered by `tracked` boxes (N, 4); None on the first frame."""
@@ -93,7 +99,17 @@ class Motion:
             mx, my = (x1 - x0) * 0.25, (y1 - y0) * 0.25  # a face's own edges move with it
             moving[max(0, int((y0 - my) / self.STEP)):int(math.ceil((y1 + my) / self.STEP)),
                    max(0, int((x0 - mx) / self.STEP)):int(math.ceil((x1 + mx) / self.STEP))] = False
+        if self.pending is None or self.pending.shape != moving.shape:
+            self.pending = moving.copy()
+        else:
+            self.pending |= moving
         return moving
+
+    def seen(self, region: tuple[int, int, int, int]) -> None:
+        """The detector has looked at `region` (frame px): its pending motion is accounted for."""
+        if self.pending is not None:
+            x0, y0, x1, y1 = (int(v) // self.STEP for v in region)
+            self.pending[max(0, y0):y1 + 1, max(0, x0):x1 + 1] = False
 
     def changed(self, moving: np.ndarray | None, region: tuple[int, int, int, int] | None = None) -> int:
         """Moving cells in `region` (frame px x0, y0, x1, y1; None = everywhere), 0 under min_pixels."""
@@ -132,8 +148,10 @@ class FineScan:
     grid: (columns, rows) of the fine grid; None = from the frame and the detector (fine_grid).
     """
 
-    def __init__(self, detector: object, tiles_per_frame: int = 1, grid: tuple[int, int] | None = None) -> None:
+    def __init__(self, detector: object, tiles_per_frame: int = 1, grid: tuple[int, int] | None = None,
+                 late: int = 4) -> None:
         self.detector = detector
+        self.late = late  # detections a small tracked face may go without one before it goes first
         self.tiles_per_frame = max(0, tiles_per_frame)
         self.grid = grid
         self._turn = 0
@@ -170,12 +188,17 @@ class FineScan:
                        and y0 + 0.5 * (box[3] - box[1]) <= cy <= y1 - 0.5 * (box[3] - box[1])]
             if holders:
                 urgent.append((-waited, min(holders, key=lambda k: self._tile_seen.get(k, -1))))
-        for _, k in sorted(urgent):
-            self._add(plan, k, "small")
-        by_motion = sorted(((motion.changed(moving, r), k) for k, r in enumerate(regions)), reverse=True)
+        urgent.sort()
+        for waited, k in urgent:
+            if -waited >= self.late:
+                self._add(plan, k, "small")
+        pending = motion.pending if motion.pending is not None else moving
+        by_motion = sorted(((motion.changed(pending, r), k) for k, r in enumerate(regions)), reverse=True)
         for n, k in by_motion:
             if n > 0:
                 self._add(plan, k, "motion")
+        for _, k in urgent:
+            self._add(plan, k, "small")
         start = self._turn
         for step in range(len(regions)):
             if len(plan.tiles) >= self.tiles_per_frame:
@@ -205,3 +228,9 @@ class FineScan:
                     f.kps5 = (f.kps5 + offset).astype(np.float32)
                 faces.append(f)
         return merge(faces) if plan.tiles else faces
+
+    def looked(self, motion: Motion, shape: tuple[int, ...], plan: ScanPlan) -> None:
+        """The planned tiles ran: their pending motion is accounted for."""
+        regions = self.tiles(shape) if plan.tiles else []
+        for k in plan.tiles:
+            motion.seen(regions[k])

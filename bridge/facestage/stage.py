@@ -143,6 +143,7 @@ class FaceStage:
                 plan = self.scan.plan(image.shape, [(t.face.box, t.misses + (t.state != "detected")) for t in shown],
                                       self.motion, moving)
                 faces = self.scan.detect(image, plan)
+                self.scan.looked(self.motion, image.shape, plan)
                 self.fine_tiles += len(plan.tiles)
             else:
                 faces = self.detector.detect(image)

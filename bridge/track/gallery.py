@@ -24,7 +24,7 @@ def normalise(v: np.ndarray) -> np.ndarray:
 
 def crop_quality(gray: np.ndarray, face: Face, *, min_size: float = 40.0, min_sharpness: float = 0.22,
                  max_yaw: float = 0.5) -> str | None:
-    """Why this crop is not worth learning from ("tiny", "blurred", "profile"), or None when it is.
+    """Why this crop is not worth learning from ("tiny", "partial", "blurred", "profile"), or None when it is.
 
     min_size: least box side in pixels (the recogniser sees 112 px; far smaller is mostly guess).
     min_sharpness: least mean |Laplacian| / grey std on the inner face (contrast-free; motion
@@ -36,6 +36,9 @@ def crop_quality(gray: np.ndarray, face: Face, *, min_size: float = 40.0, min_sh
     x0, y0, x1, y1 = (float(v) for v in face.box)
     if min(x1 - x0, y1 - y0) < min_size:
         return "tiny"
+    h, w = gray.shape[:2]
+    if x0 <= 1 or y0 <= 1 or x1 >= w - 1 or y1 >= h - 1:
+        return "partial"  # cut by the frame's edge (walking in or out): half a face embeds like nobody
     if face.kps5 is not None:
         kps = np.asarray(face.kps5, np.float32)
         eyes = kps[1] - kps[0]
@@ -46,7 +49,6 @@ def crop_quality(gray: np.ndarray, face: Face, *, min_size: float = 40.0, min_sh
         offset = abs(float(np.dot(kps[2] - mid, eyes / distance)))
         if offset / distance > max_yaw or distance < 0.25 * (x1 - x0):
             return "profile"
-    h, w = gray.shape[:2]
     mx, my = (x1 - x0) * 0.2, (y1 - y0) * 0.2
     ix0, iy0, ix1, iy1 = int(max(0, x0 + mx)), int(max(0, y0 + my)), int(min(w, x1 - mx)), int(min(h, y1 - my))
     if ix1 - ix0 < 8 or iy1 - iy0 < 8:

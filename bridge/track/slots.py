@@ -7,7 +7,10 @@ be a track id. A slot is the lowest number free when a face first shows, and sta
 - a freed slot is reused (lowest first), so with four people on screen the slots are 1…4;
 - a person who steps out keeps their slot, so someone who returns (same id, ReID) gets it
   back; only when a newcomer would otherwise get a slot beyond the hotkeys' (`hotkeys`) does
-  it take the slot of the person away longest.
+  it take the slot of the person away longest;
+- a person whose slot was taken while they were away (a returning face first seen as a
+  newcomer, whose re-identification came a few frames later) takes it back from a holder that
+  is not on screen now (that holder gets a free slot if it shows again).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ class FaceSlots:
         self.hotkeys = hotkeys
         self._slot_of: dict[int, int] = {}  # track id → slot, visible or away
         self._away_since: dict[int, int] = {}  # track id → assign() call it went away on
+        self._home: dict[int, int] = {}  # track id → the slot it was first given (kept while it is lost)
         self._calls = 0
 
     def assign(self, visible: list[int], forgotten: set[int] | None = None) -> dict[int, int]:
@@ -28,6 +32,7 @@ class FaceSlots:
         for tid in forgotten or ():
             self._slot_of.pop(tid, None)
             self._away_since.pop(tid, None)
+            self._home.pop(tid, None)
         self._calls += 1
         shown = set(visible)
         for tid in self._slot_of:
@@ -37,6 +42,14 @@ class FaceSlots:
             self._away_since.pop(tid, None)
         for tid in visible:
             if tid in self._slot_of:
+                continue
+            home = self._home.get(tid)
+            holder = self.track_in(home) if home is not None else None
+            if home is not None and (holder is None or holder not in shown):
+                if holder is not None:  # away now: it gets a free slot if it comes back
+                    del self._slot_of[holder]
+                    self._away_since.pop(holder, None)
+                self._slot_of[tid] = home
                 continue
             taken = set(self._slot_of.values())
             slot = 1
@@ -48,6 +61,7 @@ class FaceSlots:
                 slot = self._slot_of.pop(oldest)
                 del self._away_since[oldest]
             self._slot_of[tid] = slot
+            self._home.setdefault(tid, slot)
         return {tid: self._slot_of[tid] for tid in visible}
 
     def track_in(self, slot: int) -> int | None:

@@ -120,6 +120,7 @@ class Tracker:
         self.gates = Gates(iou_gate, keypoint_gate, ambiguity_margin, appearance_gate, appearance_weight)
         self.rule = ReidRule(reid_threshold, reid_margin)
         self.recheck_s = recheck_s
+        self.provisional_s = min(recheck_s, 0.1)  # re-embedding of a track whose gallery holds only a poor crop
         self.gallery_size, self.gallery_momentum = gallery_size, gallery_momentum
         self.embed_budget = max(1, embed_budget)
         self.max_coast_s = max_coast_s
@@ -301,8 +302,13 @@ class Tracker:
         if self.embed is None:
             return
         want = [(e, j) for e, j in on_track if j not in embeddings
-                and (e.gallery.empty or now - e.last_embedded >= self.recheck_s or (e.crossed and not e.near))]
-        want.sort(key=lambda p: (not p[0].gallery.empty, p[0].last_embedded))
+                and (e.gallery.empty or now - e.last_embedded >= self.recheck_s or (e.crossed and not e.near)
+                     or (e.gallery.provisional and now - e.last_embedded >= self.provisional_s
+                         and crop_quality(gray, faces[j]) is None))]
+        # no gallery first, then one holding only a poor crop now that a good one is there (a face
+        # cut by the frame's edge as it walked in: until a good crop replaces it, the person
+        # could not be recognised on return)
+        want.sort(key=lambda p: (not p[0].gallery.empty, not p[0].gallery.provisional, p[0].last_embedded))
         embeddings = {**embeddings, **self._embed(image, faces, [j for _, j in want])}
         checked = [(e, embeddings[j]) for e, j in on_track if j in embeddings]
         for a, b in reid.swapped([e.gallery for e, _ in checked], [v for _, v in checked], self.rule):
@@ -322,14 +328,22 @@ class Tracker:
         self.stats.identity_swaps += 1
 
     def _check_and_learn(self, e: _Entry, face: Face, v: np.ndarray, gray: np.ndarray, now: float) -> None:
+        crossed = e.crossed
         e.last_embedded, e.crossed = now, False
+        good = crop_quality(gray, face) is None
         lost = [o for o in self._entries.values() if not o.visible and not o.gallery.empty]
-        best = reid.better_elsewhere(e.gallery.similarity(v), [o.gallery.similarity(v) for o in lost], self.rule)
+        # a gallery holding only a poor crop says little about who this is: a good crop is judged
+        # against the lost people as if the track had no gallery yet
+        own = -1.0 if e.gallery.provisional and good else e.gallery.similarity(v)
+        best = reid.better_elsewhere(own, [o.gallery.similarity(v) for o in lost], self.rule)
         if best is not None:
             self._hand_over(e, lost[best], now)
             e = lost[best]
-        if e.gallery.empty or e.gallery.similarity(v) >= self.gates.appearance_gate:  # never learn someone else
-            e.gallery.add(v, good=crop_quality(gray, face) is None)
+        # never learn someone else; a poor first crop is replaced by the first good one unless the
+        # face has been beside another since (the track may have jumped to that face)
+        if (e.gallery.empty or e.gallery.similarity(v) >= self.gates.appearance_gate
+                or (e.gallery.provisional and good and not crossed)):
+            e.gallery.add(v, good=good)
 
     def _hand_over(self, e: _Entry, back: _Entry, now: float) -> None:
         """`e`'s face is really the lost person `back`: `back` takes its place on screen. A track
