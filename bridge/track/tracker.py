@@ -176,6 +176,11 @@ class Tracker:
         self._entries.clear()
         self._prev_pyramid = None
 
+    @property
+    def lost_ids(self) -> list[int]:
+        """Ids waiting for their person to come back."""
+        return sorted(e.id for e in self._entries.values() if not e.visible)
+
     # -- steps ------------------------------------------------------------------
     def _predict(self, pyramid: list[np.ndarray] | None, visible: list[_Entry],
                  now: float) -> dict[int, tuple[Face | None, int]]:
