@@ -186,7 +186,7 @@ class Compose:
     """
 
     REALISTIC = {"colour_correction": True, "skin_only": True, "keep_mouth": True, "seamless": True}
-    SEAM_SIDE = 96  # the seam correction's working size (px on the longer side of the face rectangle)
+    SEAM_SIDE = 128  # the seam correction's working size (px on the longer side of the face rectangle)
     SEAM_REACH = 0.08  # how far into the face the edge correction reaches (share of the face rectangle)
     FORGET_FRAMES = 90  # a track's colour state is dropped after this many frames unseen
 
