@@ -2,13 +2,14 @@
 
 The demo scene (real faces cut from t1.jpg, moving) is rendered at 1280x720 and 1920x1080
 with 1, 2 and 4 faces. Detection and landmarks run up front, untimed; then each frame goes
-through the tracker and the swap stage as in the pipeline (profiles/demo.yaml: warp68, label):
+through the tracker and the swap stage as in the pipeline, built from profiles/demo.yaml's swap and
+compose settings (warp68; skin-only masks, kept mouth, per-track colour, seamless edge, label):
 
 - track: `Tracker.update` without the recogniser's time (reported apart as embed), split into
   flow (LK prediction) and seed (points for the next frame); every frame has detections,
   and `track_every3` has them every third frame only (the others coast on flow).
 - swap: `Swapping.swap_faces` without compose (crop, warp, colour match, warp68 mask).
-- compose: `Compose.paste_face` + `finish` (masks, paste back into the frame, label).
+- compose: `Compose.paste_face` + `finish` (masks, colour, seam, paste back into the frame, label).
 
 Medians over the frames after a warm-up; the overhead budget is 5 ms per frame.
 
@@ -34,10 +35,9 @@ from bridge.devtools.bench import StepClock
 from bridge.faces.embed import Recogniser
 from bridge.io.demo_source import DemoScene
 from bridge.swap.base import TargetFace
-from bridge.swap.compose import Compose
-from bridge.swap.label import Label
+from bridge.facestage.build import build_compose, build_swapper
+from bridge.profile import Profile, load_profile
 from bridge.facestage.swapping import FaceToSwap, Swapping
-from bridge.swap.warp68 import Warp68Swapper
 from bridge.track.tracker import Tracker, embed_with
 from bridge.types import Face, Target
 from kit import cpu_kit  # benchmarks/kit.py (this folder is on sys.path)
@@ -57,14 +57,14 @@ def timed(clock: StepClock, step: str, fn: Callable[[], object]) -> None:
 
 
 def run_case(frames: list[np.ndarray], detections: list[list[Face]], embed: Callable, target: Target,
-             detect_every: int) -> dict[str, list[float]]:
+             detect_every: int, profile: Profile) -> dict[str, list[float]]:
     """Per-frame step times for one pass of the clip through a fresh tracker and swap stage."""
     clock = StepClock()
     tracker = Tracker(embed)
     clock.wrap(tracker, "embed", "embed")
     clock.wrap(tracker.flow, "predict_counted", "flow")
     clock.wrap(tracker.flow, "seed", "seed")
-    swapper = Swapping(Warp68Swapper(), Compose(label=Label()))
+    swapper = Swapping(build_swapper(profile, None), build_compose(profile, None))  # type: ignore[arg-type]
     clock.wrap(swapper.compose, "paste_face", "compose")
     clock.wrap(swapper.compose, "finish", "compose")
     series: dict[str, list[float]] = defaultdict(list)
@@ -103,7 +103,9 @@ def main() -> None:
     group, portrait, detector, landmarker = kit.group, kit.portrait, kit.detector, kit.landmarker
     embed = embed_with(Recogniser(kit.models / "fr_feature.onnx"))
     (portrait_face,) = landmarker.landmark(portrait, detector.detect(portrait))
-    target = Target("portrait", [], prepared={"warp68": Warp68Swapper().prepare([TargetFace(portrait, portrait_face)])})
+    profile = load_profile(str(REPO / "profiles" / "demo.yaml"))
+    warp68 = build_swapper(profile, None)  # type: ignore[arg-type]
+    target = Target("portrait", [], prepared={"warp68": warp68.prepare([TargetFace(portrait, portrait_face)])})
 
     report: dict[str, Any] = {"machine": platform.processor() or platform.machine(), "frames": args.frames,
                               "budget_ms": BUDGET_MS, "cases": {}}
@@ -113,8 +115,8 @@ def main() -> None:
             scene = DemoScene(width, height, count, group)
             frames = [scene.render(i, FPS) for i in range(args.frames)]
             detections = [landmarker.landmark(f, detector.detect(f)) for f in frames]
-            every1 = run_case(frames, detections, embed, target, 1)
-            every3 = run_case(frames, detections, embed, target, 3)
+            every1 = run_case(frames, detections, embed, target, 1, profile)
+            every3 = run_case(frames, detections, embed, target, 3, profile)
             case = {step: median(every1[step]) for step in ("track", "flow", "seed", "embed", "swap", "compose")}
             case["track_every3"] = median(every3["track"])
             case["faces_detected"] = round(float(np.mean([len(d) for d in detections])), 2)

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from bridge.faces.scan import FineScan, Motion
+from bridge.faces.scan import FineScan, Motion, ScanPlan, input_size, smallest_seen
 from bridge.facestage.mapping import BLUR, Mapping
 from bridge.obs.commands import Command
 from bridge.facestage.swapping import FaceToSwap, Swapping
@@ -96,8 +96,36 @@ class DetectEvery:
             self.every = int(min(6, max(1, math.ceil(median / budget))))
 
 
+class Backoff:
+    """When a trigger that keeps firing may cause another detector run: at once the first time,
+    then, while its runs find no new face, after a wait that doubles each time (a panning
+    camera or a waving body moves every frame; a person walking in is found on the first run)."""
+
+    LONGEST = 32  # frames
+
+    def __init__(self, first: int = 4, longest: int = LONGEST) -> None:
+        self.first, self.longest = first, longest
+        self.wait = 0
+        self.next = 0
+
+    def ready(self, index: int) -> bool:
+        return index >= self.next
+
+    def ran(self, index: int, found_new: bool) -> None:
+        self.wait = 0 if found_new else min(self.longest, max(self.first, 2 * self.wait))
+        self.next = index + self.wait
+
+
 class FaceStage:
-    """Finds, follows and swaps every face of each frame, in place."""
+    """Finds, follows and swaps every face of each frame, in place.
+
+    Detector runs beyond the scheduled whole-frame pass (detections on change, fine-scan tiles)
+    are what issue 14's small and new faces need, but they must not multiply the detector's cost:
+    each trigger backs off while it finds nothing new (`Backoff`), and the periodic scan of a
+    fine tile runs every SCAN_PERIOD frames unless a small tracked face or new motion asks for one.
+    """
+
+    SCAN_PERIOD = 15  # frames between periodic fine tiles when nothing asks for one (half a second at 30 fps)
 
     def __init__(self, detector: Detector, landmarker: Landmarker, tracker: Tracker, mapping: Mapping,
                  swapping: Swapping, targets: dict[str, Target], *, detect_every: int | str = 1,
@@ -109,6 +137,9 @@ class FaceStage:
         self.detect_on_change = detect_on_change
         self.detections_on_change = 0
         self.fine_tiles = 0
+        self._edge_backoff = Backoff(first=2, longest=8)  # someone walking in waits at most 8 frames
+        self._tile_backoff: dict[int, Backoff] = {}
+        self._last_scan = -self.SCAN_PERIOD
         self.mapping, self.swapping, self.targets = mapping, swapping, targets
         self.detect_every = DetectEvery(detect_every)
         self.reload = reload_targets
@@ -133,20 +164,22 @@ class FaceStage:
         shown = self.last_tracks  # the latest finished frame's (one frame behind when overlapped)
         moving = self.motion.update(image, np.array([t.face.box for t in shown], np.float32)) if self.motion else None
         due = self.detect_every.due(self._index)
-        if not due and self.detect_on_change and (self.tracker.wants_detection or self.motion.at_edges(moving)):
-            # a track lost its face, or something moves in at the frame's edges where no face is
-            # followed (people walk in from there): look now, not at the detector's next turn
-            due = True
-            self.detections_on_change += 1
+        edge = False
+        if not due and self.detect_on_change:
+            if self.tracker.wants_detection:  # a track lost its face: look now
+                due = True
+            elif self._edge_backoff.ready(self._index) and self.motion.at_edges(moving):
+                # something moves in at the frame's edges where no face is followed (people walk
+                # in from there): look now, not at the detector's next turn
+                due = edge = True
+            self.detections_on_change += due
         if due:
             if self.scan is not None:
-                plan = self.scan.plan(image.shape, [(t.face.box, t.misses + (t.state != "detected")) for t in shown],
-                                      self.motion, moving)
-                faces = self.scan.detect(image, plan)
-                self.scan.looked(self.motion, image.shape, plan)
-                self.fine_tiles += len(plan.tiles)
+                faces = self._detect_fine(image, shown, moving)
             else:
                 faces = self.detector.detect(image)
+            if edge:
+                self._edge_backoff.ran(self._index, _any_new(faces, shown))
             times.detect = (time.perf_counter() - started) * 1e3
             started = time.perf_counter()
             faces = [f for f in self.landmarker.landmark(image, faces) if _finite(f)]
@@ -155,6 +188,41 @@ class FaceStage:
             self.detect_every.measured(times.detect + times.landmarks, rate[1] / rate[0] if rate[0] else 1 / 30)
         self._index += 1
         return Analysed(frame, faces, times)
+
+    def _detect_fine(self, image: np.ndarray, shown: list[Track], moving: np.ndarray | None) -> list[Face]:
+        """The whole frame, plus fine tiles when a small tracked face, new motion in a tile that
+        has not backed off, or the periodic scan asks for them."""
+        assert self.scan is not None and self.motion is not None
+        regions = self.scan.tiles(image.shape)
+        tracked = [(t.face.box, t.misses + (t.state != "detected")) for t in shown]
+        h, w = image.shape[:2]
+        small = 1.5 * smallest_seen((w, h), input_size(self.scan.detector))
+        if not regions:
+            return self.scan.detect(image, ScanPlan())
+        if not any(box[3] - box[1] < small for box, _ in tracked):
+            # no small face to keep: motion not yet looked at asks for a tile only where it has not backed off
+            asking = self.motion.pending if self.motion.pending is not None else moving
+            if asking is not None:
+                asking = asking.copy()
+                step = self.motion.STEP
+                for k, (x0, y0, x1, y1) in enumerate(regions):
+                    if not self._tile_backoff.setdefault(k, Backoff(first=2)).ready(self._index):
+                        asking[y0 // step:-(-y1 // step), x0 // step:-(-x1 // step)] = False
+            if not (any(self.motion.changed(asking, r) for r in regions)
+                    or self._index - self._last_scan >= self.SCAN_PERIOD):
+                return self.scan.detect(image, ScanPlan())
+        plan = self.scan.plan(image.shape, tracked, self.motion, moving)
+        faces = self.scan.detect(image, plan)
+        self.scan.looked(self.motion, image.shape, plan)
+        self.fine_tiles += len(plan.tiles)
+        for k, why in zip(plan.tiles, plan.why):
+            if why == "scan":
+                self._last_scan = self._index
+            elif why == "motion":
+                x0, y0, x1, y1 = regions[k]
+                inside = [f for f in faces if x0 <= (f.box[0] + f.box[2]) / 2 < x1 and y0 <= (f.box[1] + f.box[3]) / 2 < y1]
+                self._tile_backoff.setdefault(k, Backoff(first=2)).ran(self._index, _any_new(inside, shown))
+        return faces
 
     def finish(self, analysed: Analysed) -> Frame:
         """Track, map and swap an analysed frame, in place; frames must come in analysis order."""
@@ -243,6 +311,13 @@ class FaceStage:
             detections_on_change=self.detections_on_change,
             fine_tiles=self.fine_tiles, fallbacks=self.coverage.fallbacks, leaks=self.coverage.leaks,
             swap_errors=self.swapping.fallback.errors)
+
+
+def _any_new(faces: list[Face], shown: list[Track]) -> bool:
+    """Whether a detected face is one no shown track covers (its centre in none of their boxes)."""
+    boxes = [t.face.box for t in shown]
+    return any(not any(b[0] <= (f.box[0] + f.box[2]) / 2 <= b[2] and b[1] <= (f.box[1] + f.box[3]) / 2 <= b[3]
+                       for b in boxes) for f in faces)
 
 
 def _finite(face: Face) -> bool:

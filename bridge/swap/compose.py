@@ -185,6 +185,7 @@ class Compose:
     """
 
     REALISTIC = {"colour_correction": True, "skin_only": True, "keep_mouth": True, "seamless": True}
+    SEAM_SIDE = 128  # the seam correction's working size (px on the longer side of the face rectangle)
     SEAM_REACH = 0.08  # how far into the face the edge correction reaches (share of the face rectangle)
     FORGET_FRAMES = 90  # a track's colour state is dropped after this many frames unseen
 
@@ -280,16 +281,22 @@ class Compose:
                 gain, offset = self._smoothed(track_id, *transfer)
                 face = cv2.cvtColor(apply_transfer(cv2.cvtColor(face, cv2.COLOR_BGR2LAB), gain, offset), cv2.COLOR_LAB2BGR)
         if self.seamless:
+            # the correction is smooth by construction: it is worked out on the rectangle
+            # shrunk to SEAM_SIDE and grown back once (no full-size float pictures per face)
+            small_live, k = shrink(live_rect, self.SEAM_SIDE)
+            small_face, small_m, small_skin = (shrink(p, self.SEAM_SIDE)[0] for p in (face, m, skin))
             # the edge samples: where the mask fades (the swap shows, the live picture too),
             # on live skin only, so live hair at a cut hairline does not tint the forehead
-            edge = ((m > 0.02) & (m < 0.6)) * skin
-            if edge.sum() >= 8:
-                difference = cv2.subtract(live_rect, face, dtype=cv2.CV_32F)
+            edge = ((small_m > 0.02) & (small_m < 0.6)) * small_skin
+            if edge.sum() * k * k >= 8:
+                difference = cv2.subtract(small_live, small_face, dtype=cv2.CV_32F)
                 field = membrane(difference, edge.astype(np.float32), reach=self.SEAM_REACH)
                 if landmarks is not None:
                     # the eyes, brows, nose and mouth are the target's at full strength: the
                     # correction is for the edge, and live shading there reads as the live person
-                    field *= 1.0 - inner_face(np.asarray(landmarks, np.float32) - (x, y), (h, w))[..., None]
+                    points = (np.asarray(landmarks, np.float32) - (x, y)) * np.float32(1.0 / k) + np.float32(0.5 / k - 0.5)
+                    field *= 1.0 - inner_face(points, edge.shape)[..., None]
+                field = grow(field, k, (h, w)).reshape(h, w, 3)
                 face = cv2.add(face, field, dtype=cv2.CV_8U)  # saturating, rounded
         out = image.copy()
         out[rect] = face
