@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.kit import REPO, cpu_kit  # noqa: E402
-from bridge.app import build_stage  # noqa: E402
+from bridge.live import build_stage  # noqa: E402
 from bridge.io.demo_source import DemoScene  # noqa: E402
 from bridge.io.ffmpeg import upright_bgr  # noqa: E402
 from bridge.io.files import ClipReader, ClipWriter  # noqa: E402

@@ -8,7 +8,7 @@ compose settings (warp68; skin-only masks, kept mouth, per-track colour, seamles
 - track: `Tracker.update` without the recogniser's time (reported apart as embed), split into
   flow (LK prediction) and seed (points for the next frame); every frame has detections,
   and `track_every3` has them every third frame only (the others coast on flow).
-- swap: `FaceSwapper.swap_faces` without compose (crop, warp, colour match, warp68 mask).
+- swap: `Swapping.swap_faces` without compose (crop, warp, colour match, warp68 mask).
 - compose: `Compose.paste_face` + `finish` (masks, colour, seam, paste back into the frame, label).
 
 Medians over the frames after a warm-up; the overhead budget is 5 ms per frame.
@@ -31,13 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from bridge.bench import StepClock
+from bridge.devtools.bench import StepClock
 from bridge.faces.embed import Recogniser
 from bridge.io.demo_source import DemoScene
 from bridge.swap.base import TargetFace
-from bridge.assemble import build_compose, build_swapper
+from bridge.facestage.build import build_compose, build_swapper
 from bridge.profile import Profile, load_profile
-from bridge.swap.stage import FaceSwapper, FaceToSwap
+from bridge.facestage.swapping import FaceToSwap, Swapping
 from bridge.track.tracker import Tracker, embed_with
 from bridge.types import Face, Target
 from kit import cpu_kit  # benchmarks/kit.py (this folder is on sys.path)
@@ -64,7 +64,7 @@ def run_case(frames: list[np.ndarray], detections: list[list[Face]], embed: Call
     clock.wrap(tracker, "embed", "embed")
     clock.wrap(tracker.flow, "predict_counted", "flow")
     clock.wrap(tracker.flow, "seed", "seed")
-    swapper = FaceSwapper(build_swapper(profile, None), build_compose(profile, None))  # type: ignore[arg-type]
+    swapper = Swapping(build_swapper(profile, None), build_compose(profile, None))  # type: ignore[arg-type]
     clock.wrap(swapper.compose, "paste_face", "compose")
     clock.wrap(swapper.compose, "finish", "compose")
     series: dict[str, list[float]] = defaultdict(list)

@@ -115,7 +115,7 @@ class Run:
     """The swap as the bridge does it: crop, warp68, compose (with the track id where compose takes one)."""
 
     def __init__(self, target: TargetFace) -> None:
-        # as the app builds them (bridge/assemble.py): compose with the profile's defaults, and
+        # as the app builds them (bridge/facestage/build.py): compose with the profile's defaults, and
         # warp68's own colour match only where compose does none
         self.compose = Compose(**getattr(Compose, "REALISTIC", {}))
         self.swapper = Warp68Swapper(colour_match=not self.compose.colour_correction)

@@ -4,7 +4,7 @@
   cv2.remap) against the textbook per-triangle warpAffine version, and the whole swap (warp + colour + mask).
 - compose: paste back into the face rectangle (numba blend) against the plain full-frame
   warp + blend, for a 128² neural crop and a warp68 box crop; share of a 30 fps frame budget.
-- --standin: a random-weight graph with inswapper_128's architecture (models.md §5) on CPU.
+- --standin: a random-weight graph with inswapper_128's architecture (docs/models.md §5) on CPU.
 
     python benchmarks/bench_swap.py [--repeat 30] [--standin] [--json benchmarks/results/swap.json]
 """

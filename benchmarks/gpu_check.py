@@ -1,7 +1,7 @@
 """The neural stand-in on the whole pipeline on an NVIDIA GPU, every runtime variant, JSON in one folder.
 
 Variants: provider cuda or tensorrt × fp16 off/on × IO binding on/off, each at 1080p with
-1, 2 and 4 faces (bridge/bench.py's cases without the NDI loopback): per-stage ms, pipeline
+1, 2 and 4 faces (bridge/devtools/bench.py's cases without the NDI loopback): per-stage ms, pipeline
 fps, p95 latency and drops. Each variant runs in its own process (a fresh onnxruntime), and
 the run stops starting variants when the time budget is spent, so it ends in under 8 minutes.
 Without a GPU it writes summary.json saying so and exits 0. Installs nothing.
@@ -26,7 +26,7 @@ PROVIDER_NAMES = {"cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutio
 VARIANTS = [(provider, fp16, io) for provider in ("cuda", "tensorrt") for fp16 in (False, True) for io in ("on", "off")]
 RUN_ONE = """
 import sys; from pathlib import Path
-from bridge.bench import BenchConfig, run_bench
+from bridge.devtools.bench import BenchConfig, run_bench
 run_bench(BenchConfig(sizes=[(1920, 1080)], faces=[1, 2, 4], seconds=float(sys.argv[3]), loopback=False,
                       neural=True, profile=Path(sys.argv[1]), out=Path(sys.argv[2])))
 """

@@ -82,7 +82,7 @@ class Kit:
 
 
 def load_kit(profile_path: Path = DEMO_PROFILE, detect_every: int | str | None = None) -> Kit:
-    from bridge.assemble import Analysis, sessions_for
+    from bridge.facestage.build import Analysis, sessions_for
     from bridge.profile import load_profile
     from bridge.runtime import assets
 
@@ -158,7 +158,7 @@ class LeakJudge:
 
 def run_ours(kit: Kit, clip: Clip, judge: LeakJudge, build: Callable[[Any], Any] | None = None) -> MethodRun:
     """The clip through a fresh face stage from the profile, frame by frame, as the bridge runs."""
-    from bridge.assemble import build_face_stage
+    from bridge.facestage.build import build_face_stage
 
     stage = (build or build_face_stage)(copy.deepcopy(kit.profile))
     judge.reset()

@@ -3,7 +3,8 @@ synthetic demo frames and loopback NDI, 720p/1080p × 1/2/4 faces on the CPU dem
 
     python benchmarks/run_all.py [--quick] [--out benchmarks/results] [--no-loopback] [--neural] [--seconds 8]
 
-Writes bench.json and bench.png into --out (see bridge/bench.py for what each field means).
+The options are `facebridge bench`'s own (bridge.cli.add_bench_options). Writes bench.json and
+bench.png into --out (see bridge/devtools/bench.py for what each field means).
 """
 
 from __future__ import annotations
@@ -11,29 +12,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-from bridge.bench import BenchConfig, BenchError, run_bench
+from bridge.devtools.bench import BenchError, bench_config, run_bench
+from bridge.cli import add_bench_options
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="720p only, 1 and 4 faces, 4 s runs")
-    parser.add_argument("--out", type=Path, help="folder for bench.json and bench.png (default benchmarks/results)")
-    parser.add_argument("--seconds", type=float, help="length of each paced run")
-    parser.add_argument("--no-loopback", action="store_true", help="skip the NDI loopback runs")
-    parser.add_argument("--neural", action="store_true", help="the inswapper-architecture stand-in (random weights) instead of warp68; CPU: 1 fps")
-    parser.add_argument("--profile", type=Path, help="profile to bench (default profiles/demo.yaml)")
+    add_bench_options(parser)
     args = parser.parse_args()
-    config = BenchConfig.quick() if args.quick else BenchConfig()
-    if args.out:
-        config.out = args.out
-    if args.seconds:
-        config.seconds = args.seconds
-    if args.profile:
-        config.profile = args.profile
-    config.loopback = not args.no_loopback
-    config.neural = args.neural
+    config = bench_config(args.quick, args.out, args.seconds, args.no_loopback, args.neural, args.profile)
     try:
         result = run_bench(config)
     except BenchError as error:

@@ -13,8 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-from bridge.bench import BenchError
-from bridge.soak import SoakConfig, run_soak
+from bridge.devtools.bench import BenchError
+from bridge.devtools.soak import SoakConfig, run_soak
 
 
 def main() -> int:

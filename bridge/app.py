@@ -1,8 +1,8 @@
-"""What each sub-command does, with its exit code. `cli.py` parses arguments and calls these."""
+"""What each sub-command does, with its exit code. `cli.py` parses arguments and calls these;
+the live show itself (`run`, `demo`) is bridge.live."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import signal
@@ -10,41 +10,27 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from bridge import access
-from bridge.assemble import AssemblyError
-from bridge.dock.photos import PhotoTargets
-from bridge.dock.preview import PreviewHub
-from bridge.dock.routes import DockBackend
+from bridge import access, live
+from bridge.facestage.build import AssemblyError
 from bridge.io import ndi
 from bridge.io.demo_source import run_demo_source
-from bridge.pipeline import LiveSink, LiveSource, PassThrough, Pipeline, Stage
-from bridge.obs.commands import RECORDING_ACTIONS, Command
+from bridge.live import Overrides, build_stage, show_name
 from bridge.obs import wiring
-from bridge.obs.control import ObsControl
-from bridge.obs.lipsync import OffsetStore, PictureDelay, default_store_path
+from bridge.obs.lipsync import OffsetStore, default_store_path
+from bridge.profile import InputSection, Profile, ProfileError, load_profile
 from bridge.runtime import assets, catalog
 from bridge.runtime.onnx import provider_report
-from bridge.profile import REPO_ROOT, InputSection, Profile, ProfileError, load_profile
-from bridge.reload import ProfileFile, load_edit
-from bridge.stage import FaceStage
-from bridge.status_view import LiveStatus
-from bridge.telemetry import Metrics, TelemetryError, TelemetryServer, frames_flowing, scrub
-from bridge.types import Frame
-
-if TYPE_CHECKING:
-    from bridge.io.record import Recorder
+from bridge.runtime.places import HERE
+from bridge.facestage.stage import FaceStage
+from bridge.types import Face
 
 log = logging.getLogger("facebridge")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-DEMO_PROFILE = REPO_ROOT / "profiles" / "demo.yaml"
 
 
 class JsonFormatter(logging.Formatter):
@@ -92,131 +78,6 @@ def read_profile(path: str) -> Profile | None:
         return None
 
 
-def build_stage(profile: Profile) -> Stage:
-    """The face stage the profile describes, or pass-through when analysis is off."""
-    if not profile.analysis.enabled:
-        return PassThrough()
-    from bridge.assemble import build_face_stage
-
-    return build_face_stage(profile)
-
-
-@dataclass(frozen=True)
-class Overrides:
-    """What the command line set over the profile; applied again to a reloaded profile."""
-
-    input_name: str | None = None
-    output_name: str | None = None
-    input_url: str | None = None
-
-    def __call__(self, profile: Profile) -> None:
-        if self.input_name:
-            profile.input.ndi_source, profile.input.url = self.input_name, ""
-        if self.input_url:
-            profile.input.ndi_source, profile.input.url = "", self.input_url
-        if self.output_name:
-            profile.output.ndi_name = self.output_name
-
-
-@dataclass
-class RunningBridge:
-    """Everything one `run` holds, for status and a clean stop."""
-
-    profile: Profile
-    pipeline: Pipeline
-    receiver: LiveSource
-    sender: LiveSink
-    stage: Stage
-    metrics: Metrics
-    obs: ObsControl | None = None
-    picture_delay: PictureDelay | None = None
-    recorder: Recorder | None = None
-    profile_path: Path | None = None
-    overrides: Overrides = field(default_factory=Overrides)
-    started_at: float = field(default_factory=time.monotonic)
-    preview: PreviewHub = field(default_factory=PreviewHub)
-    reloading: threading.Lock = field(default_factory=threading.Lock)  # --watch and the dock's photos
-
-    def status(self) -> dict[str, object]:
-        counters = self.pipeline.counters
-        face: dict[str, object] = {}
-        if isinstance(self.stage, FaceStage):
-            face = dataclasses.asdict(self.stage.status())
-        return {
-            "input": {"source": self.receiver.stats.source or source_name(self.profile.input),
-                      "size": list(counters.input_size), "fps": _fps(counters.input_rate),
-                      "connected": self.receiver.connected, "reconnects": max(0, self.receiver.stats.connects - 1)},
-            "output": {"name": self.sender.full_name, "connections": self.sender.connections(),
-                       "fps": round(self.pipeline.output_rate.fps(), 2)},
-            "latency": self.pipeline.latency.percentiles(),
-            # the camera's NDI send stamp to this bridge's send (median), what lip sync starts from
-            "picture_delay_ms": None if self.picture_delay is None or (d := self.picture_delay.median_ms()) is None
-            else round(d, 1),
-            "frames": {"in": counters.frames_in, "out": counters.frames_out, "held": counters.frames_held,
-                       "dropped": counters.dropped, "skipped": self.receiver.stats.skipped_frames,
-                       "ndi_dropped": self.receiver.transport_dropped()},
-            "stage_errors": counters.stage_errors,
-            **face,
-            "recording": self.recorder.status() if self.recorder else {"state": "off"},
-            "obs": self.obs.status() if self.obs else {"connected": False, "enabled": False},
-            "reconnects": {"ndi": max(0, self.receiver.stats.connects - 1), "obs": self.obs.reconnects if self.obs else 0},
-            "provider": self.provider,
-            "health": dict(zip(("ok", "reason"), self.health())),
-            "uptime_s": round(time.monotonic() - self.started_at, 1),
-        }
-
-    def health(self) -> tuple[bool, str]:
-        counters = self.pipeline.counters
-        return frames_flowing(counters.last_input_at, counters.last_output_at)
-
-    @property
-    def provider(self) -> str:
-        return getattr(self.stage, "provider", "none")
-
-
-def source_name(section: InputSection) -> str:
-    """The input as messages name it (a URL with its password masked)."""
-    from bridge.io.ffmpeg import shown
-
-    return shown(section.url) if section.url else section.ndi_source
-
-
-def open_ndi(section: InputSection) -> LiveSource:
-    return ndi.NdiReceiver(section.ndi_source, section.extra_ips, section.color_format, section.wait_log_s)
-
-
-def open_url(section: InputSection) -> LiveSource:
-    from bridge.io.url_source import UrlSource
-
-    return UrlSource(section.url, {k: str(v) for k, v in section.url_options.items()}, loop=section.loop,
-                     timeout_s=section.url_timeout_s, wait_log_s=section.wait_log_s)
-
-
-SOURCES: dict[str, Callable[[InputSection], LiveSource]] = {"ndi": open_ndi, "url": open_url}
-
-
-def source_kind(section: InputSection) -> str:
-    return "url" if section.url else "ndi"
-
-
-def _fps(rate: tuple[int, int]) -> float:
-    return round(rate[0] / rate[1], 3) if rate[1] else 0.0
-
-
-def command_handler(bridge: RunningBridge) -> Callable[[Command], None]:
-    """The pipeline's command handler: commands go to whichever stage is live (a reload replaces it)."""
-    def apply(command: Command) -> None:
-        if command.action in RECORDING_ACTIONS:
-            if bridge.recorder is not None:
-                done, message = bridge.recorder.start() if command.action == "start_recording" else bridge.recorder.stop()
-                (log.info if done else log.warning)("%s: %s", command.action, message)
-        elif isinstance(bridge.stage, FaceStage):
-            bridge.stage.apply(command)
-        else:
-            log.warning("%s ignored: face analysis is off in this profile", command.action)
-    return apply
-
-
 def run(profile_path: str, input_name: str | None, output_name: str | None, stop: threading.Event | None = None,
         status_every_s: float = 5.0, watch_profile: bool = False, input_url: str | None = None) -> int:
     profile = read_profile(profile_path)
@@ -237,133 +98,15 @@ def run(profile_path: str, input_name: str | None, output_name: str | None, stop
 
 def serve(profile: Profile, profile_path: str, stop: threading.Event, status_every_s: float = 5.0, *,
           watch_profile: bool = False, overrides: Overrides | None = None) -> int:
-    """Run the bridge on a loaded profile until `stop` is set; with `watch_profile`, edits to the
-    profile file go live at a frame boundary."""
+    """The live show (bridge.live) until `stop` is set; a stage that cannot be built is one line."""
+    if profile.telemetry.log_json:  # the profile's way to say --log-json
+        configure_logging(json_lines=True, verbose=logging.getLogger().isEnabledFor(logging.DEBUG))
     try:
-        stage = build_stage(profile)
+        live.serve(profile, profile_path, stop, status_every_s, watch_profile=watch_profile, overrides=overrides)
     except AssemblyError as error:
         print(f"{profile_path}: {error}", file=sys.stderr)
         return EXIT_FAILED
-    from bridge.io.record import EncoderSettings, RecordedSink, Recorder  # PyAV loads only for the show
-
-    with ndi.NdiRuntime():
-        receiver = SOURCES[source_kind(profile.input)](profile.input)
-        out = profile.output
-        recorder = Recorder(out.record, EncoderSettings(crf=out.crf, preset=out.preset))
-        sender = RecordedSink(ndi.NdiSender(out.ndi_name, out.groups), recorder)
-        metrics = Metrics()
-        picture_delay = PictureDelay()
-        preview = PreviewHub()  # the dock's picture: idle until a dock watches
-
-        def on_sent(frame: Frame, latency_s: float) -> None:
-            metrics.observe_frame(frame, latency_s)
-            picture_delay.add(frame)
-            preview.sent(frame)
-
-        pipeline = Pipeline(receiver, stage, sender, queue_frames=profile.pipeline.queue_frames,
-                            on_loss=profile.input.on_loss, loss_after_s=profile.input.loss_after_ms / 1000,
-                            slate_text=f"facebridge: waiting for {source_name(profile.input)}",
-                            overlap=profile.pipeline.overlap, on_sent=on_sent,
-                            drop_late=profile.pipeline.drop_late, on_received=preview.received)
-        bridge = RunningBridge(profile, pipeline, receiver, sender, stage, metrics, picture_delay=picture_delay,
-                               recorder=recorder, profile_path=Path(profile_path) if watch_profile else None,
-                               overrides=overrides or Overrides(), preview=preview)
-        pipeline.apply_command = command_handler(bridge)
-        if out.record and out.record_on_start:
-            recorder.start()
-        log.info("sending NDI source %r", sender.full_name)
-        pipeline.start()
-        bridge.obs = (start_obs(profile, sender.full_name, pipeline, show_name(profile_path), picture_delay)
-                      if profile.obs.enabled else None)
-        server = start_telemetry(bridge, profile_path)
-        try:
-            with LiveStatus(Console(stderr=True), bridge.status, plain_every_s=status_every_s):
-                watch(bridge, stop)
-        finally:
-            if server is not None:
-                server.stop()
-            if bridge.obs is not None:
-                bridge.obs.stop(timeout=1.0)
-            pipeline.stop()
-            receiver.close()
-            sender.close()
-    log.info("stopped: %s", json.dumps(bridge_summary(bridge)))
     return EXIT_OK
-
-
-def show_name(profile_path: str) -> str:
-    """The show's name: the profile file's name without .yaml."""
-    return Path(profile_path).stem
-
-
-def start_obs(profile: Profile, ndi_name: str, pipeline: Pipeline, show: str = "",
-              picture_delay: PictureDelay | None = None) -> ObsControl:
-    o = profile.obs
-    scenes = {name: name for name in profile.mapping.scenes}
-    submit = access.audited(pipeline.submit, f"obs-websocket {o.host}:{o.port}")  # hotkeys and scene changes
-    control = ObsControl(host=o.host, port=o.port, password=o.password.value if o.password else "",
-                         source_name=o.source_name, ndi_source_name=ndi_name, scenes=o.scenes,
-                         scene_overrides=scenes, command_sink=submit, ndi_latency=o.ndi_latency,
-                         camera_source=o.camera_source, camera_ndi_name=wiring.camera_ndi_name(show),
-                         sync_audio_inputs=o.sync_audio_inputs, picture_delay=picture_delay,
-                         offset_store=OffsetStore(default_store_path()), sync_min_interval_s=o.sync_min_interval_s)
-    return control.start()
-
-
-def start_telemetry(bridge: RunningBridge, profile_path: str = "the profile") -> TelemetryServer | None:
-    """The local HTTP API; a port or a token that cannot be had costs the API, never the show."""
-    t = bridge.profile.telemetry
-    if not t.port:
-        return None
-    metrics = bridge.metrics
-    try:
-        token = access.resolve_token(t.token, profile_path)
-    except access.TokenError as error:
-        log.error("HTTP API off: %s", error)
-        return None
-    for handler in logging.getLogger().handlers:  # whatever module logs what a client sent, never the token
-        handler.addFilter(access.TokenMask(token.value))
-
-    def command(parsed: Command) -> tuple[bool, str]:
-        queued = bridge.pipeline.submit(parsed)
-        return queued, "queued" if queued else "the command queue is full; try again"
-
-    try:
-        server = TelemetryServer(t.host, t.port, token.value, status=lambda: scrub(bridge.status()), health=bridge.health,
-                                 command=command, metrics=metrics, on_scrape=lambda: metrics.update(bridge.status()),
-                                 dock=dock_backend(bridge, profile_path))
-        server.start()
-    except TelemetryError as error:
-        log.error("HTTP API off: %s (set telemetry.port to a free port, or 0)", error)
-        return None
-    log.info("HTTP API token: from %s (%s)", token.origin, access.TOKEN_HELP)
-    say_dock_url(server.dock_url)
-    return server
-
-
-def say_dock_url(url: str) -> None:
-    """The dock's URL holds the token: shown on an interactive console, never written to a log or a pipe."""
-    if sys.stdout.isatty():
-        print(f"Control dock for OBS (View → Docks → Custom Browser Docks), keep it private:\n  {url}", flush=True)
-    else:
-        log.info("control dock: `facebridge dock-url` prints the URL to paste into OBS (Custom Browser Docks)")
-
-
-def dock_backend(bridge: RunningBridge, profile_path: str) -> DockBackend:
-    """The dock's view of the running bridge; photos become targets of `profile_path`."""
-    def target_images() -> dict[str, list[str]]:
-        stage = bridge.stage
-        return {name: list(t.images) for name, t in stage.targets.items()} if isinstance(stage, FaceStage) else {}
-
-    def find_faces() -> Callable[..., list]:
-        from bridge.assemble import Analysis, sessions_for
-
-        return Analysis(bridge.profile, sessions_for(bridge.profile)).find_faces  # its own sessions
-
-    path = Path(profile_path)
-    photos = (PhotoTargets(path, find_faces, lambda edited: reload_profile(bridge, edited), lambda: list(target_images()))
-              if bridge.profile.analysis.enabled and path.is_file() else None)
-    return DockBackend(bridge.preview, target_images, photos)
 
 
 def dock_url(profile_path: str | None) -> int:
@@ -413,48 +156,6 @@ def show_token(profile_path: str | None, renew: bool) -> int:
     return EXIT_OK
 
 
-def watch(bridge: RunningBridge, stop: threading.Event) -> None:
-    """Until stopped: reload the profile when it is edited (with --watch); keep OBS's script told of the targets."""
-    published: tuple[object, ...] | None = None
-    edits = ProfileFile(bridge.profile_path) if bridge.profile_path else None
-    while not stop.wait(0.2) and not bridge.pipeline.stop_event.is_set():
-        if edits is not None and edits.changed():
-            reload_profile(bridge, edits.path)
-        if bridge.obs is not None and isinstance(bridge.stage, FaceStage):
-            now = (tuple(bridge.stage.mapping.targets), bridge.stage.mapping.active_target)
-            if now != published:
-                bridge.obs.publish_targets(*now)  # type: ignore[arg-type]
-                published = now
-
-
-def reload_profile(bridge: RunningBridge, path: Path) -> bool:
-    """Put an edited profile on air from the next frame; anything wrong keeps the running one."""
-    with bridge.reloading:
-        return _reload_profile(bridge, path)
-
-
-def _reload_profile(bridge: RunningBridge, path: Path) -> bool:
-    edited = load_edit(path, bridge.profile, bridge.overrides)
-    if edited is None:
-        return False
-    try:
-        stage = build_stage(edited)
-    except Exception as error:  # a model or target that will not load must not end the show
-        log.error("%s: %s; kept the running profile", path, error)
-        return False
-    if isinstance(stage, FaceStage) and isinstance(bridge.stage, FaceStage):
-        stage.mapping.continue_from(bridge.stage.mapping)
-    bridge.pipeline.replace_stage(stage)
-    bridge.stage, bridge.profile = stage, edited
-    log.info("%s: reloaded; on air from the next frame", path)
-    return True
-
-
-def bridge_summary(bridge: RunningBridge) -> dict[str, object]:
-    status = bridge.status()
-    return {k: status[k] for k in ("frames", "latency", "active_target", "leaks", "fallbacks", "recording") if k in status}
-
-
 def sources(timeout_s: float, extra_ips: list[str]) -> int:
     with ndi.NdiRuntime():
         names = ndi.list_sources(timeout_s, extra_ips)
@@ -479,13 +180,16 @@ def demo_source(name: str, size: tuple[int, int], fps: float, faces: int, second
 
 def demo(profile_path: str | None) -> int:
     """The demo source and the bridge on the demo profile, together, until Ctrl-C."""
+    if profile_path is None and HERE.demo_profile is None:
+        print("demo: the demo profile comes with a clone of the facebridge repository; pass --profile", file=sys.stderr)
+        return EXIT_USAGE
     try:
-        assets.fetch_cpu_models(REPO_ROOT / "models")
+        assets.fetch_cpu_models(HERE.models)
         assets.demo_targets()
     except assets.AssetError as error:
         print(f"demo: {error}", file=sys.stderr)
         return EXIT_FAILED
-    path = profile_path or str(DEMO_PROFILE)
+    path = profile_path or str(HERE.demo_profile)
     profile = read_profile(path)
     if profile is None:
         return EXIT_USAGE
@@ -514,7 +218,7 @@ def check(profile_path: str, timeout_s: float = 3.0) -> int:
     for provider, works, reason in provider_report():
         print(f"{'ok     ' if works else 'n/a    '} provider {provider}" + ("" if works else f": {reason}"))
     if profile.analysis.enabled:
-        from bridge.assemble import required_models
+        from bridge.facestage.build import required_models
 
         states = {row.name: row for row in catalog.list_models(profile.models_dir)}
         for name in required_models(profile):
@@ -524,8 +228,10 @@ def check(profile_path: str, timeout_s: float = 3.0) -> int:
             detail = row.state if row else "not in the manifest"
             print(f"{'ok     ' if ok else 'MISSING'} model {name} ({detail})" +
                   ("" if ok else " — run `facebridge models fetch --profile PROFILE`"))
-        for target in profile.targets:
-            print(f"ok      target {target.name}: {len(target.images)} image(s)")
+        lines, problems = target_report(profile)
+        for line in lines:
+            print(line)
+        missing += problems
     if profile.telemetry.port:
         try:
             token = access.resolve_token(profile.telemetry.token, profile_path)
@@ -554,6 +260,48 @@ def check(profile_path: str, timeout_s: float = 3.0) -> int:
         if reachable:
             missing += obs_wiring_report(profile)
     return EXIT_FAILED if missing else EXIT_OK
+
+
+def target_report(profile: Profile) -> tuple[list[str], int]:
+    """`check`'s lines on the targets, each image analysed and each target prepared as `run` does it;
+    (lines, how many targets cannot be used)."""
+    from bridge.facestage.build import Analysis, build_swapper, sessions_for, target_library
+    from bridge.facestage.targets import TargetError
+
+    try:
+        sessions = sessions_for(profile)
+        analysis = Analysis(profile, sessions)
+        swapper = build_swapper(profile, sessions)
+    except Exception as error:  # a missing model is already a MISSING line above
+        return [f"n/a     targets not prepared: {str(error).splitlines()[0]}"], 0
+    library = target_library(profile, analysis, [swapper])
+    lines, missing = [], 0
+    for target in profile.targets:
+        usable = True
+        for image in target.images:
+            try:
+                faces, used = library.faces_in(Path(image))
+            except TargetError as error:
+                lines.append(f"MISSING target {target.name}: {error}")
+                usable = False
+                continue
+            lines.append(f"ok      target {target.name}: {Path(image).name}: {faces_used(faces, used)}")
+        if usable:
+            try:
+                library.load(target.name, target.images)  # what `run` prepares (and caches) for the swapper
+            except Exception as error:
+                lines.append(f"MISSING target {target.name}: cannot prepare it for {swapper.name}: {error}")
+                usable = False
+        missing += not usable
+    return lines, missing
+
+
+def faces_used(faces: list[Face], used: Face) -> str:
+    """"1 face", or how many and which one a target takes from a group photo."""
+    if len(faces) == 1:
+        return "1 face"
+    x0, y0, x1, y1 = (int(round(float(v))) for v in used.box)
+    return f"{len(faces)} faces; the largest is used (at {x0},{y0}, {x1 - x0}×{y1 - y0} px)"
 
 
 def _obs_request(profile: Profile):  # type: ignore[no-untyped-def]
@@ -634,23 +382,23 @@ def obs_reachable(host: str, port: int, timeout_s: float = 1.0) -> bool:
 
 
 def models_list(models_dir: Path | None) -> int:
-    Console().print(catalog.render(catalog.list_models(models_dir or REPO_ROOT / "models")))
+    Console().print(catalog.render(catalog.list_models(models_dir or HERE.models)))
     return EXIT_OK
 
 
 def models_verify(models_dir: Path | None) -> int:
-    rows = catalog.verify_models(models_dir or REPO_ROOT / "models")
+    rows = catalog.verify_models(models_dir or HERE.models)
     Console().print(catalog.render(rows))
     return EXIT_FAILED if any(r.state == "corrupt" for r in rows) else EXIT_OK
 
 
 def models_fetch(names: list[str], profile_path: str | None, model_set: str | None) -> int:
-    models_dir = REPO_ROOT / "models"
+    models_dir = HERE.models
     if profile_path:
         profile = read_profile(profile_path)
         if profile is None:
             return EXIT_USAGE
-        from bridge.assemble import required_models
+        from bridge.facestage.build import required_models
 
         names = names or required_models(profile)
         models_dir = profile.models_dir
@@ -725,18 +473,10 @@ def process(profile_path: str, input_path: str, output_path: str, tracks_path: s
 
 
 def bench(quick: bool, out: Path | None, seconds: float | None, no_loopback: bool, neural: bool,
-          profile_path: str | None) -> int:
-    from bridge.bench import BenchConfig, BenchError, run_bench
+          profile_path: Path | None) -> int:
+    from bridge.devtools.bench import BenchError, bench_config, run_bench
 
-    config = BenchConfig.quick(out) if quick else BenchConfig()
-    if out is not None:
-        config.out = out
-    if seconds is not None:
-        config.seconds = seconds
-    if profile_path is not None:
-        config.profile = Path(profile_path)
-    config.loopback = not no_loopback
-    config.neural = neural
+    config = bench_config(quick, out, seconds, no_loopback, neural, profile_path)
     try:
         run_bench(config)
     except BenchError as error:

@@ -23,6 +23,16 @@ def _ips(text: str) -> list[str]:
     return [ip.strip() for ip in text.split(",") if ip.strip()]
 
 
+def add_bench_options(bench: argparse.ArgumentParser) -> None:
+    """`facebridge bench`'s options; benchmarks/run_all.py takes the same."""
+    bench.add_argument("--quick", action="store_true", help="720p only, 1 and 4 faces, 4 s runs (a smoke run)")
+    bench.add_argument("--out", type=Path, help="folder for bench.json and bench.png (default benchmarks/results)")
+    bench.add_argument("--seconds", type=float, help="seconds per measured case")
+    bench.add_argument("--no-loopback", action="store_true", help="skip the loopback NDI run")
+    bench.add_argument("--neural", action="store_true", help="swap with the inswapper-architecture stand-in (random weights, real compute; GPU if one works, else CPU at 1 fps)")
+    bench.add_argument("--profile", type=Path, help="CPU profile to benchmark (default profiles/demo.yaml)")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="facebridge", description="Live multi-face face swapping for OBS Studio over NDI.")
     top.add_argument("--version", action="version", version=f"facebridge {__version__}")
@@ -73,21 +83,15 @@ def parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list, fetch or verify model files")
     model_commands = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     listing = model_commands.add_parser("list", help="every model: kind, licence, size, present/missing/corrupt")
-    listing.add_argument("--dir", type=Path, help="models folder (default: models/ of this checkout)")
+    listing.add_argument("--dir", type=Path, help="models folder (default: models/ of this checkout, or the user's data folder)")
     fetch = model_commands.add_parser("fetch", help="download and verify models")
     fetch.add_argument("names", nargs="*", help="model names (default: what --profile needs, else the CPU set)")
     fetch.add_argument("--profile", help="fetch only what this profile needs")
     fetch.add_argument("--set", dest="model_set", choices=["cpu", "standard", "extra"], help="fetch a whole set")
     verify = model_commands.add_parser("verify", help="check every present model file against its checksum")
-    verify.add_argument("--dir", type=Path, help="models folder (default: models/ of this checkout)")
+    verify.add_argument("--dir", type=Path, help="models folder (default: models/ of this checkout, or the user's data folder)")
 
-    bench = commands.add_parser("bench", help="benchmark the pipeline: per-stage ms, latency, throughput (JSON + PNG)")
-    bench.add_argument("--quick", action="store_true", help="a few seconds at small sizes (a smoke run)")
-    bench.add_argument("--out", type=Path, help="folder for bench.json and bench.png (default benchmarks/results)")
-    bench.add_argument("--seconds", type=float, help="seconds per measured case")
-    bench.add_argument("--no-loopback", action="store_true", help="skip the loopback NDI run")
-    bench.add_argument("--neural", action="store_true", help="swap with the inswapper-architecture stand-in (random weights, real compute; GPU if one works, else CPU at 1 fps)")
-    bench.add_argument("--profile", help="CPU profile to benchmark (default profiles/demo.yaml)")
+    add_bench_options(commands.add_parser("bench", help="benchmark the pipeline: per-stage ms, latency, throughput (JSON + PNG)"))
 
     token = commands.add_parser("token", help="print the HTTP API token (the last line is the token alone)")
     token.add_argument("--profile", help="the profile's telemetry.token, if it sets one (default: this user's token)")

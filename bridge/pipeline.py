@@ -20,7 +20,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from bridge.types import Frame
+from bridge.types import AudioBlock, Frame, SinkStatus, SourceStatus
 
 log = logging.getLogger(__name__)
 
@@ -38,23 +38,18 @@ class FrameSink(Protocol):
 
 
 class LiveSource(FrameSource, Protocol):
-    """What the live show receives from: NDI (`io.ndi.NdiReceiver`) or FFmpeg (`io.url_source.UrlSource`)."""
+    """What the live show receives from: NDI (`io.ndi.NdiReceiver`) or FFmpeg (`io.url_source.UrlSource`).
+    Another input is one class with these methods and one line in `bridge.live.SOURCES`."""
 
-    stats: Any  # .source, .connects, .skipped_frames
-
-    @property
-    def connected(self) -> bool: ...
-    def transport_dropped(self) -> int: ...
-    def take_pending_audio(self) -> list[Any]: ...
+    def status(self) -> SourceStatus: ...
+    def take_pending_audio(self) -> list[AudioBlock]: ...
     def close(self) -> None: ...
 
 
 class LiveSink(FrameSink, Protocol):
-    """What the live show sends to (`io.ndi.NdiSender`)."""
+    """What the live show sends to: NDI (`io.ndi.NdiSender`), with the recording's tap (`io.record.RecordedSink`)."""
 
-    full_name: str
-
-    def connections(self) -> int: ...
+    def status(self) -> SinkStatus: ...
     def close(self) -> None: ...
 
 

@@ -10,18 +10,22 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 
 from bridge.access import token_problem
+from bridge.faces.builders import DETECTORS, LANDMARKERS, RECOGNISERS
 from bridge.obs.wiring import program_output_sender
+from bridge.runtime.onnx import IoBinding, ProviderName
+from bridge.runtime.places import HERE
 from bridge.schema import Secret, check, field, render_example
+from bridge.swap.builders import ENHANCERS, OCCLUSION_MASKERS, REGION_MASKERS, SWAPPERS
+from bridge.swap.fallback import FallbackMode
+from bridge.swap.label import Corner
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 MAX_PROFILE_BYTES = 1 << 20
 
-Provider = Literal["tensorrt", "cuda", "directml", "coreml", "cpu"]
 
 
 @dataclass
@@ -53,28 +57,31 @@ class OutputSection:
 
 @dataclass
 class ModelsSection:
-    dir: Path | None = field(None, "folder of the model files; empty = the models/ folder of this checkout", path="dir")
-    providers: list[Provider] = field(["cuda", "cpu"], "execution providers to try in order; the first that loads is used")
+    dir: Path | None = field(None, "folder of the model files; empty = models/ of this checkout (installed elsewhere: the user's data folder)", path="dir")
+    providers: list[ProviderName] = field(["cuda", "cpu"], "execution providers to try in order; the first that loads is used")
     device_id: int = field(0, "GPU index for cuda/tensorrt/directml", minimum=0)
     fp16: bool = field(False, "half precision where the provider supports it (TensorRT)")
     tensorrt_cache: Path | None = field(None, "folder for TensorRT engine caches; empty = models/trt-cache", path="dir")
     threads: int = field(0, "CPU threads per model session; 0 = onnxruntime's choice", minimum=0)
-    io_binding: Literal["auto", "on", "off"] = field("auto", "onnxruntime IO binding: input buffers stay on the GPU between frames; auto = on for cuda/tensorrt")
+    io_binding: IoBinding = field("auto", "onnxruntime IO binding: input buffers stay on the GPU between frames; auto = on for cuda/tensorrt")
 
 
-Detector = Literal["ulfd_rfb_320", "blazeface_back_256", "blazeface_front_128", "scrfd_2.5g", "retinaface_10g",
-                   "yoloface_8n"]
-Landmarker = Literal["fr_landmark_68", "2dfan4"]
-Recogniser = Literal["fr_feature", "arcface_w600k_r50"]
-SwapperName = Literal["warp68", "inswapper_128", "inswapper_128_fp16", "simswap_256", "hyperswap_1a_256",
-                      "hyperswap_1b_256", "hyperswap_1c_256"]
-Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
+# The allowed names are the keys of each kind's table: a model added there is allowed here.
+Detector = Literal[tuple(DETECTORS)]  # type: ignore[valid-type]
+Landmarker = Literal[tuple(LANDMARKERS)]  # type: ignore[valid-type]
+Recogniser = Literal[tuple(RECOGNISERS)]  # type: ignore[valid-type]
+SwapperName = Literal[tuple(SWAPPERS)]  # type: ignore[valid-type]
+OcclusionModel = Literal[(*OCCLUSION_MASKERS, "")]  # type: ignore[valid-type]
+RegionModel = Literal[(*REGION_MASKERS, "")]  # type: ignore[valid-type]
+EnhancerModel = Literal[(*ENHANCERS, "")]  # type: ignore[valid-type]
+UnknownPolicy = Literal["keep", "blur", "fixed", "active", "pool"]  # bridge.facestage.mapping applies it
+SceneUnknown = Literal[(*get_args(UnknownPolicy), "")]  # type: ignore[valid-type]
 
 
 @dataclass
 class AnalysisSection:
     enabled: bool = field(True, "find and swap faces; false = the bridge passes the picture through untouched")
-    detector: Detector = field("ulfd_rfb_320", "face detector (models/manifest.yaml); ulfd_rfb_320 and blazeface_* run well on a CPU")
+    detector: Detector = field("ulfd_rfb_320", "face detector (bridge/runtime/manifest.yaml); ulfd_rfb_320 and blazeface_* run well on a CPU")
     detect_size: int = field(640, "input size of scrfd/retinaface/yoloface (160..1280, multiple of 32)", minimum=160, maximum=1280)
     score_threshold: float = field(0.7, "least detector score for a face; lower finds more faces and more false ones", minimum=0.0, maximum=1.0)
     tiles: list[int] = field([1, 1], "override: columns and rows of overlapping tiles the detector runs on every detection (small faces in wide shots, at that many times the cost); [1, 1] = automatic (scan_tiles)")
@@ -113,7 +120,7 @@ class PersonEntry:
 
 @dataclass
 class SceneMapping:
-    unknown: Literal["keep", "blur", "fixed", "active", "pool", ""] = field("", "unknown-face policy in this scene; empty = the show's")
+    unknown: SceneUnknown = field("", "unknown-face policy in this scene; empty = the show's")
     fixed_target: str = field("", "target for unknown faces in this scene; empty = the show's")
     active_target: str = field("", "active target when this scene goes on air; empty = unchanged")
     bypass: bool | None = field(None, "swap nothing in this scene (true) or swap (false); empty = unchanged")
@@ -122,7 +129,7 @@ class SceneMapping:
 @dataclass
 class MappingSection:
     people: list[PersonEntry] = field([], "known people and the target each gets")
-    unknown: Literal["keep", "blur", "fixed", "active", "pool"] = field("active", "faces that match no known person: keep as is, blur, a fixed target, the hotkey-selected active target, or distinct targets from the pool")
+    unknown: UnknownPolicy = field("active", "faces that match no known person: keep as is, blur, a fixed target, the hotkey-selected active target, or distinct targets from the pool")
     fixed_target: str = field("", "target for unknown faces when unknown is fixed")
     pool: list[str] = field([], "targets handed out once each to unknown faces in order of appearance")
     match_threshold: float = field(0.45, "least similarity to recognise a known person; higher: fewer strangers taken for the host", minimum=0.0, maximum=1.0)
@@ -132,7 +139,7 @@ class MappingSection:
 @dataclass
 class SwapSection:
     swapper: SwapperName = field("warp68", "face swapper: warp68 (classic, CPU) or a neural model (GPU)")
-    fallback: Literal["hold", "blur", "pass"] = field("hold", "a face whose swap fails on a frame: last good swap, blur, or the real face")
+    fallback: FallbackMode = field("hold", "a face whose swap fails on a frame: last good swap, blur, or the real face")
     hold_frames: int = field(15, "frames a held swap is reused before the face is blurred", minimum=0)
     inswapper_latent: Literal["insightface", "facefusion"] = field("insightface", "inswapper source-latent normalisation")
 
@@ -153,9 +160,9 @@ class ComposeSection:
     seamless: bool = field(True, "spread the live-to-swap difference along the mask edge inwards so no paste line shows (eyes, brows, nose and mouth stay the target's at full strength); off: plain feathered paste")
     skin_only: bool = field(True, "above the brows and at the jaw edge, replace only the live face's own skin (live hair, a fringe and background stay); warp68 never carries the target's hair either way")
     keep_mouth: bool = field(True, "keep the live mouth interior (teeth, tongue) when the mouth is open (lips apart by 3 to 6 percent of the face size and more; a closed smile keeps the target's mouth)")
-    occlusion_model: str = field("", "occlusion mask model (xseg_1); empty = none")
-    region_model: str = field("", "face-region mask model (bisenet_resnet_18); empty = none")
-    enhancer_model: str = field("", "face enhancer model (gfpgan_1.4); empty = none")
+    occlusion_model: OcclusionModel = field("", "occlusion mask model (xseg_1); empty = none")
+    region_model: RegionModel = field("", "face-region mask model (bisenet_resnet_18); empty = none")
+    enhancer_model: EnhancerModel = field("", "face enhancer model (gfpgan_1.4); empty = none")
     enhancer_blend: float = field(0.8, "share of the enhanced face kept", minimum=0.0, maximum=1.0)
     label: LabelSection = field(LabelSection(), "AI-generated label")
 
@@ -172,7 +179,7 @@ class TelemetrySection:
     host: str = field("127.0.0.1", "address of the local HTTP API (/healthz, /status, /metrics, /command); another address needs a token")
     port: int = field(8765, "port of the local HTTP API; 0 = off", minimum=0, maximum=65535)
     token: Secret | None = field(None, "bearer token every HTTP API command needs, e.g. ${FACEBRIDGE_TOKEN} (16+ characters); empty = this user's own, made once (`facebridge token` prints it); required when host is not loopback", secret=True)
-    log_json: bool = field(False, "write logs as one JSON object per line")
+    log_json: bool = field(False, "write logs as one JSON object per line (as --log-json does)")
 
 
 @dataclass
@@ -200,18 +207,18 @@ class Profile:
     mapping: MappingSection = field(MappingSection(), "which face gets which target")
     swap: SwapSection = field(SwapSection(), "swapping")
     compose: ComposeSection = field(ComposeSection(), "pasting the swapped face back")
-    target_cache: Path | None = field(None, "folder where prepared targets are cached; empty = .cache/targets in this checkout", path="dir")
+    target_cache: Path | None = field(None, "folder where prepared targets are cached; empty = .cache/targets in this checkout (installed elsewhere: the user's cache folder)", path="dir")
     pipeline: PipelineSection = field(PipelineSection(), "queues and threads")
     telemetry: TelemetrySection = field(TelemetrySection(), "status, health and metrics")
     obs: ObsSection = field(ObsSection(), "OBS Studio control")
 
     @property
     def models_dir(self) -> Path:
-        return self.models.dir or REPO_ROOT / "models"
+        return self.models.dir or HERE.models
 
     @property
     def target_cache_dir(self) -> Path:
-        return self.target_cache or REPO_ROOT / ".cache" / "targets"
+        return self.target_cache or HERE.target_cache
 
 
 class ProfileError(Exception):

@@ -51,7 +51,7 @@ class TrackStatus(TypedDict, total=False):
     slot: int | None  # on-screen face number: the "face N" hotkeys and cycle_face_target's 'face'
     person: str | None  # who the track was recognised as (enrolled name), None = unknown
     target: str | None  # the target face swapped onto it, None = not swapped
-    state: str  # "tracked", "lost", "new", ...
+    state: str  # types.TrackState: "detected", "coasting" (followed by optical flow) or "fallback" (swap failed)
 
 
 class ObsStatus(TypedDict, total=False):
@@ -73,7 +73,7 @@ class BridgeStatus(TypedDict, total=False):
     bypass: bool
     obs: ObsStatus
     stage_errors: int
-    fallbacks: int  # provider/model fallbacks since start
+    fallbacks: int  # face frames covered by the swap fallback (held swap or blur) since start
     leaks: int  # frames where an unswapped face would have shown
     swap_errors: int
     reconnects: dict[str, int]  # {"ndi": n, "obs": n}
@@ -112,7 +112,7 @@ def _track_text(track: Mapping[str, Any]) -> str:
     state = track.get("state")
     slot = track.get("slot")
     face = f"face {slot} " if isinstance(slot, int) else ""
-    return f"{face}#{track.get('id', '?')} {person} → {target}" + (f" ({state})" if state and state != "tracked" else "")
+    return f"{face}#{track.get('id', '?')} {person} → {target}" + (f" ({state})" if state and state != "detected" else "")
 
 
 def render_status(status: Mapping[str, Any]) -> RenderableType:

@@ -28,15 +28,12 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from bridge.access import REFUSAL_KINDS, Refusal, RefusalLog, RequestGuard, audit_command
 from bridge.dock import routes as dock_routes
-from bridge.obs.commands import MAX_COMMAND_BYTES, REALM, Command, CommandError, parse_command, parse_command_json
+from bridge.obs.commands import MAX_COMMAND_BYTES, Command, CommandError, parse_command_json
 from bridge.schema import Secret
-from bridge.types import Frame
+from bridge.types import STEPS, Frame
 
 log = logging.getLogger(__name__)
 
-# queue: waiting for the analyse thread; convert: NDI pixels to BGR; track includes re-identification
-# embeddings, swap includes paste-back and compose.
-STAGES = ("queue", "convert", "detect", "landmarks", "track", "swap", "send")
 # Frame-time buckets: a 60 fps frame is 16.7 ms, a 30 fps one 33 ms; past 1 s the show has stalled anyway.
 LATENCY_BUCKETS = (0.001, 0.002, 0.004, 0.008, 0.0167, 0.0333, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
 SECRET_KEY_PARTS = ("password", "token", "secret")
@@ -65,7 +62,7 @@ _COUNTERS = {
     "frames_skipped": "frames the receiver skipped before the pipeline saw them",
     "frames_ndi_dropped": "frames NDI dropped before the bridge received them (network, or the bridge too slow to read)",
     "stage_errors": "frames whose processing failed and passed through unchanged",
-    "fallbacks": "times a model or provider fell back to a slower or simpler one",
+    "fallbacks": "face frames covered by the swap fallback (the last good swap held, or a blur) instead of a fresh swap",
     "leaks": "frames where the original face would have shown (swap missing on a tracked face)",
     "swap_errors": "face swaps that failed",
 }
@@ -102,19 +99,15 @@ class Metrics:
         self.latency_seconds = Histogram("latency_seconds", "receive-to-send latency per frame", namespace=namespace,
                                          registry=self.registry, buckets=LATENCY_BUCKETS)
         # every stage shows up in /metrics from the start, at zero; children kept for the per-frame path
-        self._stage_children = {stage: self.stage_seconds.labels(stage=stage) for stage in STAGES}
+        self._stage_children = {stage: self.stage_seconds.labels(stage=stage) for stage in STEPS}
         for what in ("ndi", "obs"):
             self._counters["reconnects"].labels(what=what)
         for reason in REFUSAL_KINDS:
             self.api_refused.labels(reason=reason)
 
-    @property
-    def counter_names(self) -> tuple[str, ...]:
-        return tuple(self._counters)
-
     def observe_stage(self, stage: str, seconds: float) -> None:
-        if stage not in STAGES:
-            raise ValueError(f"unknown stage {stage!r} (known: {', '.join(STAGES)})")
+        if stage not in STEPS:
+            raise ValueError(f"unknown stage {stage!r} (known: {', '.join(STEPS)})")
         self._stage_children[stage].observe(seconds)
 
     def observe_latency(self, seconds: float) -> None:
@@ -202,24 +195,6 @@ def scrub(value: Any) -> Any:
 
 def _is_secret_key(key: object) -> bool:
     return isinstance(key, str) and any(part in key.lower() for part in SECRET_KEY_PARTS)
-
-
-def parse_http_command(body: bytes) -> Command:
-    """A `POST /command` body as a Command; `"realm"` may be omitted (the URL names the protocol)."""
-    if len(body) > MAX_COMMAND_BYTES:
-        raise CommandError(f"command is {len(body)} bytes, more than the {MAX_COMMAND_BYTES} allowed")
-    try:
-        data = json.loads(body)
-    except RecursionError:
-        raise CommandError("command is not valid JSON: nested too deeply") from None
-    except (ValueError, UnicodeDecodeError):
-        return parse_command_json(body, source="http")  # raises with its one-line reason
-    if isinstance(data, dict) and "realm" not in data:
-        data["realm"] = REALM
-    try:
-        return parse_command(data, source="http")
-    except RecursionError:
-        raise CommandError("command is nested too deeply") from None
 
 
 # -- HTTP server -------------------------------------------------------------------------------
@@ -403,7 +378,7 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             return
         try:
-            command = parse_http_command(body)
+            command = parse_command_json(body, source="http", realm_optional=True)
         except CommandError as error:
             self._reply(HTTPStatus.BAD_REQUEST, str(error))
             return

@@ -1,11 +1,17 @@
-"""The values that flow through the bridge, one direction only (see design.md)."""
+"""The values that flow through the bridge, one direction only (docs/architecture.md)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
+
+# The steps a frame's time is counted in (`Frame.timings`, /metrics `stage_seconds`): queue = waiting
+# for processing, convert = source pixels to BGR, track includes re-identification embeddings,
+# swap includes paste-back and compose, send = handing the frame to the sink.
+Step = Literal["queue", "convert", "detect", "landmarks", "track", "swap", "send"]
+STEPS: tuple[Step, ...] = get_args(Step)
 
 
 @dataclass
@@ -38,7 +44,7 @@ class Frame:
     audio: list[AudioBlock] = field(default_factory=list)
     metadata: list[str] = field(default_factory=list)
     held: bool = False  # True when the output repeats or slates because the input is gone
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per pipeline stage (telemetry)
+    timings: dict[Step, float] = field(default_factory=dict)  # seconds per step (telemetry)
     drawn: list[dict[str, Any]] = field(default_factory=list)  # the faces tracked on this frame (the dock's preview)
 
     @property
@@ -86,3 +92,22 @@ class Target:
     images: list[str]
     embedding: np.ndarray | None = None
     prepared: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """What a live source says about itself for /status (NDI, FFmpeg, ...)."""
+
+    source: str  # the source actually received ("" while waiting for it)
+    connected: bool
+    connects: int  # times it (re)connected; reconnects = connects - 1
+    skipped: int  # frames it received but could not use (corrupt, unsupported)
+    transport_dropped: int  # frames lost before it received them (network, or read too slowly)
+
+
+@dataclass(frozen=True)
+class SinkStatus:
+    """What a live sink says about itself for /status."""
+
+    name: str  # the name receivers see, e.g. "HOST (facebridge)"
+    connections: int  # receivers connected to it

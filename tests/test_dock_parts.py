@@ -14,8 +14,8 @@ import pytest
 from bridge.access import DOCK_COOKIE, RequestGuard
 from bridge.dock.photos import PhotoError, SeveralFaces, add_to_profile, choose_face, decode_photo, target_name
 from bridge.dock.preview import PreviewHub, face_label
-from bridge.mapping import BLUR, Mapping
-from bridge.obs.commands import CommandError, parse_command
+from bridge.facestage.mapping import BLUR, Mapping
+from bridge.obs.commands import Command, CommandError, parse_command
 from bridge.types import Face, Frame, Track
 
 TOKEN = "a-test-token-of-enough-length-0123"
@@ -195,18 +195,18 @@ def test_panic_covers_every_face_even_in_bypass_and_a_face_can_be_given_its_own_
     mapping = Mapping(["a", "b"])
     tracks = [Track(1, _face(0, 10)), Track(2, _face(50, 10))]
     mapping.assign(tracks)
-    assert mapping.apply({"action": "set_face_target", "track": 2, "target": "b"}).applied
+    assert mapping.apply(Command("set_face_target", track=2, target="b")).applied
     assert [t.target for t in mapping.assign(tracks)] == ["a", "b"]
-    assert mapping.apply({"action": "set_face_target", "track": 1, "target": "@keep"}).applied
+    assert mapping.apply(Command("set_face_target", track=1, target="@keep")).applied
     assert [t.target for t in mapping.assign(tracks)] == [None, "b"]
-    assert not mapping.apply({"action": "set_face_target", "track": 1, "target": "nobody"}).applied
-    mapping.apply({"action": "set_bypass", "on": True})
-    mapping.apply({"action": "set_panic", "on": True})
+    assert not mapping.apply(Command("set_face_target", track=1, target="nobody")).applied
+    mapping.apply(Command("set_bypass", on=True))
+    mapping.apply(Command("set_panic", on=True))
     assert [t.target for t in mapping.assign(tracks)] == [BLUR, BLUR]
-    mapping.apply({"action": "set_panic", "on": False})
+    mapping.apply(Command("set_panic", on=False))
     assert [t.target for t in mapping.assign(tracks)] == [None, None]  # bypass again
-    mapping.apply({"action": "set_bypass", "on": False})
-    mapping.apply({"action": "set_face_target", "track": 1, "target": "@auto"})
+    mapping.apply(Command("set_bypass", on=False))
+    mapping.apply(Command("set_face_target", track=1, target="@auto"))
     assert [t.target for t in mapping.assign(tracks)] == ["a", "b"]
 
 

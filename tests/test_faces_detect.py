@@ -151,5 +151,17 @@ def test_a_detector_file_with_the_wrong_tensors_is_one_line_naming_it(tmp_path) 
 
 
 def test_faces_are_face_values() -> None:
-    faces = detect.to_faces(np.array([[0, 0, 10, 10]], np.float32), np.array([0.9]), None)
-    assert isinstance(faces[0], Face) and faces[0].kps5 is None
+    boxes = np.array([[0, 0, 10, 10], [20, 30, 60, 90]], np.float64)
+    kps = np.arange(20, dtype=np.float64).reshape(2, 10)
+    faces = detect.to_faces(boxes, np.array([0.9, 0.5]), kps)
+    assert [type(f) for f in faces] == [Face, Face]
+    assert [f.score for f in faces] == [0.9, 0.5] and all(isinstance(f.score, float) for f in faces)
+    assert all(f.box.dtype == np.float32 and f.box.shape == (4,) for f in faces)
+    np.testing.assert_array_equal(faces[1].box, [20, 30, 60, 90])
+    assert faces[1].kps5.shape == (5, 2) and faces[1].kps5.dtype == np.float32  # (x, y) pairs, in order
+    np.testing.assert_array_equal(faces[1].kps5[0], [10, 11])
+    assert faces[0].landmarks68 is None and faces[0].embedding is None  # filled by the later stages
+    bare = detect.to_faces(boxes[:1], np.array([0.9]), None)
+    assert bare[0].kps5 is None  # a detector without points (ULFD) leaves them to the landmarker
+    boxes[0, 0] = 99
+    assert faces[0].box[0] == 0  # a copy: the detector's buffers may be reused

@@ -14,14 +14,14 @@ import cv2
 import numpy as np
 import pytest
 
-from bridge.assemble import build_face_stage
+from bridge.facestage.build import build_face_stage
 from bridge.io import ndi as ndi_io
 from bridge.io.demo_source import DemoScene
 from bridge.obs.commands import Command
 from bridge.pipeline import Pipeline
 from bridge.profile import load_profile
 from bridge.runtime import assets
-from bridge.stage import FaceStage
+from bridge.facestage.stage import FaceStage
 from bridge.swap.base import SwapOutput
 from bridge.types import AudioBlock, Frame
 from tests.e2e_tools import TARGET_NAMES, face_profile, free_port, get_status, post_command, wait_status
@@ -86,7 +86,7 @@ def run_frames(stage: FaceStage, scene: DemoScene) -> list[Frame]:
 @pytest.mark.parametrize("fault", ["raise", "nan", "wrong_shape"])
 def test_a_swapper_failing_on_every_third_call_never_loses_a_frame(fault: str, scene: DemoScene, tmp_path: Path) -> None:
     stage = build_stage(tmp_path)
-    swapper = stage.swapper.swapper
+    swapper = stage.swapping.swapper
     make = {"raise": raise_error, "nan": nan_output, "wrong_shape": wrong_shape}[fault]
     batch_fault = raise_error if fault == "raise" else garbage_batch(make)
     swapper.swap_batch = every_third(swapper.swap_batch, batch_fault)  # type: ignore[method-assign]
@@ -158,8 +158,21 @@ def test_a_detector_returning_nan_boxes_or_junk_shapes_does_not_crash_the_stage(
         return faces
 
     stage.detector.detect = every_third(real, garbage)  # type: ignore[method-assign]
-    out = run_frames(stage, scene)
-    assert len(out) == FRAMES
+    drawn: list[list[Any]] = []
+    for frame in frames(scene):
+        result = stage.process(frame)  # an exception here is the bug this test looks for
+        assert result.image.shape == (HEIGHT, WIDTH, 3) and np.isfinite(result.image).all()
+        drawn.append(list(stage.last_tracks))
+    assert len(drawn) == FRAMES
+    for tracks in drawn:  # no junk box reaches tracking, mapping or the swap
+        for track in tracks:
+            box = np.asarray(track.face.box, np.float64)
+            assert np.isfinite(box).all() and box[2] > box[0] and box[3] > box[1], box
+            assert -WIDTH <= box[0] and box[2] <= 2 * WIDTH and -HEIGHT <= box[1] and box[3] <= 2 * HEIGHT, box
+    real_frames = [tracks for i, tracks in enumerate(drawn) if (i + 1) % 3]
+    assert sum(1 for tracks in real_frames if tracks) >= len(real_frames) - 2, "the real detections stopped counting"
+    status = stage.status()
+    assert status.swap_errors == 0 and status.leaks == 0, status  # the junk frames cost no swap and show no face
 
 
 # ── (b) reload_targets with a broken target file ────────────────────────────────────────────────

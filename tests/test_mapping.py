@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from bridge.mapping import BLUR, Mapping, MappingError, SceneOverride
+from bridge.facestage.mapping import BLUR, Mapping, MappingError, SceneOverride
+from bridge.obs.commands import Command
 from bridge.types import Face, Track
 
 RNG = np.random.default_rng(0)
@@ -69,39 +70,39 @@ def test_pool_gives_distinct_targets_in_order_of_appearance_and_keeps_them():
 def test_hotkeys_switch_the_active_target_on_the_next_frame_for_all_unknown_faces():
     m = show()
     m.assign([track(1), track(2)])
-    assert m.apply({"action": "next_target"}).applied
+    assert m.apply(Command("next_target")).applied
     assert [t.target for t in m.assign([track(1), track(2)])] == ["B", "B"]
-    m.apply({"action": "prev_target"})
-    m.apply({"action": "prev_target"})
+    m.apply(Command("prev_target"))
+    m.apply(Command("prev_target"))
     assert m.active_target == "C"
-    m.apply({"action": "select_target", "slot": 2})
+    m.apply(Command("select_target", slot=2))
     assert m.active_target == "B"
-    m.apply({"action": "select_target", "target": "A"})
+    m.apply(Command("select_target", target="A"))
     assert m.active_target == "A"
 
 
 def test_bad_selects_and_unknown_actions_are_not_applied():
     m = show()
-    assert not m.apply({"action": "select_target", "slot": 9}).applied
-    assert not m.apply({"action": "select_target", "target": "nobody"}).applied
-    assert not m.apply({"action": "dance"}).applied
+    assert not m.apply(Command("select_target", slot=9)).applied
+    assert not m.apply(Command("select_target", target="nobody")).applied
+    assert not m.apply(Command("dance")).applied
     assert m.active_target == "A"
 
 
 def test_bypass_clears_every_target_and_comes_back():
     m = show()
-    m.apply({"action": "toggle_bypass"})
+    m.apply(Command("toggle_bypass"))
     assert [t.target for t in m.assign([track(1, near(HOST)), track(2)])] == [None, None]
-    m.apply({"action": "set_bypass", "on": False})
+    m.apply(Command("set_bypass", on=False))
     assert [t.target for t in m.assign([track(1, near(HOST)), track(2)])] == ["H", "A"]
 
 
 def test_cycle_face_target_moves_one_face_only():
     m = show()
     m.assign([track(1), track(2)])
-    m.apply({"action": "cycle_face_target", "track": 2})
+    m.apply(Command("cycle_face_target", track=2))
     assert [t.target for t in m.assign([track(1), track(2)])] == ["A", "B"]
-    m.apply({"action": "cycle_face_target", "track": 2})
+    m.apply(Command("cycle_face_target", track=2))
     assert m.assign([track(2)])[0].target == "C"
 
 
@@ -110,40 +111,39 @@ def test_cycle_face_target_by_slot_follows_the_face_holding_it():
     first = [track(7), track(9)]
     first[0].slot, first[1].slot = 2, 1
     m.assign(first)
-    assert m.apply({"action": "cycle_face_target", "face": 2}).applied
+    assert m.apply(Command("cycle_face_target", face=2)).applied
     assert [t.target for t in m.assign(first)] == ["B", "A"]  # track 7 holds slot 2
     again = track(12)  # slot 1 freed and reused by a newcomer: the hotkey now means them
     again.slot = 1
     m.assign([first[0], again])
-    m.apply({"action": "cycle_face_target", "face": 1})
+    m.apply(Command("cycle_face_target", face=1))
     assert [t.target for t in m.assign([first[0], again])] == ["B", "B"]
-    assert not m.apply({"action": "cycle_face_target", "face": 4}).applied  # nobody there
+    assert not m.apply(Command("cycle_face_target", face=4)).applied  # nobody there
 
 
 def test_cycle_right_after_bypass_goes_off_starts_from_what_the_face_shows_now():
     m = show()
     m.assign([track(1)])  # A: the active target
-    m.apply({"action": "toggle_bypass"})
+    m.apply(Command("toggle_bypass"))
     m.assign([track(1)])  # a frame in bypass: nothing mapped
-    m.apply({"action": "toggle_bypass"})
-    m.apply({"action": "cycle_face_target", "track": 1})  # before any frame out of bypass
+    m.apply(Command("toggle_bypass"))
+    m.apply(Command("cycle_face_target", track=1))  # before any frame out of bypass
     assert m.assign([track(1)])[0].target == "B"
-    m = show(scene_overrides={"Interview": SceneOverride(unknown="blur", people={"guest": "C"}),
-                              "Break": SceneOverride(bypass=True)})
-    m.apply({"action": "set_scene", "scene": "Interview"})
+    m = show(scene_overrides={"Interview": SceneOverride(unknown="blur"), "Break": SceneOverride(bypass=True)})
+    m.apply(Command("scene_mapping", scene="Interview"))
     t = m.assign([track(1, near(GUEST)), track(2, STRANGER)])
-    assert [x.target for x in t] == ["C", BLUR]
-    m.apply({"action": "set_scene", "scene": "Break"})
+    assert [x.target for x in t] == ["G", BLUR]  # the known guest keeps theirs; strangers are blurred here
+    m.apply(Command("scene_mapping", scene="Break"))
     assert m.bypass and m.assign([track(1, near(GUEST))])[0].target is None
-    m.apply({"action": "set_scene", "scene": "Main"})
+    m.apply(Command("scene_mapping", scene="Main"))
     assert [x.target for x in m.assign([track(1, near(GUEST)), track(2, STRANGER)])] == ["G", "A"]
 
 
 def test_reload_keeps_the_active_target_by_name():
     m = show()
-    m.apply({"action": "select_target", "target": "B"})
-    assert m.apply({"action": "reload_targets"}).reload
-    assert m.apply({"action": "reload_targets", "targets": ["Z", "B"]}).applied
+    m.apply(Command("select_target", target="B"))
+    assert m.apply(Command("reload_targets")).reload
+    assert m.reload_targets(["Z", "B"]).applied
     assert m.active_target == "B"
 
 

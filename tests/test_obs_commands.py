@@ -91,12 +91,14 @@ def test_scene_mapping_is_internal_and_not_accepted_from_outside() -> None:
         parse_command({"realm": "facebridge", "action": "scene_mapping", "scene": "Main"})
 
 
-def test_program_scene_change_carries_that_scenes_override_or_none() -> None:
-    overrides = {"Interview": {"1": "alice"}}
-    assert scene_command("Interview", overrides) == Command(
-        "scene_mapping", scene="Interview", mapping={"1": "alice"}, source="scene"
-    )
-    assert scene_command("Main", overrides).mapping is None
+def test_program_scene_change_names_the_scene_and_the_mapping_applies_its_override() -> None:
+    from bridge.facestage.mapping import Mapping, SceneOverride
+
+    assert scene_command("Interview") == Command("scene_mapping", scene="Interview", source="scene")
+    mapping = Mapping(["A", "B"], scene_overrides={"Interview": SceneOverride(bypass=True, active_target="B")})
+    assert mapping.apply(scene_command("Interview")).applied
+    assert mapping.bypass and mapping.active_target == "B" and mapping.scene == "Interview"
+    assert mapping.apply(scene_command("Main")).applied and not mapping.bypass  # no override: the show's own
 
 
 def test_the_bridges_target_broadcast_is_recognised_and_not_a_command() -> None:

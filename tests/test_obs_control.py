@@ -174,11 +174,11 @@ def test_program_scene_change_applies_that_scenes_mapping_override(obs_studio: O
     try:
         with control:
             wait_for(lambda: control.connected)
-            assert next_command(commands) == Command("scene_mapping", scene="Main", mapping=None, source="scene")
+            assert next_command(commands) == Command("scene_mapping", scene="Main", source="scene")
             client.send("SetCurrentProgramScene", {"sceneName": "Second"})
-            assert next_command(commands) == Command("scene_mapping", scene="Second", mapping=overrides["Second"], source="scene")
+            assert next_command(commands) == Command("scene_mapping", scene="Second", source="scene")
             client.send("SetCurrentProgramScene", {"sceneName": "Main"})
-            assert next_command(commands) == Command("scene_mapping", scene="Main", mapping=None, source="scene")
+            assert next_command(commands) == Command("scene_mapping", scene="Main", source="scene")
     finally:
         client.disconnect()
 

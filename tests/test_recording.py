@@ -19,7 +19,7 @@ import pytest
 from bridge.io.record import EncoderSettings, RecordedSink, Recorder, record_path
 from bridge.obs.commands import parse_command
 from bridge.pipeline import PassThrough, Pipeline
-from bridge.types import AudioBlock, Frame
+from bridge.types import AudioBlock, Frame, SinkStatus
 from tests.conftest import REPO
 from tests.e2e_tools import free_port, get_status, post_command, wait_status
 from tests.media_tools import SAMPLE_RATE, beeps, lag_of, read_clip, tone_match
@@ -94,8 +94,6 @@ class Source:
 
 
 class CountingSink:
-    full_name = "test"
-
     def __init__(self) -> None:
         self.at: list[float] = []
 
@@ -103,8 +101,8 @@ class CountingSink:
         if not frame.held:
             self.at.append(time.monotonic())
 
-    def connections(self) -> int:
-        return 0
+    def status(self) -> SinkStatus:
+        return SinkStatus("test", 0)
 
     def close(self) -> None:
         pass

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.soak import SoakConfig, run_soak
+from bridge.devtools.soak import SoakConfig, run_soak
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ndi_runtime", "models_dir")]
 

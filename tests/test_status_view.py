@@ -17,8 +17,8 @@ STATUS: BridgeStatus = {
     "latency": {"p50_ms": 41.2, "p95_ms": 55.0, "max_ms": 80.0},
     "frames": {"in": 1000, "out": 990, "held": 0, "dropped": 10, "skipped": 0},
     "faces": 2,
-    "tracks": [{"id": 3, "person": "alice", "target": "tom", "state": "tracked"},
-               {"id": 4, "person": None, "target": None, "state": "lost"}],
+    "tracks": [{"id": 3, "person": "alice", "target": "tom", "state": "detected"},
+               {"id": 4, "person": None, "target": None, "state": "coasting"}],
     "active_target": "tom",
     "bypass": True,
     "obs": {"connected": False},
@@ -38,9 +38,10 @@ def draw(status: dict) -> str:
 def test_panel_shows_every_fact_the_operator_needs() -> None:
     text = draw(dict(STATUS))
     for fact in ("HOST (Camera)", "1280×720", "29.97 fps", "facebridge  30 fps", "p50 41 ms", "p95 55 ms",
-                 "dropped 10", "2 found, 2 tracked", "#3 alice → tom", "#4 unknown → — (lost)", "BYPASS",
+                 "dropped 10", "2 found, 2 tracked", "#3 alice → tom", "#4 unknown → — (coasting)", "BYPASS",
                  "disconnected", "fallbacks 1", "cpu", "up 1:02:05"):
         assert fact in text, fact
+    assert "(detected)" not in text  # the usual state is not spelled out
 
 
 def test_panel_of_an_empty_status_does_not_fail() -> None:

@@ -9,7 +9,7 @@ from bridge.swap.base import CropGeometry, FaceCrop, SwapOutput
 from bridge.swap.compose import Compose
 from bridge.swap.fallback import SwapFallback
 from bridge.swap.label import Label
-from bridge.swap.stage import FaceSwapper, FaceToSwap
+from bridge.facestage.swapping import FaceToSwap, Swapping
 from bridge.types import Face, Target
 
 
@@ -59,7 +59,7 @@ def _centre(frame: np.ndarray, face: Face) -> int:
 @pytest.mark.parametrize("mode, expected", [("hold", 255), ("blur", 50), ("pass", 50)])
 def test_a_swapper_that_raises_mid_stream_does_not_stop_the_output(mode, expected):
     swapper = PaintSwapper(fail_on={1})
-    stage = FaceSwapper(swapper, Compose(mask_blur=0.1), SwapFallback(mode))
+    stage = Swapping(swapper, Compose(mask_blur=0.1), SwapFallback(mode))
     faces = [FaceToSwap(7, _face(40, 40), _target()), FaceToSwap(9, _face(200, 100), _target())]
     first = stage.swap_faces(_frame(), faces)
     assert _centre(first, faces[0].face) == 255
@@ -75,7 +75,7 @@ def test_hold_without_a_previous_swap_blurs_the_face():
     frame = np.zeros((240, 320, 3), np.uint8)
     frame[::2] = 255  # stripes a blur turns grey
     face = FaceToSwap(3, _face(100, 80), _target())
-    stage = FaceSwapper(PaintSwapper(fail_on={0}), Compose(mask_blur=0.1), SwapFallback("hold"))
+    stage = Swapping(PaintSwapper(fail_on={0}), Compose(mask_blur=0.1), SwapFallback("hold"))
     out = stage.swap_faces(frame.copy(), [face])
     x0, y0, x1, y1 = face.face.box.astype(int)
     centre = out[(y0 + y1) // 2 - 5:(y0 + y1) // 2 + 5, (x0 + x1) // 2, 0].astype(int)
@@ -91,7 +91,7 @@ def test_hold_expires_after_its_frames():
 
 
 def test_target_not_prepared_for_the_swapper_falls_back_instead_of_crashing():
-    stage = FaceSwapper(PaintSwapper(), Compose(), SwapFallback("pass"))
+    stage = Swapping(PaintSwapper(), Compose(), SwapFallback("pass"))
     unprepared = Target("nobody", [])
     frame = _frame()
     stage.swap_faces(frame, [FaceToSwap(1, _face(40, 40), unprepared)])
@@ -99,8 +99,18 @@ def test_target_not_prepared_for_the_swapper_falls_back_instead_of_crashing():
 
 
 def test_label_is_drawn_on_every_frame_even_without_faces():
-    stage = FaceSwapper(PaintSwapper(), Compose(label=Label()), SwapFallback())
-    assert (stage.swap_faces(_frame(), []) != 50).any()
+    stage = Swapping(PaintSwapper(), Compose(label=Label(corner="bottom-right")), SwapFallback())
+    for faces in ([], [], [FaceToSwap(1, _face(40, 40), _target())]):  # frames without faces, then with one
+        out = stage.swap_faces(_frame(), faces)
+        changed = np.argwhere((out != 50).any(axis=2))
+        label = changed[(changed[:, 0] > 120) & (changed[:, 1] > 160)]  # the bottom-right quarter
+        assert len(label) > 0, "no label drawn"
+        bottom, right = label.max(axis=0)
+        assert bottom >= 240 - 20 and right >= 320 - 20, "the label is not in its corner"
+        plate = out[label[:, 0], label[:, 1]].max(axis=1)
+        assert (plate < 50).any() and (plate > 200).any(), "no dark plate with white text"
+        elsewhere = (out[:120, 160:] != 50).any()  # the top-right quarter holds neither face nor label
+        assert not elsewhere
 
 
 def test_unknown_fallback_mode_is_a_clear_error():

@@ -12,7 +12,7 @@ from bridge.faces.detect import UlfdDetector
 from bridge.faces.embed import Recogniser
 from bridge.faces.landmarks import Landmarker68
 from bridge.swap.warp68 import Warp68Swapper
-from bridge.targets import TargetError, TargetLibrary
+from bridge.facestage.targets import TargetError, TargetLibrary
 
 
 @pytest.fixture(scope="module")

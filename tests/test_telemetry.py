@@ -21,8 +21,8 @@ from bridge.access import RequestGuard, is_loopback
 from bridge.obs.commands import Command
 from bridge.schema import Secret
 from bridge.types import Frame
+from bridge.types import STEPS
 from bridge.telemetry import (
-    STAGES,
     Metrics,
     TelemetryError,
     TelemetryServer,
@@ -97,8 +97,20 @@ def server(bridge: FakeBridge) -> Iterator[TelemetryServer]:
 
 # -- endpoints ---------------------------------------------------------------------------------
 
-def test_port_zero_binds_a_free_port(server: TelemetryServer) -> None:
-    assert server.port > 0
+def test_port_zero_binds_a_free_port(server: TelemetryServer, bridge: FakeBridge) -> None:
+    port = server.port
+    assert port > 0 and server.url == f"http://127.0.0.1:{port}"
+    with socket.create_connection(("127.0.0.1", port), timeout=2):
+        pass  # something listens there: the bound port, not the 0 asked for
+    assert request(server, "/healthz")[0] == 200
+    with make_server(bridge) as second:  # a second one gets a port of its own
+        assert second.port not in (0, port) and request(second, "/healthz")[0] == 200
+    server.stop()
+    assert server.port == 0  # stopped: back to what was asked for, and the port is free again
+    with socket.socket() as probe:  # nothing listens there any more (connections may linger in TIME_WAIT)
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", port))
+        probe.listen()
 
 
 def test_healthz_is_ok_while_frames_flow(server: TelemetryServer) -> None:
@@ -144,7 +156,7 @@ def test_metrics_parse_as_prometheus_text_with_every_family(server: TelemetrySer
                 "facebridge_latency_seconds"}
     assert expected <= set(families)
     stages = {s.labels["stage"] for s in families["facebridge_stage_seconds"].samples if s.name.endswith("_count")}
-    assert stages == set(STAGES)
+    assert stages == set(STEPS)
     detect_count = [s.value for s in families["facebridge_stage_seconds"].samples
                     if s.name.endswith("_count") and s.labels["stage"] == "detect"]
     assert detect_count == [1.0]
@@ -533,3 +545,20 @@ def test_each_sent_frame_feeds_the_stage_and_latency_histograms() -> None:
     latency = {s.name: s.value for s in families["facebridge_latency_seconds"].samples}
     assert latency["facebridge_latency_seconds_count"] == 2
     assert latency["facebridge_latency_seconds_sum"] == pytest.approx(0.05)
+
+
+def test_the_face_stage_times_only_steps_that_metrics_know() -> None:
+    """The stage's step names and /metrics' series are one list (types.Step), not two kept in step by hand."""
+    from dataclasses import fields
+
+    from bridge.facestage.stage import StageTimes
+
+    assert {f.name for f in fields(StageTimes)} <= set(STEPS)
+    metrics = Metrics()
+    frame = Frame(image=np.zeros((4, 4, 3), np.uint8), sequence=0,
+                  timings={step: 0.001 for step in STEPS})  # type: ignore[misc]
+    metrics.observe_frame(frame, 0.01)
+    families = {f.name: f for f in text_string_to_metric_families(metrics.render().decode())}
+    counted = {s.labels["stage"] for s in families["facebridge_stage_seconds"].samples
+               if s.name.endswith("_count") and s.value == 1}
+    assert counted == set(STEPS)

@@ -8,7 +8,7 @@ from scipy.optimize import linear_sum_assignment
 from bridge.faces.detect import UlfdDetector
 from bridge.faces.embed import Recogniser
 from bridge.faces.landmarks import Landmarker68
-from bridge.mapping import Mapping
+from bridge.facestage.mapping import Mapping
 from bridge.track.metrics import clear_mot, iou_matrix, keypoint_jitter
 from bridge.track.tracker import Tracker, embed_with
 from tests import clips

@@ -87,7 +87,7 @@ def test_a_profile_with_both_an_ndi_source_and_a_url_is_refused(tmp_path: Path) 
 
 
 def test_run_url_replaces_the_profiles_ndi_source_and_input_the_url(tmp_path: Path) -> None:
-    from bridge.app import Overrides
+    from bridge.live import Overrides
     from bridge.cli import parser
 
     profile = parse_profile("input:\n  ndi_source: cam\n", "show.yaml", tmp_path)

@@ -19,7 +19,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from bridge.mapping import BLUR
+from bridge.facestage.mapping import BLUR
 from bridge.types import Frame
 
 KINDS = ("output", "input")

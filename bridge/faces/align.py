@@ -1,4 +1,4 @@
-"""Alignment geometry: five-point templates, similarity transforms, warps (models.md §7).
+"""Alignment geometry: five-point templates, similarity transforms, warps (docs/models.md §7).
 
 Every model that looks at a face crop (recogniser, swappers, enhancers) expects the face
 placed on a fixed five-point template. Points are in image order: the eye on the image

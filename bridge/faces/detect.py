@@ -3,7 +3,7 @@
 Each detector is a small class: the constructor opens its model (checked against the
 manifest), `detect(image)` maps a BGR image or a `Frame` to faces in frame pixels. The
 decoders are plain functions on the raw output tensors, so they are tested on hand-built
-tensors as well as on the real models (models.md §2, §8).
+tensors as well as on the real models (docs/models.md §2, §8).
 """
 
 from __future__ import annotations

@@ -24,8 +24,9 @@ class EmbeddingError(ValueError):
 
 
 def l2_normalise(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+    """Unit length along the last axis, as float32 (a zero vector stays zero): the bridge's one normaliser."""
+    vectors = np.asarray(vectors, np.float32)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), np.float32(1e-12))
 
 
 class Recogniser:

@@ -1,7 +1,7 @@
 """A built-in NDI test source: real faces from the test photos moving over a scene, with a tone.
 
 Lets anyone try the bridge without OBS or a camera. Faces are cut from insightface's
-six-person photo (models.md §8); their boxes below were measured on that file, whose
+six-person photo (docs/models.md §8); their boxes below were measured on that file, whose
 content is pinned by sha256 in runtime/assets.py.
 """
 

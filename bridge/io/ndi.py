@@ -17,7 +17,7 @@ from types import TracebackType
 import numpy as np
 
 from bridge.io import color
-from bridge.types import AudioBlock, Frame
+from bridge.types import AudioBlock, Frame, SinkStatus, SourceStatus
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +177,10 @@ class NdiReceiver:
             return 0
         _, dropped = _ndi().recv_get_performance(self._recv)
         return int(dropped.video_frames)
+
+    def status(self) -> SourceStatus:
+        return SourceStatus(self.stats.source, self.connected, self.stats.connects, self.stats.skipped_frames,
+                            self.transport_dropped())
 
     def _search(self) -> None:
         """Connect to the wanted source when it is visible; say what is visible while waiting.
@@ -356,6 +360,9 @@ class NdiSender:
 
     def connections(self) -> int:
         return int(_ndi().send_get_no_connections(self._send, 0)) if self._send is not None else 0
+
+    def status(self) -> SinkStatus:
+        return SinkStatus(self.full_name, self.connections())
 
     def send(self, frame: Frame) -> None:
         ndi = _ndi()

@@ -27,7 +27,7 @@ import numpy as np
 
 from bridge.io.color import bgr_to_i420
 from bridge.io.ffmpeg import audio_frame, even
-from bridge.types import AudioBlock, Frame
+from bridge.types import AudioBlock, Frame, SinkStatus
 
 log = logging.getLogger(__name__)
 
@@ -296,7 +296,6 @@ class RecordedSink:
 
     def __init__(self, sink: Any, recorder: Recorder):
         self.sink, self.recorder = sink, recorder
-        self.full_name = sink.full_name
 
     def send(self, frame: Frame) -> None:
         self.sink.send(frame)
@@ -305,8 +304,8 @@ class RecordedSink:
         except Exception as error:  # the recording must never cost the live output a frame
             log.error("recording tap failed (%s); the show goes on", error)
 
-    def connections(self) -> int:
-        return int(self.sink.connections())
+    def status(self) -> SinkStatus:
+        return self.sink.status()  # type: ignore[no-any-return]
 
     def close(self) -> None:
         self.recorder.close()

@@ -18,7 +18,7 @@ import av
 
 from bridge.io.ffmpeg import (AudioConverter, MediaError, decodable_audio, open_args, open_input, rate_of, shown,
                               upright_bgr, video_stream)
-from bridge.types import AudioBlock, Frame
+from bridge.types import AudioBlock, Frame, SourceStatus
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ REOPEN_AFTER_S = 1.0
 
 @dataclass
 class SourceStats:
-    """What `/status` reads from a live source (the same names as the NDI receiver's)."""
+    """A URL source's counts (the same names as the NDI receiver's); `status()` hands /status its part."""
 
     video_frames: int = 0
     audio_blocks: int = 0
@@ -71,6 +71,10 @@ class UrlSource:
 
     def transport_dropped(self) -> int:
         return self.dropped
+
+    def status(self) -> SourceStatus:
+        return SourceStatus(self.stats.source, self.connected, self.stats.connects, self.stats.skipped_frames,
+                            self.transport_dropped())
 
     def capture(self, timeout_s: float = 0.1) -> Frame | None:
         if self._thread.ident is None and not self._stop.is_set():

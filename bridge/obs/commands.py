@@ -1,4 +1,4 @@
-"""The facebridge control protocol (design.md): custom events over obs-websocket and `POST /command`.
+"""The facebridge control protocol (docs/architecture.md): custom events over obs-websocket and `POST /command`.
 
 Commands flow in (OBS hotkeys, Stream Deck, the HTTP API → the pipeline's command queue):
     {"realm": "facebridge", "action": A, ...}
@@ -56,9 +56,9 @@ class Command:
     `face` (cycle_face_target: the on-screen face slot, as in /status and tracks.jsonl) or
     `track` (cycle_face_target by track id), `face` or `track` with `target` (set_face_target: a target name,
     "@blur", "@keep" = left as is, "@auto" = the profile's rule again), `on` (set_panic: every
-    face blurred, bypass or not), `scene` and `mapping` (scene_mapping: the profile's override for
-    that program scene, None = back to the profile's default mapping). `source` says where it
-    came from ("obs", "http", "scene") for logs and status.
+    face blurred, bypass or not), `scene` (scene_mapping: the program scene now on air; the
+    mapping applies the profile's override for it, if any). `source` says where it came from
+    ("obs", "http", "scene") for logs and status.
     """
 
     action: Action | SceneAction
@@ -68,7 +68,6 @@ class Command:
     track: int | None = None
     face: int | None = None
     scene: str | None = None
-    mapping: Any = None
     source: str = ""
 
     def to_event(self) -> dict[str, Any]:
@@ -174,8 +173,12 @@ def _face_target(data: Mapping[str, Any], source: str) -> Command:
     return Command("set_face_target", face=face, track=track, target=target, source=source)
 
 
-def parse_command_json(body: str | bytes, source: str = "") -> Command:
-    """`parse_command` for a raw JSON body (HTTP): the size is checked before decoding."""
+def parse_command_json(body: str | bytes, source: str = "", *, realm_optional: bool = False) -> Command:
+    """`parse_command` for a raw JSON body: the size is checked before decoding.
+
+    realm_optional: the body may leave `"realm"` out (`POST /command`: the URL already names the
+    protocol); a realm that is there must still be "facebridge".
+    """
     if len(body) > MAX_COMMAND_BYTES:
         raise CommandError(f"command is {len(body)} bytes, more than the {MAX_COMMAND_BYTES} allowed")
     try:
@@ -184,7 +187,12 @@ def parse_command_json(body: str | bytes, source: str = "") -> Command:
         raise CommandError(f"command is not valid JSON: {error}") from None
     except RecursionError:
         raise CommandError("command is not valid JSON: nested too deeply") from None
-    return parse_command(data, source=source)
+    if realm_optional and isinstance(data, dict) and "realm" not in data:
+        data["realm"] = REALM
+    try:
+        return parse_command(data, source=source)
+    except RecursionError:
+        raise CommandError("command is nested too deeply") from None
 
 
 def is_bridge_event(data: object) -> bool:
@@ -197,6 +205,6 @@ def targets_event(targets: list[str], active: str | None) -> dict[str, Any]:
     return {"realm": REALM, "event": "targets", "targets": list(targets), "active": active}
 
 
-def scene_command(scene: str, overrides: Mapping[str, Any]) -> Command:
-    """The command for a program-scene change: that scene's mapping override, or None (profile default)."""
-    return Command("scene_mapping", scene=scene, mapping=overrides.get(scene), source="scene")
+def scene_command(scene: str) -> Command:
+    """The command for a program-scene change: the mapping applies that scene's override, if it has one."""
+    return Command("scene_mapping", scene=scene, source="scene")

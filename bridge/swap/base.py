@@ -2,7 +2,7 @@
 
 Every swapper (neural or classic) works in the same two steps:
 
-- `prepare(target_faces)` runs once per target (and is cached on disk by `bridge.targets`); it
+- `prepare(target_faces)` runs once per target (and is cached on disk by `bridge.facestage.targets`); it
   turns the target's reference faces into plain arrays (a latent for inswapper, a 68-point
   shape + texture for warp68).
 - `swap(crop, prepared)` runs per face per frame on a crop cut out with the swapper's own
@@ -34,7 +34,7 @@ class SwapperError(RuntimeError):
 class CropGeometry:
     """How a swapper wants its crop cut out of the frame.
 
-    `template` is an alignment template name (models.md §7) and `size` the square crop side;
+    `template` is an alignment template name (docs/models.md §7) and `size` the square crop side;
     the special template "box" means an axis-aligned, unscaled cut of the face's 68-point box
     grown by `margin` (warp68 works in frame pixels, so no resampling is needed either way).
     """

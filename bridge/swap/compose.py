@@ -1,4 +1,4 @@
-"""Paste back: the swapped crop goes back into the frame, in place (models.md §7).
+"""Paste back: the swapped crop goes back into the frame, in place (docs/models.md §7).
 
 Only the face's rectangle is touched: the crop's corners are mapped back into the frame, the
 crop and its mask are inverse-warped into that rectangle alone (not a full-frame warp), and a
@@ -22,7 +22,6 @@ warp68 and the neural swappers):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
 
 import cv2
 import numba
@@ -329,9 +328,3 @@ class Compose:
         stale = [track for track, state in self._colour.items() if self._frame - state.frame > self.FORGET_FRAMES]
         for track in stale:
             del self._colour[track]
-
-    def compose(self, frame_image: np.ndarray, pieces: Sequence[tuple[FaceCrop, SwapOutput, Face | None]]) -> np.ndarray:
-        for crop, swapped, face in pieces:
-            self.paste_face(frame_image, crop, swapped, face)
-        self.finish(frame_image)
-        return frame_image

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Literal
+from typing import Literal, get_args
 
 import cv2
 
@@ -13,7 +13,7 @@ from bridge.swap.base import FaceCrop, SwapOutput
 log = logging.getLogger("bridge.swap.fallback")
 
 FallbackMode = Literal["hold", "blur", "pass"]
-FALLBACK_MODES: tuple[str, ...] = ("hold", "blur", "pass")
+FALLBACK_MODES: tuple[str, ...] = get_args(FallbackMode)
 
 
 class SwapFallback:

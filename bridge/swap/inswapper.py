@@ -3,7 +3,7 @@
 The graph's `source` is not the ArcFace embedding itself but a latent: the embedding
 multiplied by `emap`, a 512×512 matrix stored as the graph's **last** initializer.
 
-Normalisation (models.md §5 lists two): insightface's reference code normalises the
+Normalisation (docs/models.md §5 gives both): insightface's reference code normalises the
 embedding, multiplies by emap, and normalises the product again; FaceFusion skips the second
 normalisation (a latent ≈4× longer). We use insightface's (`latent_norm="insightface"`):
 inswapper was trained and published by insightface, so its own caller is the reference, and
@@ -20,9 +20,10 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from bridge.faces.embed import l2_normalise
 from bridge.runtime.onnx import SessionFactory
 from bridge.swap.base import SwapperError
-from bridge.swap.neural import NeuralSwapper, l2_normalise
+from bridge.swap.neural import NeuralSwapper
 
 LatentNorm = Literal["insightface", "facefusion"]
 

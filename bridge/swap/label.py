@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import cv2
 import numpy as np
 
 Corner = Literal["top-left", "top-right", "bottom-left", "bottom-right"]
-CORNERS: tuple[str, ...] = ("top-left", "top-right", "bottom-left", "bottom-right")
+CORNERS: tuple[str, ...] = get_args(Corner)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Face masks in crop pixels (models.md §6): box, occlusion (xseg), region (bisenet).
+"""Face masks in crop pixels (docs/models.md §6): box, occlusion (xseg), region (bisenet).
 
 Every mask is h×w float32 in [0, 1]; they are combined with an element-wise minimum, so
 each one can only take pixels away (a hand in front of the face, hair, the crop border).

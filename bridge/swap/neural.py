@@ -1,4 +1,4 @@
-"""What every ONNX face swapper shares (models.md §5).
+"""What every ONNX face swapper shares (docs/models.md §5).
 
 Flow: the face is aligned onto the model's template at its size; BGR → RGB, /255,
 (x − mean)/std, NCHW; the graph runs with the crop as `target` and the target person's
@@ -15,14 +15,9 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from bridge.faces.embed import l2_normalise
 from bridge.runtime.onnx import Session, SessionFactory
 from bridge.swap.base import CropGeometry, FaceCrop, Prepared, SwapOutput, SwapperError, TargetFace
-
-
-def l2_normalise(vector: np.ndarray) -> np.ndarray:
-    vector = np.asarray(vector, dtype=np.float32)
-    norm = np.linalg.norm(vector, axis=-1, keepdims=True)
-    return vector / np.maximum(norm, 1e-12)
 
 
 def mean_embedding(target_faces: Sequence[TargetFace]) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Random-weight stand-ins for licensed swap models: the same layers and tensor shapes, so a
 benchmark measures the real compute (and memory) without the non-commercial weights.
 
-inswapper_128's architecture follows models.md §5: a conv encoder, six AdaIN residual blocks
+inswapper_128's architecture follows docs/models.md §5: a conv encoder, six AdaIN residual blocks
 styled by the 512-d source latent, an upsampling decoder, and `emap` as the last initializer.
 """
 

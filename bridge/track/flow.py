@@ -18,13 +18,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from bridge.faces.align import transform_points
 from bridge.types import Face
-
-
-def warp_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Apply a 2×3 affine matrix to (N, 2) points."""
-    pts = np.asarray(points, dtype=np.float32).reshape(-1, 2)
-    return (pts @ matrix[:, :2].T + matrix[:, 2]).astype(np.float32)
 
 
 def fit_similarity(source: np.ndarray, destination: np.ndarray) -> np.ndarray:
@@ -46,7 +41,7 @@ def fit_similarity(source: np.ndarray, destination: np.ndarray) -> np.ndarray:
 def warp_box(matrix: np.ndarray, box: np.ndarray) -> np.ndarray:
     """Move a box by a similarity transform: centre mapped, size scaled (stays axis-aligned)."""
     x0, y0, x1, y1 = (float(v) for v in box)
-    centre = warp_points(matrix, np.array([[(x0 + x1) / 2, (y0 + y1) / 2]]))[0]
+    centre = transform_points(np.array([[(x0 + x1) / 2, (y0 + y1) / 2]]), matrix)[0]
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
     half_w, half_h = (x1 - x0) * scale / 2, (y1 - y0) * scale / 2
     return np.array([centre[0] - half_w, centre[1] - half_h, centre[0] + half_w, centre[1] + half_h], np.float32)
@@ -57,8 +52,8 @@ def warp_face(matrix: np.ndarray, face: Face) -> Face:
     return Face(
         box=warp_box(matrix, face.box),
         score=face.score,
-        kps5=None if face.kps5 is None else warp_points(matrix, face.kps5),
-        landmarks68=None if face.landmarks68 is None else warp_points(matrix, face.landmarks68),
+        kps5=None if face.kps5 is None else transform_points(face.kps5, matrix),
+        landmarks68=None if face.landmarks68 is None else transform_points(face.landmarks68, matrix),
         landmark_score=face.landmark_score,
         embedding=face.embedding,
     )

@@ -13,13 +13,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from bridge.faces.embed import l2_normalise
 from bridge.types import Face
 
 
 def normalise(v: np.ndarray) -> np.ndarray:
-    v = np.asarray(v, np.float32).ravel()
-    n = float(np.linalg.norm(v))
-    return v / n if n > 0 else v
+    """One embedding, flat and of unit length."""
+    return l2_normalise(np.ravel(v))
 
 
 def crop_quality(gray: np.ndarray, face: Face, *, min_size: float = 40.0, min_sharpness: float = 0.22,

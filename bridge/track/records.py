@@ -52,7 +52,7 @@ class TrackCoverage:
 
 class CoverageLedger:
     """Counts leaks and fallbacks per track. A face whose track maps to a target but was shown
-    raw is a leak; one covered by the profile's fallback (last good swap warped by flow, blur)
+    raw is a leak; one covered by the profile's fallback (the last good swap held, resized to the face, or a blur)
     is a fallback."""
 
     def __init__(self) -> None:

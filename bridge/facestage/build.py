@@ -10,26 +10,20 @@ from typing import Any
 
 import numpy as np
 
-from bridge.faces.detect import BlazeFaceDetector, ScrfdDetector, UlfdDetector, YoloFaceDetector
-from bridge.faces.embed import Recogniser
+from bridge.faces.builders import DETECTORS, LANDMARKERS, RECOGNISERS
 from bridge.faces.scan import FineScan
-from bridge.faces.landmarks import Fan68Landmarker, Landmarker68
-from bridge.mapping import Mapping, SceneOverride
+from bridge.facestage.mapping import Mapping, SceneOverride
+from bridge.facestage.stage import FaceStage
+from bridge.facestage.swapping import Swapping
+from bridge.facestage.targets import TargetError, TargetLibrary
 from bridge.profile import Profile
 from bridge.runtime.catalog import CatalogError, load_manifest
 from bridge.runtime.onnx import SessionConfig, SessionFactory
-from bridge.stage import FaceStage
+from bridge.runtime.tables import Builder, UnknownName, pick
+from bridge.swap.builders import ENHANCERS, OCCLUSION_MASKERS, REGION_MASKERS, SWAPPERS
 from bridge.swap.compose import Compose
-from bridge.swap.enhance import Enhancer
 from bridge.swap.fallback import SwapFallback
-from bridge.swap.hyperswap import HyperSwapper
-from bridge.swap.inswapper import InSwapper
 from bridge.swap.label import Label
-from bridge.swap.masks import OcclusionMasker, RegionMasker
-from bridge.swap.simswap import SimSwapper
-from bridge.swap.stage import FaceSwapper
-from bridge.swap.warp68 import Warp68Swapper
-from bridge.targets import TargetError, TargetLibrary
 from bridge.track.evidence import Evidence
 from bridge.track.tracker import Tracker, embed_with
 from bridge.types import Face, Target
@@ -42,8 +36,33 @@ class AssemblyError(RuntimeError):
 def model_path(profile: Profile, name: str) -> Path:
     manifest = load_manifest()
     if name not in manifest:
-        raise AssemblyError(f"model {name!r} is not in models/manifest.yaml")
+        raise AssemblyError(f"model {name!r} is not in the model manifest (bridge/runtime/manifest.yaml)")
     return profile.models_dir / manifest[name]["file"]
+
+
+def chosen(profile: Profile) -> list[tuple[str, dict[str, Builder[Any]], str]]:
+    """(profile key, table, name) of every model the profile picks; empty names (none) left out."""
+    a, s, c = profile.analysis, profile.swap, profile.compose
+    picks = [("analysis.detector", DETECTORS, a.detector), ("analysis.landmarker", LANDMARKERS, a.landmarker),
+             ("analysis.recogniser", RECOGNISERS, a.recogniser), ("swap.swapper", SWAPPERS, s.swapper),
+             ("compose.occlusion_model", OCCLUSION_MASKERS, c.occlusion_model),
+             ("compose.region_model", REGION_MASKERS, c.region_model),
+             ("compose.enhancer_model", ENHANCERS, c.enhancer_model)]
+    return [(key, table, name) for key, table, name in picks if name]
+
+
+def builder_for(key: str, table: dict[str, Builder[Any]], name: str) -> Builder[Any]:
+    """The builder the profile key `key` names; unknown = one line with the choices."""
+    try:
+        return pick(table, name, key.split(".")[-1].removesuffix("_model"))
+    except UnknownName as error:
+        raise AssemblyError(f"{key}: {error}") from None
+
+
+def build(profile: Profile, key: str, table: dict[str, Builder[Any]], name: str, sessions: SessionFactory) -> Any:
+    """The model `name` of one table, built from its manifest file."""
+    builder = builder_for(key, table, name)
+    return builder.build(model_path(profile, name) if builder.model else None, profile, sessions)
 
 
 def sessions_for(profile: Profile) -> SessionFactory:
@@ -55,13 +74,10 @@ def sessions_for(profile: Profile) -> SessionFactory:
 
 def required_models(profile: Profile) -> list[str]:
     """Manifest names of every model the profile needs (for `models fetch --profile`)."""
-    a, c = profile.analysis, profile.compose
-    names = [a.detector, a.landmarker, a.recogniser]
-    if profile.swap.swapper != "warp68":
-        names.append(profile.swap.swapper)
-        if a.recogniser != "arcface_w600k_r50":
-            names.append("arcface_w600k_r50")
-    names += [n for n in (c.occlusion_model, c.region_model, c.enhancer_model) if n]
+    names: list[str] = []
+    for key, table, name in chosen(profile):
+        builder = builder_for(key, table, name)
+        names += ([name] if builder.model else []) + list(builder.needs)
     return list(dict.fromkeys(names))
 
 
@@ -70,20 +86,9 @@ class Analysis:
 
     def __init__(self, profile: Profile, sessions: SessionFactory):
         a = profile.analysis
-        path = model_path(profile, a.detector)
-        tiles = (a.tiles[0], a.tiles[1])
-        if a.detector == "ulfd_rfb_320":
-            self.detector: Any = UlfdDetector(path, score_threshold=a.score_threshold, tiles=tiles, sessions=sessions)
-        elif a.detector.startswith("blazeface"):
-            self.detector = BlazeFaceDetector(path, score_threshold=a.score_threshold, tiles=tiles, sessions=sessions)
-        elif a.detector == "yoloface_8n":
-            self.detector = YoloFaceDetector(path, size=a.detect_size, score_threshold=a.score_threshold, sessions=sessions)
-        else:
-            self.detector = ScrfdDetector(path, size=a.detect_size, score_threshold=a.score_threshold, sessions=sessions)
-        landmarks = model_path(profile, a.landmarker)
-        self.landmarker: Any = (Fan68Landmarker(landmarks, sessions=sessions) if a.landmarker == "2dfan4"
-                                else Landmarker68(landmarks, sessions=sessions))
-        self.recogniser = Recogniser(model_path(profile, a.recogniser), sessions=sessions)
+        self.detector: Any = build(profile, "analysis.detector", DETECTORS, a.detector, sessions)
+        self.landmarker: Any = build(profile, "analysis.landmarker", LANDMARKERS, a.landmarker, sessions)
+        self.recogniser: Any = build(profile, "analysis.recogniser", RECOGNISERS, a.recogniser, sessions)
         self.key = "+".join((a.detector, a.landmarker, a.recogniser))
 
     def find_faces(self, image: Any) -> list[Face]:
@@ -92,28 +97,29 @@ class Analysis:
 
 
 def build_swapper(profile: Profile, sessions: SessionFactory) -> Any:
-    s = profile.swap
-    if s.swapper == "warp68":  # compose's per-track colour match replaces warp68's own when on
-        return Warp68Swapper(colour_match=not profile.compose.colour_correction)
-    path = model_path(profile, s.swapper)
-    if s.swapper.startswith("inswapper"):
-        return InSwapper(path, sessions=sessions, latent_norm=s.inswapper_latent)
-    if s.swapper.startswith("simswap"):
-        return SimSwapper(path, sessions=sessions)
-    return HyperSwapper(path, sessions=sessions, name=s.swapper)
+    return build(profile, "swap.swapper", SWAPPERS, profile.swap.swapper, sessions)
 
 
 def build_compose(profile: Profile, sessions: SessionFactory) -> Compose:
     c = profile.compose
     top, right, bottom, left = c.mask_padding
+
+    def optional(key: str, table: dict[str, Builder[Any]], name: str) -> Any:
+        return build(profile, key, table, name, sessions) if name else None
+
     return Compose(
         mask_blur=c.mask_blur, mask_padding=(top, right, bottom, left),
-        occlusion=OcclusionMasker(model_path(profile, c.occlusion_model), sessions) if c.occlusion_model else None,
-        region=RegionMasker(model_path(profile, c.region_model), sessions=sessions) if c.region_model else None,
+        occlusion=optional("compose.occlusion_model", OCCLUSION_MASKERS, c.occlusion_model),
+        region=optional("compose.region_model", REGION_MASKERS, c.region_model),
         colour_correction=c.colour_correction, colour_smoothing=c.colour_smoothing, seamless=c.seamless,
         skin_only=c.skin_only, keep_mouth=c.keep_mouth,
-        enhancer=Enhancer(model_path(profile, c.enhancer_model), c.enhancer_blend, sessions) if c.enhancer_model else None,
-        label=Label(c.label.text, c.label.corner, c.label.size) if c.label.text else None)  # type: ignore[arg-type]
+        enhancer=optional("compose.enhancer_model", ENHANCERS, c.enhancer_model),
+        label=Label(c.label.text, c.label.corner, c.label.size) if c.label.text else None)
+
+
+def target_library(profile: Profile, analysis: Analysis, swappers: list[Any]) -> TargetLibrary:
+    """Targets prepared for `swappers` from this analysis, cached in the profile's target cache."""
+    return TargetLibrary(analysis.find_faces, swappers, analysis.key, profile.target_cache_dir)
 
 
 def load_targets(profile: Profile, library: TargetLibrary) -> dict[str, Target]:
@@ -126,7 +132,7 @@ def load_targets(profile: Profile, library: TargetLibrary) -> dict[str, Target]:
 
 def build_mapping(profile: Profile, analysis: Analysis, targets: dict[str, Target]) -> Mapping:
     m = profile.mapping
-    people = TargetLibrary(analysis.find_faces, [], analysis.key, profile.target_cache_dir)
+    people = target_library(profile, analysis, [])
     references = {}
     for person in m.people:
         try:
@@ -152,7 +158,7 @@ def build_face_stage(profile: Profile) -> FaceStage:
         compose = build_compose(profile, sessions)
     except CatalogError as error:
         raise AssemblyError(f"{error} — `facebridge models fetch --profile PROFILE` gets what this profile needs") from None
-    library = TargetLibrary(analysis.find_faces, [swapper], analysis.key, profile.target_cache_dir)
+    library = target_library(profile, analysis, [swapper])
     targets = load_targets(profile, library)
     t = profile.tracking
     tracker = Tracker(embed_with(analysis.recogniser), forget_s=t.forget_s, max_coast_s=t.max_coast_s,
@@ -164,7 +170,7 @@ def build_face_stage(profile: Profile) -> FaceStage:
     scan = FineScan(analysis.detector, a.scan_tiles) if list(a.tiles) == [1, 1] and a.scan_tiles > 0 else None
     fallback = SwapFallback(profile.swap.fallback, profile.swap.hold_frames)
     stage = FaceStage(analysis.detector, analysis.landmarker, tracker, build_mapping(profile, analysis, targets),
-                     FaceSwapper(swapper, compose, fallback), targets, detect_every=profile.analysis.detect_every,
+                     Swapping(swapper, compose, fallback), targets, detect_every=profile.analysis.detect_every,
                       reload_targets=lambda: load_targets(profile, library), scan=scan,
                       detect_on_change=a.detect_on_change)
     stage.provider = analysis.recogniser.session.provider  # shown in status: where the models really run

@@ -27,9 +27,9 @@ from typing import Any
 import yaml
 
 from bridge import access
-from bridge.bench import REPO, BenchError, LoopbackNdi, rss_mb
+from bridge.devtools.bench import DEMO_PROFILE, BenchError, LoopbackNdi, rss_mb
+from bridge.runtime.places import HERE
 
-DEMO_PROFILE = REPO / "profiles" / "demo.yaml"
 # What an operator does during a show, one every `command_every_s`, round and round.
 COMMANDS = ({"action": "next_target"}, {"action": "toggle_bypass"}, {"action": "toggle_bypass"},
             {"action": "select_target", "slot": 1}, {"action": "cycle_face_target", "track": 1},
@@ -47,7 +47,7 @@ class SoakConfig:
     command_every_s: float = 3.0
     latency_window_s: float = 20.0  # the bridge's /status p95 covers its last 600 frames (20 s at 30 fps)
     profile: Path = DEMO_PROFILE
-    out: Path | None = REPO / "benchmarks" / "results"
+    out: Path | None = HERE.results
 
 
 @dataclass
@@ -107,7 +107,7 @@ def run_soak(config: SoakConfig, own_ndi_runtime: bool = True,
     from bridge.io.demo_source import run_demo_source
     from bridge.runtime import assets
 
-    assets.fetch_cpu_models(REPO / "models")
+    assets.fetch_cpu_models(HERE.models)
     assets.demo_targets()
     tag = f"{os.getpid()}-{int(time.monotonic() * 1000) % 100000}"
     source_name, output_name = f"fb-soak-src-{tag}", f"fb-soak-out-{tag}"
@@ -125,7 +125,7 @@ def run_soak(config: SoakConfig, own_ndi_runtime: bool = True,
         with log_path.open("w") as log_file:
             bridge = subprocess.Popen([sys.executable, "-m", "bridge.cli", "run", "--profile", str(profile),
                                        "--input", source_name, "--output", output_name],
-                                      cwd=REPO, env=os.environ.copy(), stdout=log_file, stderr=subprocess.STDOUT)
+                                      cwd=HERE.checkout, env=os.environ.copy(), stdout=log_file, stderr=subprocess.STDOUT)
         far = _FarEnd(ndi.NdiReceiver(output_name, wait_log_s=120))
         try:
             result = _measure(config, bridge, port, sent, far, report)

@@ -10,16 +10,16 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import cv2
 import numpy as np
 
 from bridge.faces.scan import FineScan, Motion, ScanPlan, input_size, smallest_seen
-from bridge.mapping import BLUR, CommandResult, Mapping
+from bridge.facestage.mapping import BLUR, Mapping
 from bridge.obs.commands import Command
-from bridge.swap.stage import FaceSwapper, FaceToSwap
+from bridge.facestage.swapping import FaceToSwap, Swapping
 from bridge.track.records import CoverageLedger
 from bridge.track.tracker import Tracker
 from bridge.types import Face, Frame, Target, Track
@@ -128,7 +128,7 @@ class FaceStage:
     SCAN_PERIOD = 15  # frames between periodic fine tiles when nothing asks for one (half a second at 30 fps)
 
     def __init__(self, detector: Detector, landmarker: Landmarker, tracker: Tracker, mapping: Mapping,
-                 swapper: FaceSwapper, targets: dict[str, Target], *, detect_every: int | str = 1,
+                 swapping: Swapping, targets: dict[str, Target], *, detect_every: int | str = 1,
                  reload_targets: Callable[[], dict[str, Target]] | None = None, blur: float = 0.15,
                  scan: FineScan | None = None, detect_on_change: bool = True):
         self.detector, self.landmarker, self.tracker = detector, landmarker, tracker
@@ -140,7 +140,7 @@ class FaceStage:
         self._edge_backoff = Backoff(first=2, longest=8)  # someone walking in waits at most 8 frames
         self._tile_backoff: dict[int, Backoff] = {}
         self._last_scan = -self.SCAN_PERIOD
-        self.mapping, self.swapper, self.targets = mapping, swapper, targets
+        self.mapping, self.swapping, self.targets = mapping, swapping, targets
         self.detect_every = DetectEvery(detect_every)
         self.reload = reload_targets
         self.blur = blur
@@ -244,7 +244,7 @@ class FaceStage:
 
     def _swap(self, image: np.ndarray, tracks: list[Track]) -> None:
         if self.mapping.bypass and not self.mapping.panic:  # nothing swapped, nothing counted; the label stays
-            self.swapper.swap_faces(image, [])
+            self.swapping.swap_faces(image, [])
             return
         jobs: list[FaceToSwap] = []
         for track in tracks:
@@ -257,11 +257,11 @@ class FaceStage:
             if target is None:
                 continue
             jobs.append(FaceToSwap(track.id, track.face, target))
-        self.swapper.swap_faces(image, jobs)
+        self.swapping.swap_faces(image, jobs)
         swapped = {job.track_id for job in jobs}
         for track in tracks:
-            failed = track.id in self.swapper.failed_tracks
-            if track.target == BLUR or failed and self.swapper.fallback.mode != "pass":
+            failed = track.id in self.swapping.failed_tracks
+            if track.target == BLUR or failed and self.swapping.fallback.mode != "pass":
                 shown = "fallback"
             elif track.id in swapped and not failed:
                 shown = "swapped"
@@ -274,33 +274,16 @@ class FaceStage:
     def _forget_ended(self, tracks: list[Track]) -> None:
         ids = {t.id for t in tracks}
         for ended in self._live_ids - ids:
-            self.swapper.fallback.forget(ended)
+            self.swapping.fallback.forget(ended)
         self._live_ids = ids
 
     # -- between frames ------------------------------------------------------------------
     def apply(self, command: Command) -> None:
-        if command.action == "scene_mapping":
-            result = self.mapping.set_scene(command.scene)
-        elif command.action == "set_face_target" and command.face is not None:
-            track_id = self._track_in_slot(command.face)
-            result = (self.mapping.set_face_target(track_id, command.target or "") if track_id is not None
-                      else CommandResult(False, f"no face in slot {command.face}"))
-        elif command.action == "reload_targets":
-            result = self.mapping.apply({"action": "reload_targets"})
-            if result.reload and self.reload is not None:
-                self._reload()
-                return
-        else:
-            data = {k: v for k, v in asdict(command).items() if v is not None and k not in ("source", "mapping")}
-            result = self.mapping.apply(data)
+        result = self.mapping.apply(command)
+        if result.reload and self.reload is not None:
+            self._reload()
+            return
         (log.info if result.applied else log.warning)("%s: %s", command.action, result.message)
-
-    def _track_in_slot(self, slot: int) -> int | None:
-        """The track showing face `slot` now (the tracker numbers faces on screen; id when it does not)."""
-        for track in self.last_tracks:
-            if getattr(track, "slot", None) == slot:
-                return track.id
-        return None
 
     def _reload(self) -> None:
         assert self.reload is not None
@@ -327,7 +310,7 @@ class FaceStage:
             panic=self.mapping.panic, scene=self.mapping.scene, detect_every=self.detect_every.every,
             detections_on_change=self.detections_on_change,
             fine_tiles=self.fine_tiles, fallbacks=self.coverage.fallbacks, leaks=self.coverage.leaks,
-            swap_errors=self.swapper.fallback.errors)
+            swap_errors=self.swapping.fallback.errors)
 
 
 def _any_new(faces: list[Face], shown: list[Track]) -> bool:

@@ -8,24 +8,23 @@ track it concerns.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from dataclasses import dataclass
+from typing import Any, get_args
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from bridge.faces.embed import l2_normalise
+from bridge.obs.commands import Command
+from bridge.profile import UnknownPolicy
 from bridge.types import Track
 
-UnknownPolicy = Literal["keep", "blur", "fixed", "active", "pool"]
 UNKNOWN_POLICIES: tuple[str, ...] = get_args(UnknownPolicy)
 
 BLUR = "@blur"
 """Target name meaning 'blur this face' (target names may not start with '@')."""
 KEEP = "@keep"  # a face's choice: left as it is (no swap)
 AUTO = "@auto"  # a face's choice: back to the profile's rule
-
-ACTIONS = ("next_target", "prev_target", "select_target", "toggle_bypass", "set_bypass",
-           "cycle_face_target", "reload_targets", "set_scene", "set_face_target", "set_panic")
 
 
 class MappingError(ValueError):
@@ -40,7 +39,6 @@ class SceneOverride:
     fixed_target: str | None = None
     active_target: str | None = None  # selected when the scene starts
     bypass: bool | None = None
-    people: dict[str, str] = field(default_factory=dict)  # person → target, over the base map
 
 
 @dataclass(frozen=True)
@@ -51,9 +49,8 @@ class CommandResult:
 
 
 def _unit_rows(v: np.ndarray) -> np.ndarray:
-    v = np.asarray(v, np.float32)
-    v = v.reshape(-1, v.shape[-1])
-    return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    v = np.asarray(v)
+    return l2_normalise(v.reshape(-1, v.shape[-1]))
 
 
 class Mapping:
@@ -93,6 +90,7 @@ class Mapping:
         self._pool_of: dict[int, str] = {}  # track id → pool target
         self._last_seen: dict[int, int] = {}  # track id → assign() call it was last seen in
         self._slot_track: dict[int, int] = {}  # face slot → track id that last held it on screen
+        self._slots_now: dict[int, int] = {}  # face slot → track id on screen in the latest frame
         self._calls = 0
         self._check()
 
@@ -119,15 +117,11 @@ class Mapping:
         return self.targets[self._active] if self.targets else None
 
     def target_of_person(self, person: str) -> str | None:
-        over = self.scene_overrides.get(self.scene) if self.scene else None
-        if over is not None and person in over.people:
-            return over.people[person]
         return self.people.get(person)
 
     def _check(self) -> None:
         names = self.targets + self.pool + list(self.people.values())
         names += [o.fixed_target for o in self.scene_overrides.values() if o.fixed_target]
-        names += [t for o in self.scene_overrides.values() for t in o.people.values()]
         if self.base.fixed_target:
             names.append(self.base.fixed_target)
         bad = [n for n in names if not n or n.startswith("@")]
@@ -148,6 +142,7 @@ class Mapping:
     def assign(self, tracks: list[Track]) -> list[Track]:
         """Set `person` and `target` on the tracks of this frame (the same objects, returned)."""
         self._calls += 1
+        self._slots_now = {t.slot: t.id for t in tracks if t.slot is not None}
         for t in tracks:
             self._last_seen[t.id] = self._calls
             if t.slot is not None:
@@ -222,38 +217,36 @@ class Mapping:
         return free[0]
 
     # -- commands -----------------------------------------------------------------
-    def apply(self, command: dict) -> CommandResult:
-        """Apply one control command ({"action": ..., ...}); unknown actions are not applied."""
-        action = command.get("action")
-        try:
-            if action == "next_target":
-                return self.step_target(+1)
-            if action == "prev_target":
-                return self.step_target(-1)
-            if action == "select_target":
-                return self.select_target(command.get("target", command.get("slot")))
-            if action == "toggle_bypass":
-                return self.set_bypass(not self._bypass)
-            if action == "set_bypass":
-                return self.set_bypass(bool(command.get("on", True)))
-            if action == "cycle_face_target":
-                if command.get("face") is not None:
-                    return self.cycle_face_slot(int(command["face"]))
-                return self.cycle_face_target(int(command["track"]))
-            if action == "set_face_target":
-                return self.set_face_target(int(command["track"]), str(command["target"]))
-            if action == "set_panic":
-                return self.set_panic(bool(command.get("on", True)))
-            if action == "set_scene":
-                return self.set_scene(command.get("scene"))
-            if action == "reload_targets":
-                if "targets" in command:
-                    return self.reload_targets(command["targets"], people=command.get("people"),
-                                               references=command.get("references"))
-                return CommandResult(False, "reload_targets: reload the target library first", reload=True)
-        except (KeyError, TypeError, ValueError) as exc:
-            return CommandResult(False, f"{action}: bad command {command!r} ({exc})")
-        return CommandResult(False, f"unknown action {action!r}")
+    def apply(self, command: Command) -> CommandResult:
+        """Apply one control command (already checked by `parse_command`) between frames."""
+        action = command.action
+        if action == "next_target":
+            return self.step_target(+1)
+        if action == "prev_target":
+            return self.step_target(-1)
+        if action == "select_target":
+            return self.select_target(command.target if command.target is not None else command.slot)
+        if action == "toggle_bypass":
+            return self.set_bypass(not self._bypass)
+        if action == "set_bypass":
+            return self.set_bypass(True if command.on is None else command.on)
+        if action == "cycle_face_target":
+            if command.face is not None:
+                return self.cycle_face_slot(command.face)
+            return self.cycle_face_target(command.track) if command.track is not None else \
+                CommandResult(False, "cycle_face_target: name a face or a track")
+        if action == "set_face_target":
+            track_id = command.track if command.track is not None else self._slots_now.get(command.face or 0)
+            if track_id is None:
+                return CommandResult(False, f"no face in slot {command.face}")
+            return self.set_face_target(track_id, command.target or "")
+        if action == "set_panic":
+            return self.set_panic(True if command.on is None else command.on)
+        if action == "scene_mapping":
+            return self.set_scene(command.scene)
+        if action == "reload_targets":
+            return CommandResult(False, "reload_targets: reload the target library first", reload=True)
+        return CommandResult(False, f"{action}: not a mapping command")
 
     def step_target(self, step: int) -> CommandResult:
         if not self.targets:

@@ -1,4 +1,4 @@
-"""The swap stage the pipeline calls once per frame: crop → swap (batched) → paste back."""
+"""The face stage's swapping step, once per frame: crop → swap (batched) → paste back, with the fallback."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class FaceToSwap:
     target: Target
 
 
-class FaceSwapper:
+class Swapping:
     """Swaps every mapped face of a frame, in place; a failing swap never takes the frame down."""
 
     def __init__(self, swapper: Swapper, compose: Compose | None = None, fallback: SwapFallback | None = None) -> None:

@@ -36,13 +36,14 @@ import numpy as np
 
 from bridge.io.demo_source import DemoScene
 from bridge.pipeline import Pipeline
-from bridge.stage import FaceStage
-from bridge.swap.stage import FaceToSwap
+from bridge.runtime.places import HERE
+from bridge.facestage.stage import FaceStage
+from bridge.facestage.swapping import FaceToSwap
 from bridge.types import Frame
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[1]
+DEMO_PROFILE = HERE.demo_profile or Path("profiles/demo.yaml")  # outside a clone: pass --profile
 # Steps that run a model (or, for warp68, the swap itself); the rest is the bridge's own overhead.
 INFERENCE_STEPS = ("detect", "landmarks", "embed", "swap")
 STEPS = ("receive_convert", "detect", "landmarks", "embed", "track", "swap", "compose", "send")
@@ -64,13 +65,28 @@ class BenchConfig:
     loopback: bool = True
     loopback_cases: list[tuple[tuple[int, int], int]] | None = None  # None: every size × faces
     neural: bool = False
-    profile: Path = REPO / "profiles" / "demo.yaml"
-    out: Path = REPO / "benchmarks" / "results"
+    profile: Path = DEMO_PROFILE
+    out: Path = HERE.results
 
     @classmethod
-    def quick(cls, out: Path | None = None) -> BenchConfig:
+    def quick(cls) -> BenchConfig:
         return cls(sizes=[(1280, 720)], faces=[1, 4], seconds=4.0, naive_frames=15,
-                   loopback_cases=[((1280, 720), 4)], **({"out": out} if out else {}))
+                   loopback_cases=[((1280, 720), 4)])
+
+
+def bench_config(quick: bool = False, out: Path | None = None, seconds: float | None = None, no_loopback: bool = False,
+                 neural: bool = False, profile: Path | None = None) -> BenchConfig:
+    """The configuration `bench`'s options describe (bridge.cli.add_bench_options)."""
+    config = BenchConfig.quick() if quick else BenchConfig()
+    if out is not None:
+        config.out = out
+    if seconds is not None:
+        config.seconds = seconds
+    if profile is not None:
+        config.profile = Path(profile)
+    config.loopback = not no_loopback
+    config.neural = neural
+    return config
 
 
 # -- instrumentation --------------------------------------------------------------------------------
@@ -121,9 +137,9 @@ def instrument(stage: FaceStage, clock: StepClock) -> None:
     if stage.tracker.embed is not None:
         clock.wrap(stage.tracker, "embed", "embed")
     clock.wrap(stage.tracker, "update", "track_total")
-    clock.wrap(stage.swapper, "swap_faces", "swap_total")
-    clock.wrap(stage.swapper.compose, "paste_face", "compose")
-    clock.wrap(stage.swapper.compose, "finish", "compose")
+    clock.wrap(stage.swapping, "swap_faces", "swap_total")
+    clock.wrap(stage.swapping.compose, "paste_face", "compose")
+    clock.wrap(stage.swapping.compose, "finish", "compose")
 
 
 class ProcessMeter:
@@ -242,7 +258,7 @@ def run_naive(stage: FaceStage, frames: SceneFrames, count: int, clock: StepCloc
         faces = stage.landmarker.landmark(frame.image, stage.detector.detect(frame.image))
         if faces and stage.tracker.embed is not None:
             stage.tracker.embed(frame.image, faces)  # fills face.embedding; counted as "embed"
-        stage.swapper.swap_faces(frame.image, [FaceToSwap(i, face, target) for i, face in enumerate(faces)])
+        stage.swapping.swap_faces(frame.image, [FaceToSwap(i, face, target) for i, face in enumerate(faces)])
         latencies.append(time.monotonic() - frame.received_at)
     wall = time.monotonic() - started
     return {"mode": "naive", "frames": count, "fps": round(count / wall, 2), "steps_ms": clock.per_frame(count),
@@ -287,7 +303,7 @@ def run_loopback(stage: FaceStage, size: tuple[int, int], faces: int, fps: float
     source_name, output_name = f"fb-bench-src-{tag}", f"fb-bench-out-{tag}"
     feeder = subprocess.Popen([sys.executable, "-m", "bridge.cli", "demo-source", "--name", source_name,
                                "--size", f"{size[0]}x{size[1]}", "--fps", str(fps), "--faces", str(faces),
-                               "--seconds", str(seconds + 12)], cwd=REPO, env=os.environ.copy(),
+                               "--seconds", str(seconds + 12)], cwd=HERE.checkout, env=os.environ.copy(),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     receiver = ndi.NdiReceiver(source_name, color_format=color_format, wait_log_s=60)
     clock.wrap(receiver, "_to_frame", "receive_convert")
@@ -344,12 +360,12 @@ def build_stage(profile_path: Path, neural: bool) -> tuple[FaceStage, str, str]:
     format its NDI input asks for; with `neural`,
     the swapper is the inswapper-architecture stand-in (random weights, real compute) on the GPU
     when one works, else the CPU."""
-    from bridge.assemble import AssemblyError, build_face_stage, sessions_for
+    from bridge.facestage.build import AssemblyError, build_face_stage, sessions_for
     from bridge.profile import ProfileError, load_profile
     from bridge.runtime import assets
 
     try:
-        assets.fetch_cpu_models(REPO / "models")
+        assets.fetch_cpu_models(HERE.models)
         assets.demo_targets()
         profile = load_profile(str(profile_path))
         stage = build_face_stage(profile)
@@ -360,8 +376,8 @@ def build_stage(profile_path: Path, neural: bool) -> tuple[FaceStage, str, str]:
 
         if not set(profile.models.providers) & {"tensorrt", "cuda"}:  # a CPU profile: try the GPU first
             profile.models.providers = ["tensorrt", "cuda", "cpu"]
-        use_swapper(stage, inswapper_standin(REPO / ".cache" / "standin", sessions_for(profile)))
-    return stage, stage.swapper.swapper.name, profile.input.color_format
+        use_swapper(stage, inswapper_standin(HERE.cache / "standin", sessions_for(profile)))
+    return stage, stage.swapping.swapper.name, profile.input.color_format
 
 
 def use_swapper(stage: FaceStage, swapper: Any) -> None:
@@ -372,7 +388,7 @@ def use_swapper(stage: FaceStage, swapper: Any) -> None:
         if embedding is None or np.size(embedding) != dim:  # the CPU recogniser's size may differ
             embedding = np.random.default_rng(len(target.name)).standard_normal(dim).astype(np.float32)
         target.prepared[swapper.name] = {"latent": swapper.latent(embedding)}
-    stage.swapper.swapper = swapper
+    stage.swapping.swapper = swapper
     stage.provider = swapper.session.provider
 
 

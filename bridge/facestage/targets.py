@@ -4,7 +4,7 @@ A target is a name plus one or more images (more images → averaged embedding).
 finds the largest face in each image, embeds it, and runs each swapper's `prepare` once.
 Both steps are cached in `cache_dir` as `.npz` files keyed by the image bytes and the model
 (analysis key / swapper cache key), so a show with 20 targets starts without running any model
-on them again. (Mapping rules — which track gets which target — live with the tracker.)
+on them again. (Which face gets which target is bridge.facestage.mapping's.)
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
+from bridge.faces.embed import l2_normalise
 from bridge.swap.base import Swapper, TargetFace
 from bridge.types import Face, Target
 
-log = logging.getLogger("bridge.targets")
+log = logging.getLogger("bridge.facestage.targets")
 
 FindFaces = Callable[[np.ndarray], list[Face]]  # detect + landmarks + embedding on one image
 CACHE_VERSION = "1"
@@ -92,8 +93,11 @@ class TargetLibrary:
             [self._analysed_face(path, digest) for path, digest in zip(paths, digests)]
         return Target(name=name, images=[str(p) for p in paths], embedding=_mean_embedding(faces), prepared=prepared)
 
-    def load_all(self, targets: dict[str, Sequence[str | Path]]) -> dict[str, Target]:
-        return {name: self.load(name, images) for name, images in targets.items()}
+    def faces_in(self, path: Path) -> tuple[list[Face], Face]:
+        """Every face the analysis finds in one target image and the one `load` uses (`largest_face`);
+        TargetError when it is not an image, shows no face, or two faces of about the same size."""
+        faces = self.find_faces(self._read_image(path))
+        return faces, largest_face(faces, path)
 
     # -- one image -----------------------------------------------------------------------
     def _digest(self, path: Path) -> str:
@@ -154,5 +158,4 @@ def _mean_embedding(faces: Sequence[Face]) -> np.ndarray | None:
     embeddings = [np.asarray(f.embedding, np.float32) for f in faces if f.embedding is not None]
     if not embeddings:
         return None
-    mean = np.mean([e / max(float(np.linalg.norm(e)), 1e-12) for e in embeddings], axis=0)
-    return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+    return l2_normalise(np.mean([l2_normalise(e) for e in embeddings], axis=0))

@@ -1,0 +1,1 @@
+"""Tools for developers, not the show: the benchmark (`facebridge bench`) and the soak (`benchmarks/soak.py`)."""
