@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -131,22 +132,13 @@ BROWSER_LATENCY = """const [seconds, done] = [arguments[0], arguments[arguments.
 })();"""
 
 
-def open_browser_dock(port: int) -> object:
+def open_browser_dock(port: int, stack: ExitStack) -> object:
     """The real dock page in Debian's chromium, let in by its URL (None when chromium is missing)."""
-    from tests.test_api_browser import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS, browser_missing_reason
+    from tests.browser_tools import browser_missing_reason, chromium
 
     if browser_missing_reason():
         return None
-    os.environ.setdefault("SE_OFFLINE", "true")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tempfile.mkdtemp(prefix='fb-bench-chromium-')}", "--window-size=360,900"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_script_timeout(120)
+    driver = stack.enter_context(chromium("--window-size=360,900", script_timeout_s=120))
     driver.get(f"http://127.0.0.1:{port}/dock?token={user_token().value.value}")
     return driver
 
@@ -157,11 +149,11 @@ def measure(docks: int, seconds: float, folder: Path, browser: bool = False) -> 
     source.start()
     port = free_port()
     bridge = start_bridge(face_profile(folder, port=port), name, unique_name("bench-dock-out"))
-    stop_docks = threading.Event()
+    stop_docks, stack = threading.Event(), ExitStack()
     try:
         wait_status(port, lambda s: s.get("output", {}).get("fps", 0) > 5 and len(s.get("tracks") or []) >= 4, 120)
         open_docks = [Dock(port, session_cookie(port), stop_docks) for _ in range(docks)]
-        driver: Any = open_browser_dock(port) if browser else None
+        driver: Any = open_browser_dock(port, stack) if browser else None
         if browser and driver is None:
             return {"docks": "1 (chromium)", "skipped": "chromium or chromedriver missing"}
         time.sleep(3.0)  # past warm-up, the latency window refilled with this case's frames
@@ -181,8 +173,7 @@ def measure(docks: int, seconds: float, folder: Path, browser: bool = False) -> 
             sampler.join(30)
         cpu = (cpu_seconds(bridge.pid) - cpu_start) / (time.monotonic() - wall_start)
         status = wait_status(port, lambda s: True)
-        if driver is not None:
-            driver.quit()
+        stack.close()  # the browser goes before the bridge's figures are read
         delays = [d for dock in open_docks for d in dock.delays] + browser_delays
         preview = {}
         if delays:
@@ -192,6 +183,7 @@ def measure(docks: int, seconds: float, folder: Path, browser: bool = False) -> 
                        "preview_fps_per_dock": round((statistics.mean(d.pictures for d in open_docks) if open_docks
                                                       else len(browser_delays)) / seconds, 1)}
     finally:
+        stack.close()
         stop_docks.set()
         stop_process(bridge, timeout_s=10)
         stop_source.set()

@@ -200,6 +200,16 @@ def _shown(text: str, limit: int = 80) -> str:
     return repr(text[:limit] + ("…" if len(text) > limit else ""))
 
 
+def check_json(headers: Headers) -> Refusal | None:
+    """A body a page could send without a preflight is refused: only JSON is read."""
+    content_type = (headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+    if content_type != JSON_TYPE:
+        return Refusal(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "not_json",
+                       f"send the body as Content-Type: {JSON_TYPE} "
+                       f"(got {_shown(headers.get('Content-Type') or 'none', 60)})")
+    return None
+
+
 class RequestGuard:
     """The checks every request of the HTTP API passes, in one place.
 
@@ -333,12 +343,7 @@ class RequestGuard:
         refusal = self._dock_token(headers)
         if refusal is not None:
             return refusal
-        content_type = (headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
-        if content_type != JSON_TYPE:
-            return Refusal(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "not_json",
-                           f"send the body as Content-Type: {JSON_TYPE} "
-                           f"(got {_shown(headers.get('Content-Type') or 'none', 60)})")
-        return None
+        return check_json(headers)
 
     def check_read(self, headers: Headers) -> Refusal | None:
         return (self.check_host(headers) or self.check_origin(headers)
@@ -355,12 +360,7 @@ class RequestGuard:
         refusal = self.check_token(headers)
         if refusal is not None:
             return refusal
-        content_type = (headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
-        if content_type != JSON_TYPE:
-            return Refusal(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "not_json",
-                           f"send the body as Content-Type: {JSON_TYPE} "
-                           f"(got {_shown(headers.get('Content-Type') or 'none', 60)})")
-        return None
+        return check_json(headers)
 
     def check_other(self, headers: Headers, method: str) -> Refusal:
         """A method the API does not serve; OPTIONS (a CORS preflight) is one: no page gets permission."""

@@ -12,15 +12,11 @@ write. None may change the bridge's state; a client holding the token still can.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -28,25 +24,8 @@ import pytest
 from bridge.access import user_token
 from bridge.io.demo_source import run_demo_source
 from tests.e2e_tools import face_profile, free_port, get_status, post_command, wait_status
+from tests.browser_tools import REBOUND_NAME, browser_missing_reason, chromium, serve_page
 from tests.ndi_tools import start_bridge, stop_process, unique_name
-
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-REBOUND_NAME = "rebound.test"  # chromium resolves it to 127.0.0.1, as a rebinding attacker's DNS would
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  f"--host-resolver-rules=MAP {REBOUND_NAME} 127.0.0.1")
-
-
-def browser_missing_reason() -> str | None:
-    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
-        if not os.access(path, os.X_OK):
-            return f"{path} not found: install Debian's {package} (.ci/run does)"
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "the selenium package is missing: pip install -e .[test]"
-    return None
-
 
 @dataclass
 class RunningBridge:
@@ -83,22 +62,8 @@ def browser() -> Iterator[Any]:
     reason = browser_missing_reason()
     if reason:
         pytest.skip(f"real-browser test: {reason}")
-    os.environ.setdefault("SE_OFFLINE", "true")  # selenium manager, should it ever run, downloads nothing
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="fb-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_script_timeout(30)
-    try:
+    with chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 ATTACK_PAGE = """<!doctype html><title>cute cat overlay</title>
@@ -151,28 +116,9 @@ attack();
 def attacker(bridge: RunningBridge) -> Iterator[str]:
     """The attacker's page on another loopback origin; it even knows the token."""
     page = (ATTACK_PAGE.replace("BRIDGE", f"http://127.0.0.1:{bridge.port}")
-            .replace("TOKEN", user_token().value.value)).encode()
-
-    class Page(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(page)))
-            self.end_headers()
-            self.wfile.write(page)
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+            .replace("TOKEN", user_token().value.value))
+    with serve_page(page) as url:
+        yield url
 
 
 def refused(port: int) -> dict[str, float]:

@@ -11,9 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import statistics
-import tempfile
 import threading
 import time
 import urllib.error
@@ -30,7 +28,8 @@ from bridge.io.demo_source import run_demo_source
 from bridge.runtime import assets
 from tests.e2e_tools import face_profile, free_port, get_status, post_command, wait_status
 from tests.ndi_tools import start_bridge, stop_process, unique_name
-from tests.test_api_browser import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS, browser_missing_reason, refused
+from tests.browser_tools import browser_missing_reason, chromium, serve_page
+from tests.test_api_browser import refused
 
 DEMO_FACES = 2
 COMMENTS = ("# The dock test's show: these comments must survive a dropped photo",
@@ -84,22 +83,8 @@ def browser() -> Iterator[Any]:
     reason = browser_missing_reason()
     if reason:
         pytest.skip(f"real-browser test: {reason}")
-    os.environ.setdefault("SE_OFFLINE", "true")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="fb-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--window-size=380,1000"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_script_timeout(60)
-    try:
+    with chromium("--window-size=380,1000", script_timeout_s=60) as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def until(predicate: Any, timeout_s: float = 10.0, every_s: float = 0.05) -> Any:
@@ -375,33 +360,14 @@ async function attempt(name, init) {
 def test_a_page_on_another_port_gets_nothing_even_though_the_browser_sends_the_cookie(bridge: Bridge, dock: Any) -> None:
     """127.0.0.1 at another port is the same *site*: SameSite=Strict lets the dock's cookie go along with
     this page's requests. The guard's Origin and Sec-Fetch-Site checks are what refuse them."""
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    page = NEIGHBOUR_PAGE.replace("BRIDGE", bridge.base).encode()
-
-    class Page(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.send_header("Content-Length", str(len(page)))
-            self.end_headers()
-            self.wfile.write(page)
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
+    page = NEIGHBOUR_PAGE.replace("BRIDGE", bridge.base)
     try:
-        assert any(c["name"] == "facebridge_dock" for c in dock.get_cookies())  # the browser holds the cookie
-        before = refused(bridge.port)
-        dock.get(f"http://127.0.0.1:{server.server_address[1]}/")
-        results = until(lambda: dock.execute_script("return window.results || null"), 30.0, 0.2)
+        with serve_page(page) as url:
+            assert any(c["name"] == "facebridge_dock" for c in dock.get_cookies())  # the browser holds the cookie
+            before = refused(bridge.port)
+            dock.get(url)
+            results = until(lambda: dock.execute_script("return window.results || null"), 30.0, 0.2)
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
         dock.get(bridge.dock_url)
     assert results is not None, "the neighbour's page never finished"
     assert results["json"] == "blocked: TypeError", results  # its preflight was refused
