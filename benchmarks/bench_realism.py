@@ -43,22 +43,12 @@ from bridge.swap.base import CropGeometry, SwapOutput, TargetFace, crop_face  # 
 from bridge.swap.compose import Compose  # noqa: E402
 from bridge.swap.warp68 import Warp68Swapper  # noqa: E402
 from bridge.types import Face  # noqa: E402
-from kit import cpu_kit  # noqa: E402  benchmarks/kit.py and timing.py (this folder is on sys.path)
+from kit import cpu_kit, letterboxed  # noqa: E402  benchmarks/kit.py and timing.py (this folder is on sys.path)
 from timing import median_ms  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CHANGED = 3  # a pixel counts as changed when a channel moved by more than this (uint8 levels)
 CELL = 160  # side of one face in the PNG grid
-
-
-def letterbox(image: np.ndarray, height: int = 1080) -> np.ndarray:
-    width = height * 16 // 9
-    scale = min(width / image.shape[1], height / image.shape[0])
-    resized = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-    frame = np.zeros((height, width, 3), np.uint8)
-    y, x = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
-    frame[y:y + resized.shape[0], x:x + resized.shape[1]] = resized
-    return frame
 
 
 def changed_region(before: np.ndarray, after: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -251,7 +241,7 @@ def main() -> None:
     target = TargetFace(target_image, max(target_faces, key=lambda f: float(f.box[2] - f.box[0])))
     report: dict[str, object] = {"machine": platform.processor() or platform.machine(), "target": args.target}
 
-    still = letterbox(kit.group)
+    still = letterboxed(kit.group, 1080, cv2.INTER_CUBIC)
     faces = analyse(still)
     run = Run(target)
     out = run(still, faces)

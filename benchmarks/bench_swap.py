@@ -28,27 +28,16 @@ from bridge.swap.compose import Compose, paste_back, paste_back_full_frame
 from bridge.swap.standin import inswapper_standin
 from bridge.swap.warp68 import Warp68Swapper, extend_landmarks, piecewise_affine, piecewise_affine_naive
 from bridge.types import Face
-from kit import cpu_kit  # benchmarks/kit.py and timing.py (this folder is on sys.path)
+from kit import cpu_kit, letterboxed  # benchmarks/kit.py and timing.py (this folder is on sys.path)
 from timing import median_ms
 
 REPO = Path(__file__).resolve().parents[1]
 FRAME_BUDGET_MS = 1000.0 / 30
 
 
-def scaled_frame(image: np.ndarray, height: int) -> np.ndarray:
-    """The group photo letterboxed into a 16:9 frame of `height` lines (faces scale with it)."""
-    width = height * 16 // 9
-    scale = min(width / image.shape[1], height / image.shape[0])
-    resized = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
-    frame = np.zeros((height, width, 3), np.uint8)
-    y, x = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
-    frame[y:y + resized.shape[0], x:x + resized.shape[1]] = resized
-    return frame
-
-
 def bench_resolution(height: int, portrait: np.ndarray, group: np.ndarray, repeat: int,
                      detector: UlfdDetector, landmarker: Landmarker68) -> dict[str, float]:
-    frame = scaled_frame(group, height)
+    frame = letterboxed(group, height)
     faces = landmarker.landmark(frame, detector.detect(frame))
     (target_face,) = landmarker.landmark(portrait, detector.detect(portrait))
     swapper = Warp68Swapper()

@@ -31,3 +31,14 @@ def cpu_kit() -> CpuKit:
     photos = assets.fetch_photos()
     return CpuKit(models, UlfdDetector(models / "fr_detect.onnx"), Landmarker68(models / "fr_landmark.onnx"),
                   cv2.imread(str(photos["t1.jpg"])), cv2.imread(str(photos["Tom_Hanks_54745.png"])))
+
+
+def letterboxed(image: np.ndarray, height: int, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """`image` fitted into a black 16:9 frame of `height` lines (faces scale with it)."""
+    width = height * 16 // 9
+    scale = min(width / image.shape[1], height / image.shape[0])
+    resized = cv2.resize(image, None, fx=scale, fy=scale, interpolation=interpolation)
+    frame = np.zeros((height, width, 3), np.uint8)
+    y, x = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
+    frame[y:y + resized.shape[0], x:x + resized.shape[1]] = resized
+    return frame
