@@ -14,7 +14,7 @@ from bridge.faces.landmarks import Landmarker68
 from bridge.runtime import assets
 from bridge.swap.base import SwapOutput, TargetFace, crop_face
 from bridge.swap.compose import Compose, membrane
-from bridge.swap.masks import inner_face, mouth_mask, mouth_opening, skin_gate
+from bridge.swap.masks import eyes_mask, inner_face, live_skin_gate, mouth_mask, mouth_opening, skin_gate
 from bridge.swap.warp68 import Warp68Swapper, extend_landmarks
 from tests.conftest import REPO
 
@@ -75,6 +75,57 @@ def test_target_hair_never_reaches_the_forehead_and_live_hair_stays(big_group, a
     assert checked > 200  # the faces do have hair inside the forehead extension
 
 
+def test_live_brows_are_swapped_whole(big_group, analyse):
+    """The brows belong to the face proper: the gate takes them whole, skin or not, up to the
+    brows' upper edge (before, the hull's edge ran along the brow points and the dark half of a
+    live brow above them was left live: the live person's brows showed through the swap)."""
+    for face in analyse(big_group):
+        crop = crop_face(big_group, face, Warp68Swapper().crop_geometry)
+        gate = skin_gate(crop.image, crop.landmarks68)
+        p = crop.landmarks68
+        up = (p[27] - p[8]) / np.linalg.norm(p[27] - p[8])
+        size = float(np.ptp(p, axis=0).max())
+        for lift in (0.0, 0.03):
+            x, y = np.round(p[19:25] + up * lift * size).astype(int).T
+            assert (gate[y, x] > 0.9).all(), lift  # before: down to 0.6
+
+
+def test_a_track_keeps_its_skin_model_while_size_and_light_stay(group_photo, analyse, fringe):
+    """compose fits a track's live skin model once and reuses it (the costly part of the gate)
+    until SKIN_REFIT frames pass, the face's light changes or its size does; a track unseen for
+    FORGET_FRAMES loses it. The held model's gate is the fresh one's within noise."""
+    face = analyse(group_photo)[0]
+    swapper = Warp68Swapper(colour_match=False)
+    prepared = swapper.prepare([fringe])
+    compose = Compose(**Compose.REALISTIC)
+    rng = np.random.default_rng(4)
+
+    def frame_of(image):
+        out = image.copy()
+        crop = crop_face(image, face, swapper.crop_geometry)
+        compose.paste_face(out, crop, swapper.swap(crop, prepared), None, track_id=7)
+        compose.finish(out)
+        return crop, compose._skin[7].model
+
+    noisy = lambda: np.clip(group_photo + rng.normal(0, 2.0, group_photo.shape), 0, 255).astype(np.uint8)  # noqa: E731
+    _, first = frame_of(noisy())
+    for _ in range(Compose.SKIN_REFIT - 2):
+        crop, held = frame_of(noisy())
+        assert held is first
+    fresh = skin_gate(crop.image, crop.landmarks68)
+    other = crop_face(noisy(), face, swapper.crop_geometry)  # what sensor noise alone changes
+    noise = np.abs(skin_gate(other.image, other.landmarks68) - fresh).mean()
+    assert np.abs(live_skin_gate(crop.image, crop.landmarks68, model=first)[0] - fresh).mean() < max(2 * noise, 0.02)
+    frame_of(noisy())
+    _, refit = frame_of(noisy())
+    assert refit is not first  # SKIN_REFIT frames on: fitted afresh
+    _, darker = frame_of(cv2.convertScaleAbs(noisy(), alpha=0.6))
+    assert darker is not refit  # the light changed: fitted afresh at once
+    for _ in range(Compose.FORGET_FRAMES + 2):
+        compose.finish(group_photo)
+    assert 7 not in compose._skin
+
+
 def test_target_texture_keeps_no_hair_on_its_forehead(fringe):
     """warp68 carries only skin: the target's fringe is filled with its own skin colour once."""
     prepared = Warp68Swapper().prepare([fringe])
@@ -112,6 +163,47 @@ def test_open_mouth_interior_stays_live(big_group, analyse, fringe):
         assert np.abs(pasted[window][interior].astype(int) - big_group[window][interior]).mean() > 5
 
 
+def _eye_opening(landmarks) -> float:
+    """Eye aspect ratio (lid gap over eye width), the mean of both eyes: 0.3+ open, under 0.2 nearly shut."""
+    p = np.asarray(landmarks, np.float32)
+    ratio = lambda e: (np.linalg.norm(e[1] - e[5]) + np.linalg.norm(e[2] - e[4])) / (2 * np.linalg.norm(e[3] - e[0]))  # noqa: E731
+    return float((ratio(p[36:42]) + ratio(p[42:48])) / 2)
+
+
+@pytest.mark.parametrize("live_eyes", ["open", "shut"])
+def test_kept_live_eyes_show_their_own_state(big_group, analyse, fringe, portrait_photo, live_eyes):
+    """compose.keep_eyes: a wide-open live eye swapped with a target whose eyes are nearly shut
+    (guest6 looks down), and a nearly shut live eye with an open-eyed target (the portrait),
+    each keep the live eye and its lids as they are; without it the target's eye is pasted."""
+    faces = sorted(analyse(big_group), key=lambda f: _eye_opening(f.landmarks68))
+    if live_eyes == "open":
+        face, target = faces[-1], fringe
+    else:
+        (portrait_face,) = analyse(portrait_photo)
+        face, target = faces[0], TargetFace(portrait_photo, portrait_face)
+    assert (_eye_opening(face.landmarks68) > 0.3) == (live_eyes == "open")
+    assert (_eye_opening(target.face.landmarks68) > 0.3) != (live_eyes == "open")  # the other state
+    kept, crop = _swap(big_group, face, target, Compose(**{**Compose.REALISTIC, "keep_eyes": True}))
+    pasted, _ = _swap(big_group, face, target, Compose(**Compose.REALISTIC))  # the default: the target's eyes
+    x0, y0 = -crop.affine[:, 2].astype(int)
+    h, w = crop.image.shape[:2]
+    window = (slice(y0, y0 + h), slice(x0, x0 + w))
+    eyes = eyes_mask(crop.landmarks68, (h, w))
+    live_eye = np.zeros((h, w), np.uint8)
+    for eye in (crop.landmarks68[36:42], crop.landmarks68[42:48]):
+        cv2.fillConvexPoly(live_eye, cv2.convexHull(np.round(eye).astype(np.int32)), 1)
+    # the eye opening and a lid band round it (a tenth of the eye's width) are kept whole
+    eye_width = float(np.linalg.norm(crop.landmarks68[39] - crop.landmarks68[36]))
+    lids = cv2.distanceTransform(1 - live_eye, cv2.DIST_L2, 5) <= 0.1 * eye_width
+    assert (eyes[lids] > 0.99).all()
+    assert np.array_equal(kept[window][lids], big_group[window][lids])  # blink and gaze as they are
+    assert np.abs(pasted[window][lids].astype(int) - big_group[window][lids]).mean() > 5  # the target's eye
+    # beyond the kept eyes the swap is the same either way (the colour statistics and the edge
+    # correction see a few pixels fewer: a level or two here and there)
+    away = np.abs(kept[window][eyes < 0.01].astype(int) - pasted[window][eyes < 0.01]).max(axis=1)
+    assert away.mean() < 0.5 and np.percentile(away, 99) <= 3
+
+
 def test_closed_mouth_has_no_mouth_mask():
     points = np.zeros((68, 2), np.float32)
     points[:17, 0] = np.linspace(0, 100, 17)
@@ -122,7 +214,8 @@ def test_closed_mouth_has_no_mouth_mask():
 
 
 def test_a_barely_parted_smile_keeps_the_target_mouth():
-    """Lips apart by 2.5 % of the face (a smile, not speech): no live mouth is cut in."""
+    """Lips apart by 2.5 % of the face (a smile, not speech): no live mouth is cut in (the
+    target's lips carry much of its likeness; from 4 % on the live mouth fades in)."""
     points = np.zeros((68, 2), np.float32)
     points[:17, 0] = np.linspace(0, 100, 17)
     points[:17, 1] = 100
@@ -179,15 +272,22 @@ def test_membrane_matches_the_edge_and_stays_smooth():
 
 def test_colour_transfer_does_not_flatten_the_target_features():
     """A softly lit live face (lightness spread a third of the target's) takes the live mean but
-    keeps most of the target's contrast; chroma still follows the live face."""
-    from bridge.swap.colour import lab_transfer
+    keeps most of the target's contrast; chroma still follows the live face. The transfer is one
+    BGR matrix: the same as doing it in YCrCb pixel by pixel."""
+    from bridge.swap.colour import bgr_affine, ycc_transfer
 
     rng = np.random.default_rng(3)
-    target = np.clip(rng.normal((140, 150, 140), (30, 6, 6), (40, 40, 3)), 0, 255).astype(np.uint8)
-    live = np.clip(rng.normal((120, 140, 150), (10, 3, 3), (40, 40, 3)), 0, 255).astype(np.uint8)
-    gain, offset = lab_transfer(target, live, np.ones((40, 40), np.uint8))
+    ycc = lambda mean, std: cv2.cvtColor(np.clip(rng.normal(mean, std, (40, 40, 3)), 0, 255).astype(np.uint8),  # noqa: E731
+                                         cv2.COLOR_YCrCb2BGR)
+    target, live = ycc((140, 150, 120), (30, 6, 6)), ycc((120, 140, 125), (10, 3, 3))
+    gain, offset = ycc_transfer(target, live, np.ones((40, 40), np.uint8))
     assert gain[0] == pytest.approx(0.85) and gain[1] < 0.7
-    assert abs(float(gain[0] * target[..., 0].mean() + offset[0]) - live[..., 0].mean()) < 1  # the mean follows
+    moved = cv2.transform(target, bgr_affine(gain, offset))
+    luma = lambda image: cv2.cvtColor(image, cv2.COLOR_BGR2YCrCb)[..., 0].astype(float)  # noqa: E731
+    assert abs(luma(moved).mean() - luma(live).mean()) < 1  # the mean follows
+    assert luma(moved).std() > 2 * luma(live).std()  # the target's contrast stays
+    by_pixel = np.clip(cv2.cvtColor(target, cv2.COLOR_BGR2YCrCb) * gain + offset + 0.5, 0, 255).astype(np.uint8)
+    assert np.abs(cv2.cvtColor(by_pixel, cv2.COLOR_YCrCb2BGR).astype(int) - moved).mean() < 1.0
 
 
 def test_colour_transfer_is_smoothed_per_track_and_forgotten():
@@ -278,3 +378,4 @@ def test_neural_crops_share_the_look_and_an_identity_swap_stays_the_frame(tmp_pa
         compose.paste_face(looks_frame, crop, bright, None, track_id=100 + track)
         error = lambda f: np.abs(f[y0:y1, x0:x1].astype(int) - group_photo[y0:y1, x0:x1]).mean()  # noqa: E731
         assert error(looks_frame) < 0.3 * error(plain_frame)
+

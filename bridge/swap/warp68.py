@@ -30,7 +30,7 @@ from bridge.swap.colour import match_colour_lab
 from bridge.swap.compose import membrane
 from bridge.swap.masks import skin_gate
 
-PREPARE_VERSION = "warp68-3"  # bump when the prepared arrays change meaning
+PREPARE_VERSION = "warp68-4"  # bump when the prepared arrays change meaning
 # prepared["shape"] holds the target's *extended* shape (68 + forehead + jaw points) in texture pixels.
 
 
