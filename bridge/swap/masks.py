@@ -116,6 +116,7 @@ SKIN_FULL, SKIN_NONE = 2.5, 4.0  # Mahalanobis distance: ≤ FULL is skin, ≥ N
 INNER_MOUTH = np.r_[60:68]
 LEFT_EYE, RIGHT_EYE = np.r_[36:42], np.r_[42:48]
 BROW_BAND = 0.06  # share of the face size the face proper reaches above the brow points
+RIM_DEPTH = (15.0, 35.0)  # grey levels a rim lies under the skin round it: from here it counts, to here fully
 SKIN_WORK_SIDE = 64  # the skin estimate runs on the face rectangle shrunk to this side (it is smooth anyway)
 
 
@@ -238,6 +239,47 @@ def features_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     up = p[27] - p[8]
     up = up / max(float(np.linalg.norm(up)), 1e-3)
     return polygon_mask(np.concatenate([p, p[17:27] + up * np.float32(BROW_BAND * size)]), shape, 0.02 * size)
+
+
+def glasses_rims(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+    """h×w float32 in [0, 1]: the rims of glasses worn on this face (`image` BGR uint8), or None
+    when it wears none.
+
+    A rim is a thin line darker than the skin on both of its sides: a morphological black-hat
+    (closing minus picture) a little wider than a rim finds it. The face's own thin dark lines
+    (lashes, lid creases, brows, nostrils, the lips' parting) are the same kind of line, so this
+    looks for glasses only where a frame must be: its bridge over the nose between the eyes. A
+    face without a line there gets None (nothing of its own is touched); one with it gets the
+    lines round the eyes, their lashes and brows left out.
+    """
+    p = np.asarray(landmarks, np.float32)[:68]
+    size = face_size(p)
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    side = max(3, int(round(0.08 * size)) | 1)
+    depth = cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side)))
+    lines = np.clip((depth.astype(np.float32) - RIM_DEPTH[0]) / (RIM_DEPTH[1] - RIM_DEPTH[0]), 0.0, 1.0)
+    # the bridge: across the nose between the inner eye corners, from a little above to a little under them
+    x0, x1 = sorted((int(round(p[39, 0])), int(round(p[42, 0]))))
+    y0 = int(round(min(p[39, 1], p[42, 1], p[27, 1]) - 0.06 * size))
+    y1 = int(round(max(p[39, 1], p[42, 1]) + 0.03 * size))
+    bridge = lines[max(0, y0):max(0, y1), max(0, x0):max(0, x1)]
+    # a frame's bridge crosses every column between the eyes
+    if bridge.size == 0 or (bridge.max(axis=0) > 0.5).mean() < 0.8:
+        return None
+    shape = image.shape[:2]
+    keep = np.zeros(shape, np.uint8)
+    up = p[27] - p[8]
+    up = up / max(float(np.linalg.norm(up)), 1e-3)
+    for points in (p[LEFT_EYE], p[RIGHT_EYE], p[48:60], p[31:36],
+                   *(np.concatenate([brow - up * np.float32(0.02 * size), brow + up * np.float32(BROW_BAND * size)])
+                     for brow in (p[17:22], p[22:27]))):
+        cv2.fillConvexPoly(keep, cv2.convexHull(np.round(points * 16).astype(np.int32)), 1, cv2.LINE_8, 4)
+    grow_by = max(1, int(round(0.025 * size)))
+    keep = cv2.dilate(keep, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow_by + 1, 2 * grow_by + 1)))
+    rims = lines * polygon_mask(p, shape) * (1 - keep)
+    grow_by = max(1, int(round(0.015 * size)))  # the rim's soft edge too
+    rims = cv2.dilate(rims, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow_by + 1, 2 * grow_by + 1)))
+    return cv2.GaussianBlur(rims, (0, 0), max(0.5, 0.01 * size))
 
 
 def inner_face(landmarks: np.ndarray, shape: tuple[int, int], side: int = 48) -> np.ndarray:
