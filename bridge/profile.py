@@ -159,7 +159,7 @@ class ComposeSection:
     colour_smoothing: float = field(0.8, "share of the previous frames' colour match kept each frame; higher: steadier colour, slower to follow a lighting change", minimum=0.0, maximum=0.99)
     seamless: bool = field(True, "spread the live-to-swap difference along the mask edge inwards so no paste line shows (eyes, brows, nose and mouth stay the target's at full strength); off: plain feathered paste")
     skin_only: bool = field(True, "above the brows and at the jaw edge, replace only the live face's own skin (live hair, a fringe and background stay); warp68 never carries the target's hair either way")
-    keep_mouth: bool = field(True, "keep the live mouth interior (teeth, tongue) when the mouth is open (lips apart by 4 to 6 percent of the face size and more; a smile with the lips just parted keeps the target's mouth)")
+    keep_mouth: bool = field(True, "keep the live mouth interior (teeth, tongue) when the mouth is open (fading in as the lips part from 4 to 8 percent of the face size; a smile with the lips just parted keeps the target's mouth)")
     keep_eyes: bool = field(False, "keep the live eyes with their lids (blinks and gaze read live); off: the target's eyes, which carry much of its likeness")
     occlusion_model: OcclusionModel = field("", "occlusion mask model (xseg_1); empty = none")
     region_model: RegionModel = field("", "face-region mask model (bisenet_resnet_18); empty = none")

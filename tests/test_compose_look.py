@@ -157,10 +157,15 @@ def test_open_mouth_interior_stays_live(big_group, analyse, fringe):
         x0, y0 = -crop.affine[:, 2].astype(int)
         h, w = crop.image.shape[:2]
         window = (slice(y0, y0 + h), slice(x0, x0 + w))
-        interior = mouth > 0.99
+        # the live mouth fades in from an opening of 4 % to 8 % of the face: this laugh (6 %) is
+        # kept at its weight, i.e. the output is the live mouth and the swap mixed by it
+        weight = float(mouth.max())
+        assert 0.4 < weight < 1.0
+        interior = mouth >= weight - 1e-4
         assert interior.sum() > 50
-        assert np.array_equal(kept[window][interior], big_group[window][interior])  # teeth as they are
-        assert np.abs(pasted[window][interior].astype(int) - big_group[window][interior]).mean() > 5
+        live, swap = big_group[window][interior].astype(float), pasted[window][interior].astype(float)
+        assert np.abs(kept[window][interior] - (weight * live + (1 - weight) * swap)).max() <= 2
+        assert np.abs(swap - live).mean() > 5  # the swap alone would paste the target's lips
 
 
 def _eye_opening(landmarks) -> float:
@@ -223,6 +228,10 @@ def test_a_barely_parted_smile_keeps_the_target_mouth():
     points[[61, 62, 63], 1] = 68.75
     points[[65, 66, 67], 1] = 71.25
     assert 0.02 < mouth_opening(points) < 0.03 and mouth_mask(points, (120, 120)) is None
+    points[[61, 62, 63], 1] = 65.5  # speech, wide open (9 %): the live mouth whole
+    points[[65, 66, 67], 1] = 74.5
+    wide = mouth_mask(points, (120, 120))
+    assert mouth_opening(points) > 0.08 and wide is not None and wide.max() == 1.0
 
 
 def test_edge_correction_leaves_the_inner_face_at_full_strength(big_group, analyse, fringe):
@@ -347,12 +356,14 @@ def test_a_blurred_fallback_covers_the_whole_face_live_mouth_included(big_group,
     looks, plain = big_group.copy(), big_group.copy()
     compose.paste_face(looks, crop, blurred, None, track_id=1)
     compose.paste_face(plain, crop, blurred, None, plain=True)
-    mouth = mouth_mask(crop.landmarks68, crop.image.shape[:2]) > 0.99
+    mouth = mouth_mask(crop.landmarks68, crop.image.shape[:2])
+    mouth = mouth >= mouth.max() - 1e-4
     x0, y0 = -crop.affine[:, 2].astype(int)
     h, w = crop.image.shape[:2]
     window = (slice(y0, y0 + h), slice(x0, x0 + w))
-    assert np.array_equal(looks[window][mouth], big_group[window][mouth])  # what the look keeps live
-    assert np.abs(plain[window][mouth].astype(int) - big_group[window][mouth]).mean() > 5  # covered
+    error = lambda out: np.abs(out[window][mouth].astype(int) - big_group[window][mouth]).mean()  # noqa: E731
+    assert error(plain) > 5  # covered
+    assert error(looks) < 0.6 * error(plain)  # what the look keeps live (this laugh at its weight)
 
 
 def test_neural_crops_share_the_look_and_an_identity_swap_stays_the_frame(tmp_path, group_photo, analyse):

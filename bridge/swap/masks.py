@@ -146,7 +146,7 @@ def grow(small: np.ndarray, k: int, shape: tuple[int, int]) -> np.ndarray:
 
 def face_size(landmarks: np.ndarray) -> float:
     points = np.asarray(landmarks, np.float32)
-    return float(max(np.ptp(points[:, 0]), np.ptp(points[:, 1]), 1.0))
+    return float(max((points.max(axis=0) - points.min(axis=0)).max(), 1.0))
 
 
 def skin_samples(lab: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -324,11 +324,11 @@ def live_skin_gate(image: np.ndarray, landmarks: np.ndarray, lab: bool = False, 
 def mouth_opening(landmarks: np.ndarray) -> float:
     """Gap between the inner lips as a share of the face size (0: closed)."""
     p = np.asarray(landmarks, np.float32)
-    gap = np.mean([np.linalg.norm(p[62] - p[66]), np.linalg.norm(p[61] - p[67]), np.linalg.norm(p[63] - p[65])])
+    gap = np.sqrt(((p[[62, 61, 63]] - p[[66, 67, 65]]) ** 2).sum(axis=1)).mean()
     return float(gap / face_size(p))
 
 
-def mouth_mask(landmarks: np.ndarray, shape: tuple[int, int], open_from: float = 0.04, open_full: float = 0.06
+def mouth_mask(landmarks: np.ndarray, shape: tuple[int, int], open_from: float = 0.04, open_full: float = 0.08
                ) -> np.ndarray | None:
     """h×w float32: the live mouth's interior (teeth, tongue) to keep, or None for a closed mouth.
 
