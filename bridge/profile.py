@@ -155,7 +155,7 @@ class LabelSection:
 class ComposeSection:
     mask_blur: float = field(0.3, "fade of the face box edge as a share of the crop; higher: softer seam", minimum=0.0, maximum=1.0)
     mask_padding: list[float] = field([0.0, 0.0, 0.0, 0.0], "top, right, bottom, left % of the crop cut away")
-    colour_correction: bool = field(True, "match the swapped face's Lab colour to the live face on the skin both show, smoothed per track (every swapper)")
+    colour_correction: bool = field(True, "match the swapped face's colour (YCrCb mean and spread) to the live face on the skin both show, smoothed per track (every swapper)")
     colour_smoothing: float = field(0.8, "share of the previous frames' colour match kept each frame; higher: steadier colour, slower to follow a lighting change", minimum=0.0, maximum=0.99)
     seamless: bool = field(True, "spread the live-to-swap difference along the mask edge inwards so no paste line shows (eyes, brows, nose and mouth stay the target's at full strength); off: plain feathered paste")
     skin_only: bool = field(True, "above the brows and at the jaw edge, replace only the live face's own skin (live hair, a fringe and background stay); warp68 never carries the target's hair either way")

@@ -171,7 +171,8 @@ def test_open_mouth_interior_stays_live(big_group, analyse, fringe):
 def _eye_opening(landmarks) -> float:
     """Eye aspect ratio (lid gap over eye width), the mean of both eyes: 0.3+ open, under 0.2 nearly shut."""
     p = np.asarray(landmarks, np.float32)
-    ratio = lambda e: (np.linalg.norm(e[1] - e[5]) + np.linalg.norm(e[2] - e[4])) / (2 * np.linalg.norm(e[3] - e[0]))  # noqa: E731
+    norm = np.linalg.norm
+    ratio = lambda e: (norm(e[1] - e[5]) + norm(e[2] - e[4])) / (2 * norm(e[3] - e[0]))  # noqa: E731
     return float((ratio(p[36:42]) + ratio(p[42:48])) / 2)
 
 
@@ -460,3 +461,16 @@ def test_a_face_without_glasses_has_no_rims(analyse, group_photo, photo_paths):
             assert glasses_rims(_with_glasses(image, face.landmarks68), face.landmarks68) is not None
             faces += 1
     assert faces >= 15
+
+
+def test_growing_part_of_a_smooth_mask_gives_the_same_pixels():
+    """The live skin gate is grown back for the swap's rectangle alone: the same values as the
+    whole picture's there, at any shrink factor and at the edges."""
+    from bridge.swap.masks import grow, grow_part
+
+    small = np.random.default_rng(5).random((30, 27)).astype(np.float32)
+    for k in (1, 3, 7):
+        whole = grow(small, k, (30 * k - 2, 27 * k - 1))
+        for x, y, w, h in [(0, 0, 10, 12), (5, 9, 40, 50), (20 * k, 22 * k, 7 * k - 1, 8 * k - 2)]:
+            w, h = min(w, whole.shape[1] - x), min(h, whole.shape[0] - y)
+            assert np.array_equal(grow_part(small, k, (x, y, w, h)), whole[y:y + h, x:x + w])

@@ -12,8 +12,9 @@ warp68 and the neural swappers):
   replaced only where it shows its own skin, so live hair, a fringe and background stay;
   the live mouth interior (teeth, tongue) stays when the mouth is open, and optionally the
   live eyes (blink, gaze);
-- colour: the swap takes the live face's Lab mean/std, both measured on the skin they
-  share, smoothed per track so it does not pump from frame to frame;
+- colour: the swap takes the live face's YCrCb mean/std, both measured on the skin they
+  share, smoothed per track so it does not pump from frame to frame (YCrCb is an affine map
+  of BGR, so the transfer is one 3×4 matrix on the pixels: no colour-space round trip);
 - seamless: the remaining difference between live and swapped picture along the mask edge
   is spread inwards as a smooth offset (a push-pull membrane: a fast approximation of
   Poisson blending), so the low frequencies match at the edge; it fades out before the eyes,
@@ -181,7 +182,8 @@ def _push_pull(difference: np.ndarray, weights: np.ndarray, k: int) -> tuple[np.
         for y in range(h):
             for x in range(w):
                 den = level[y, x, 3]
-                confidence = min(max(den * np.float32(4.0), np.float32(0.0)), np.float32(1.0))  # a quarter on the edge: trusted
+                # a cell a quarter on the edge is trusted
+                confidence = min(max(den * np.float32(4.0), np.float32(0.0)), np.float32(1.0))
                 if confidence > 0:
                     for c in range(3):
                         estimate = level[y, x, c] / max(den, np.float32(1e-6))
@@ -203,7 +205,8 @@ def membrane(difference: np.ndarray, weights: np.ndarray, side: int = 48, reach:
     """
     height, width = weights.shape
     k = max(1, -(-max(height, width) // side))
-    field, shrunk = _push_pull(np.ascontiguousarray(difference, np.float32), np.ascontiguousarray(weights, np.float32), k)
+    field, shrunk = _push_pull(np.ascontiguousarray(difference, np.float32),
+                               np.ascontiguousarray(weights, np.float32), k)
     field = cv2.GaussianBlur(field, (0, 0), 1.0).reshape(field.shape)
     if reach > 0:
         far = (shrunk <= 1e-6).astype(np.uint8)
@@ -214,7 +217,7 @@ def membrane(difference: np.ndarray, weights: np.ndarray, side: int = 48, reach:
 
 @dataclass
 class TrackColour:
-    """One track's smoothed colour transfer (per Lab channel) and the frame it was last used."""
+    """One track's smoothed colour transfer (per YCrCb channel) and the frame it was last used."""
 
     gain: np.ndarray
     offset: np.ndarray
@@ -240,7 +243,7 @@ class Compose:
     keep_mouth: the live mouth interior stays when the mouth is open.
     keep_eyes: the live eyes with their lids stay (blink and gaze read live; the target's eyes,
         part of who it is, are given up for them).
-    colour_correction: match the swapped face's Lab mean/std to the live face on shared skin,
+    colour_correction: match the swapped face's YCrCb mean/std to the live face on shared skin,
         smoothed per track by `colour_smoothing` (share of the previous frames' transfer kept).
     seamless: spread the edge difference over the face so no paste line shows.
     enhancer: optional gfpgan stage; label: optional "AI-generated" label drawn once per frame.
@@ -287,22 +290,22 @@ class Compose:
     def face_mask(self, crop: FaceCrop, swapped: SwapOutput) -> np.ndarray:
         return self._masks(crop, swapped)[0]
 
-    def _masks(self, crop: FaceCrop, swapped: SwapOutput, track_id: int | None = None
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    def _masks(self, crop: FaceCrop, swapped: SwapOutput, track_id: int | None = None, box: np.ndarray | None = None,
+               live_skin: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(the paste mask, the same before the kept live features are cut out of it, the live
         skin gate or None). The colour statistics and the seam correction read the second: what
         is kept live (an open mouth, the eyes) changes where the swap shows, not its colour."""
         height, width = crop.image.shape[:2]
-        live_skin = mouth = eyes = None
+        mouth = eyes = None
         if crop.landmarks68 is not None:
-            if self.skin_only or self.seamless or self.colour_correction:
+            if live_skin is None and (self.skin_only or self.seamless or self.colour_correction):
                 live_skin = self._live_skin(crop, track_id)
             if self.keep_mouth:
                 mouth = mouth_mask(crop.landmarks68, (height, width))
             if self.keep_eyes:
                 eyes = eyes_mask(crop.landmarks68, (height, width))
         outline = combine([
-            self.box_mask(height, width),
+            self.box_mask(height, width) if box is None else box,
             swapped.mask,
             self.occlusion.mask(crop.image) if self.occlusion else None,
             self.region.mask(swapped.image) if self.region else None,
@@ -319,13 +322,14 @@ class Compose:
             mask = np.where(mask < 0.02, np.float32(0), mask)
         return mask, outline, live_skin
 
-    def _live_skin(self, crop: FaceCrop, track_id: int | None) -> np.ndarray:
+    def _live_skin(self, crop: FaceCrop, track_id: int | None, part: tuple[int, int, int, int] | None = None
+                   ) -> np.ndarray:
         """The live skin gate; a track keeps its skin model for SKIN_REFIT frames while the face's
         size and light stay (fitting it is most of the gate's cost)."""
         assert crop.landmarks68 is not None
         held = self._skin.get(track_id) if track_id is not None else None
         model = held.model if held is not None and self._frame - held.fitted < self.SKIN_REFIT else None
-        gate, used = live_skin_gate(crop.image, crop.landmarks68, model=model)
+        gate, used = live_skin_gate(crop.image, crop.landmarks68, model=model, part=part)
         if track_id is not None and used is not None:
             fitted = held.fitted if held is not None and used is held.model else self._frame
             self._skin[track_id] = TrackSkin(used, fitted, self._frame)
@@ -343,7 +347,24 @@ class Compose:
             mask = combine([self.box_mask(*crop.image.shape[:2]), swapped.mask])
             paste_back(frame_image, swapped.image, mask, crop.affine)
             return
-        mask, outline, live_skin = self._masks(crop, swapped, track_id)
+        box, live_skin = self.box_mask(*crop.image.shape[:2]), None
+        if swapped.mask is not None and self.occlusion is None and self.region is None:
+            # the swap shows only inside its own mask (warp68: the face hull, a third of the
+            # crop): every mask and colour step runs on that rectangle alone
+            x, y, w, h = cv2.boundingRect((swapped.mask > 0).view(np.uint8))
+            if w == 0:
+                return
+            rect = (slice(y, y + h), slice(x, x + w))
+            if crop.landmarks68 is not None and (self.skin_only or self.seamless or self.colour_correction):
+                # the gate is worked out on the whole crop as ever, grown back for the rectangle only
+                live_skin = self._live_skin(crop, track_id, (x, y, w, h))
+            affine = crop.affine.copy()
+            affine[:, 2] -= (x, y)
+            landmarks = None if crop.landmarks68 is None else crop.landmarks68 - np.array([x, y], np.float32)
+            crop = FaceCrop(crop.image[rect], affine, landmarks)
+            swapped = SwapOutput(swapped.image[rect], swapped.mask[rect])
+            box = box[rect]
+        mask, outline, live_skin = self._masks(crop, swapped, track_id, box, live_skin)
         image = swapped.image
         if self.colour_correction or self.seamless:
             image = self.blend_in(crop.image, image, outline, live_skin, track_id, crop.landmarks68)

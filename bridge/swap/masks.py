@@ -144,6 +144,19 @@ def grow(small: np.ndarray, k: int, shape: tuple[int, int]) -> np.ndarray:
     return big[:shape[0], :shape[1]]
 
 
+def grow_part(small: np.ndarray, k: int, part: tuple[int, int, int, int]) -> np.ndarray:
+    """The (x, y, w, h) rectangle of `grow(small, k, …)`, growing only the cells round it (a cell
+    of margin keeps the bilinear values those of the whole picture)."""
+    x, y, w, h = part
+    if k == 1:
+        return np.ascontiguousarray(small[y:y + h, x:x + w])
+    rows, columns = small.shape[:2]
+    y0, x0 = max(0, y // k - 1), max(0, x // k - 1)
+    y1, x1 = min(rows, (y + h) // k + 2), min(columns, (x + w) // k + 2)
+    big = cv2.resize(small[y0:y1, x0:x1], ((x1 - x0) * k, (y1 - y0) * k), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(big[y - y0 * k:y - y0 * k + h, x - x0 * k:x - x0 * k + w])
+
+
 def face_size(landmarks: np.ndarray) -> float:
     points = np.asarray(landmarks, np.float32)
     return float(max((points.max(axis=0) - points.min(axis=0)).max(), 1.0))
@@ -304,11 +317,12 @@ def skin_gate(image: np.ndarray, landmarks: np.ndarray, lab: bool = False) -> np
     return gate
 
 
-def live_skin_gate(image: np.ndarray, landmarks: np.ndarray, lab: bool = False, model: SkinModel | None = None
-                   ) -> tuple[np.ndarray, SkinModel | None]:
+def live_skin_gate(image: np.ndarray, landmarks: np.ndarray, lab: bool = False, model: SkinModel | None = None,
+                   part: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, SkinModel | None]:
     """`skin_gate`, and the skin model it used: `model` while it still fits this face (the same
     size and light), else one fitted afresh (a face followed from frame to frame keeps its
-    model, which saves fitting it and keeps the gate steady)."""
+    model, which saves fitting it and keeps the gate steady). part (x, y, w, h): the gate of
+    that rectangle of `image` alone (the same values, grown back for those pixels only)."""
     small, k = shrink(image, SKIN_WORK_SIDE)
     points = np.asarray(landmarks, np.float32)[:68] * np.float32(1.0 / k) + np.float32(0.5 / k - 0.5)
     small_lab = small if lab else cv2.cvtColor(small, cv2.COLOR_BGR2LAB)
@@ -318,7 +332,9 @@ def live_skin_gate(image: np.ndarray, landmarks: np.ndarray, lab: bool = False, 
         model = fit_skin(samples, size)
     skin = skin_likelihood(small_lab, points, model) if model is not None else np.ones(small.shape[:2], np.float32)
     gate = cv2.GaussianBlur(np.maximum(features_mask(points, skin.shape), skin), (0, 0), 1.0)
-    return np.ascontiguousarray(grow(gate, k, image.shape[:2])), model
+    if part is None:
+        return np.ascontiguousarray(grow(gate, k, image.shape[:2])), model
+    return grow_part(gate, k, part), model
 
 
 def mouth_opening(landmarks: np.ndarray) -> float:
@@ -375,7 +391,8 @@ def kept_region(polygons: list[np.ndarray], shape: tuple[int, int], grow_by: int
         inner = polygon_mask(points - (x0, y0), (y1 - y0, x1 - x0))
         grown = cv2.dilate(inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)), iterations=grow_by)
         # the blur only softens the outer edge: the interior stays fully live
-        soft = np.minimum(cv2.GaussianBlur(grown, (0, 0), sigma) * np.float32(1.5), np.float32(1.0)) * np.float32(weight)
+        soft = np.minimum(cv2.GaussianBlur(grown, (0, 0), sigma) * np.float32(1.5), np.float32(1.0))
+        soft *= np.float32(weight)
         out = np.zeros(shape, np.float32) if out is None else out
         np.maximum(out[y0:y1, x0:x1], soft, out=out[y0:y1, x0:x1])
     return out
