@@ -112,7 +112,7 @@ def build_compose(profile: Profile, sessions: SessionFactory) -> Compose:
         occlusion=optional("compose.occlusion_model", OCCLUSION_MASKERS, c.occlusion_model),
         region=optional("compose.region_model", REGION_MASKERS, c.region_model),
         colour_correction=c.colour_correction, colour_smoothing=c.colour_smoothing, seamless=c.seamless,
-        skin_only=c.skin_only, keep_mouth=c.keep_mouth,
+        skin_only=c.skin_only, keep_mouth=c.keep_mouth, keep_eyes=c.keep_eyes,
         enhancer=optional("compose.enhancer_model", ENHANCERS, c.enhancer_model),
         label=Label(c.label.text, c.label.corner, c.label.size) if c.label.text else None)
 

@@ -37,25 +37,37 @@ def match_colour_lab(image_lab: np.ndarray, reference: np.ndarray, mask: np.ndar
     return cv2.cvtColor(cv2.LUT(image_lab, table), cv2.COLOR_LAB2BGR)
 
 
-def lab_transfer(image_lab: np.ndarray, reference_lab: np.ndarray, mask: np.ndarray,
-                 max_gain: float = 2.0, min_lightness_gain: float = 0.85) -> tuple[np.ndarray, np.ndarray] | None:
-    """(gain, offset) per Lab channel taking `image_lab`'s mean/std to `reference_lab`'s, both
+# OpenCV's YCrCb (full range) as an affine map of BGR: ycc = YCC · bgr + YCC_OFFSET
+YCC = np.array([[0.114, 0.587, 0.299],
+                [-0.713 * 0.114, -0.713 * 0.587, 0.713 * (1 - 0.299)],
+                [0.564 * (1 - 0.114), -0.564 * 0.587, -0.564 * 0.299]], np.float64)
+YCC_OFFSET = np.array([0.0, 128.0, 128.0])
+YCC_INVERSE = np.linalg.inv(YCC)
+
+
+def ycc_transfer(image: np.ndarray, reference: np.ndarray, mask: np.ndarray, max_gain: float = 2.0,
+                 min_lightness_gain: float = 0.85) -> tuple[np.ndarray, np.ndarray] | None:
+    """(gain, offset) per YCrCb channel taking `image`'s mean/std to `reference`'s (both BGR uint8),
     measured on the same pixels (`mask` uint8, nonzero = counted); None with too few of them.
 
-    The lightness gain stays at or above `min_lightness_gain`: a softly lit live face would
-    otherwise flatten the target's brows, eyes and lips, which are who the target is.
+    YCrCb is an affine map of BGR, so the whole transfer is one 3×4 matrix on BGR (`bgr_affine`):
+    no per-pixel colour-space round trip. The lightness gain stays at or above
+    `min_lightness_gain`: a softly lit live face would otherwise flatten the target's brows,
+    eyes and lips, which are who the target is.
     """
     if cv2.countNonZero(mask) < 8:
         return None
-    source_mean, source_std = cv2.meanStdDev(image_lab, mask=mask)
-    reference_mean, reference_std = cv2.meanStdDev(reference_lab, mask=mask)
+    source_mean, source_std = cv2.meanStdDev(cv2.cvtColor(image, cv2.COLOR_BGR2YCrCb), mask=mask)
+    reference_mean, reference_std = cv2.meanStdDev(cv2.cvtColor(reference, cv2.COLOR_BGR2YCrCb), mask=mask)
     gain = np.clip(reference_std.ravel() / np.maximum(source_std.ravel(), 1e-3), 1.0 / max_gain, max_gain)
     gain[0] = max(gain[0], min_lightness_gain)
     return gain.astype(np.float32), (reference_mean.ravel() - gain * source_mean.ravel()).astype(np.float32)
 
 
-def apply_transfer(image_lab: np.ndarray, gain: np.ndarray, offset: np.ndarray) -> np.ndarray:
-    """`image_lab` (uint8 Lab) with each channel mapped to gain·x + offset, by lookup table."""
-    levels = np.arange(256, dtype=np.float32)[:, None] * gain.astype(np.float32) + offset.astype(np.float32)
-    table = np.clip(np.rint(levels), 0, 255).astype(np.uint8).reshape(256, 1, 3)
-    return cv2.LUT(image_lab, table)
+def bgr_affine(gain: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """The 3×4 float32 matrix doing a YCrCb gain/offset transfer on BGR pixels (for cv2.transform)."""
+    g = np.asarray(gain, np.float64)
+    matrix = np.empty((3, 4), np.float32)
+    matrix[:, :3] = YCC_INVERSE @ (g[:, None] * YCC)
+    matrix[:, 3] = YCC_INVERSE @ (g * YCC_OFFSET + np.asarray(offset, np.float64) - YCC_OFFSET)
+    return matrix

@@ -10,9 +10,11 @@ Before the paste, the swapped face is made to look like part of the live picture
 warp68 and the neural swappers):
 - skin only: outside the 68-point outline (the forehead, the jaw edge) the live face is
   replaced only where it shows its own skin, so live hair, a fringe and background stay;
-  the live mouth interior (teeth, tongue) stays when the mouth is open;
-- colour: the swap takes the live face's Lab mean/std, both measured on the skin they
-  share, smoothed per track so it does not pump from frame to frame;
+  the live mouth interior (teeth, tongue) stays when the mouth is open, and optionally the
+  live eyes (blink, gaze);
+- colour: the swap takes the live face's YCrCb mean/std, both measured on the skin they
+  share, smoothed per track so it does not pump from frame to frame (YCrCb is an affine map
+  of BGR, so the transfer is one 3×4 matrix on the pixels: no colour-space round trip);
 - seamless: the remaining difference between live and swapped picture along the mask edge
   is spread inwards as a smooth offset (a push-pull membrane: a fast approximation of
   Poisson blending), so the low frequencies match at the edge; it fades out before the eyes,
@@ -29,11 +31,11 @@ import numpy as np
 
 from bridge.faces.align import invert
 from bridge.swap.base import FaceCrop, SwapOutput, face_kps5
-from bridge.swap.colour import apply_transfer, lab_transfer
+from bridge.swap.colour import bgr_affine, ycc_transfer
 from bridge.swap.enhance import Enhancer
 from bridge.swap.label import Label
-from bridge.swap.masks import (OcclusionMasker, RegionMasker, box_mask, combine, grow, inner_face, mouth_mask,
-                               shrink, skin_gate)
+from bridge.swap.masks import (OcclusionMasker, RegionMasker, SkinModel, box_mask, combine, eyes_mask, grow,
+                               inner_face, live_skin_gate, mouth_mask, shrink)
 from bridge.types import Face
 
 
@@ -123,6 +125,72 @@ def paste_back_full_frame(frame_image: np.ndarray, crop_image: np.ndarray, mask:
     frame_image[:] = (frame_image * (1 - m) + face * m + 0.5).astype(np.uint8)
 
 
+@numba.njit(cache=True, nogil=True)
+def _downsampled(level: np.ndarray, k: int) -> np.ndarray:
+    """(h/k)×(w/k)×c means of k×k blocks; blocks cut by the edge count the missing pixels as 0."""
+    height, width, channels = level.shape
+    out = np.zeros(((height + k - 1) // k, (width + k - 1) // k, channels), np.float32)
+    for y in range(height):
+        for x in range(width):
+            for c in range(channels):
+                out[y // k, x // k, c] += level[y, x, c]
+    out *= np.float32(1.0 / (k * k))
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _upsampled(small: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize to height×width with OpenCV's pixel-centre convention."""
+    h, w, channels = small.shape
+    out = np.empty((height, width, channels), np.float32)
+    sy, sx = h / height, w / width
+    for y in range(height):
+        fy = max((y + 0.5) * sy - 0.5, 0.0)
+        y0 = min(int(fy), h - 1)
+        y1, ty = min(y0 + 1, h - 1), np.float32(fy - y0)
+        for x in range(width):
+            fx = max((x + 0.5) * sx - 0.5, 0.0)
+            x0 = min(int(fx), w - 1)
+            x1, tx = min(x0 + 1, w - 1), np.float32(fx - x0)
+            for c in range(channels):
+                top = small[y0, x0, c] + (small[y0, x1, c] - small[y0, x0, c]) * tx
+                bottom = small[y1, x0, c] + (small[y1, x1, c] - small[y1, x0, c]) * tx
+                out[y, x, c] = top + (bottom - top) * ty
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _push_pull(difference: np.ndarray, weights: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The membrane's pyramid on (difference·weight, weight) shrunk by k: (the field, the weights), shrunk."""
+    height, width = weights.shape
+    stacked = np.empty((height, width, 4), np.float32)
+    for y in range(height):
+        for x in range(width):
+            w = weights[y, x]
+            for c in range(3):
+                stacked[y, x, c] = difference[y, x, c] * w
+            stacked[y, x, 3] = w
+    levels = [_downsampled(stacked, k) if k > 1 else stacked]
+    while max(levels[-1].shape[0], levels[-1].shape[1]) > 2:
+        levels.append(_downsampled(levels[-1], 2))
+    field = np.zeros((levels[-1].shape[0], levels[-1].shape[1], 3), np.float32)
+    for index in range(len(levels) - 1, -1, -1):
+        level = levels[index]
+        h, w = level.shape[0], level.shape[1]
+        if field.shape[0] != h or field.shape[1] != w:
+            field = _upsampled(field, h, w)
+        for y in range(h):
+            for x in range(w):
+                den = level[y, x, 3]
+                # a cell a quarter on the edge is trusted
+                confidence = min(max(den * np.float32(4.0), np.float32(0.0)), np.float32(1.0))
+                if confidence > 0:
+                    for c in range(3):
+                        estimate = level[y, x, c] / max(den, np.float32(1e-6))
+                        field[y, x, c] = confidence * estimate + (1 - confidence) * field[y, x, c]
+    return field, levels[0][:, :, 3].copy()
+
+
 def membrane(difference: np.ndarray, weights: np.ndarray, side: int = 48, reach: float = 0.0) -> np.ndarray:
     """A smooth h×w×3 field that equals `difference` where `weights` (h×w, ≥ 0) are high and
     fills everywhere else from its surroundings (push-pull on a pyramid).
@@ -132,39 +200,36 @@ def membrane(difference: np.ndarray, weights: np.ndarray, side: int = 48, reach:
     shading, which is part of who it is).
 
     It runs on a copy shrunk to `side` pixels: the field is smooth by construction, and this
-    keeps it at a few hundredths of a millisecond whatever the face size.
+    keeps it at a few hundredths of a millisecond whatever the face size. The pyramid is one
+    numba pass (as OpenCV calls, two dozen small ones per face cost ten times as much).
     """
     height, width = weights.shape
-    weights = weights.astype(np.float32)
-    # numerator (3 channels) and weight travel as one 4-channel picture: half the resizes
-    stacked = cv2.merge([*cv2.split(cv2.multiply(difference.astype(np.float32), cv2.merge([weights] * 3))), weights])
-    first, k = shrink(stacked, side, cv2.BORDER_CONSTANT)  # padding has weight 0: it counts for nothing
-    levels = [first]
-    while max(levels[-1].shape[:2]) > 2:
-        h, w = levels[-1].shape[:2]
-        levels.append(cv2.resize(levels[-1], (max(1, (w + 1) // 2), max(1, (h + 1) // 2)), interpolation=cv2.INTER_AREA))
-    field = np.zeros(levels[-1].shape[:2] + (3,), np.float32)
-    for level in reversed(levels):
-        num, den = level[..., :3], level[..., 3]
-        estimate = num / np.maximum(den, 1e-6)[..., None]
-        if field.shape[:2] != den.shape:
-            field = cv2.resize(field, (den.shape[1], den.shape[0]), interpolation=cv2.INTER_LINEAR).reshape(num.shape)
-        confidence = np.clip(den * 4.0, 0.0, 1.0)[..., None]  # a cell a quarter on the edge is trusted
-        field = confidence * estimate + (1.0 - confidence) * field
+    k = max(1, -(-max(height, width) // side))
+    field, shrunk = _push_pull(np.ascontiguousarray(difference, np.float32),
+                               np.ascontiguousarray(weights, np.float32), k)
     field = cv2.GaussianBlur(field, (0, 0), 1.0).reshape(field.shape)
     if reach > 0:
-        far = (levels[0][..., 3] <= 1e-6).astype(np.uint8)
-        distance = cv2.distanceTransform(far, cv2.DIST_L2, 3) / (reach * max(first.shape[:2]))
+        far = (shrunk <= 1e-6).astype(np.uint8)
+        distance = cv2.distanceTransform(far, cv2.DIST_L2, 3) / (reach * max(field.shape[:2]))
         field *= np.clip(1.0 - distance, 0.0, 1.0)[..., None]
     return grow(field, k, (height, width)).reshape(height, width, 3)
 
 
 @dataclass
 class TrackColour:
-    """One track's smoothed colour transfer (per Lab channel) and the frame it was last used."""
+    """One track's smoothed colour transfer (per YCrCb channel) and the frame it was last used."""
 
     gain: np.ndarray
     offset: np.ndarray
+    frame: int
+
+
+@dataclass
+class TrackSkin:
+    """One track's live skin model, the frame it was fitted and the frame it was last used."""
+
+    model: SkinModel
+    fitted: int
     frame: int
 
 
@@ -176,7 +241,9 @@ class Compose:
     occlusion / region: optional xseg / bisenet maskers; all masks are combined by minimum.
     skin_only: outside the 68-point outline, replace only the live face's own skin (keeps hair, fringe).
     keep_mouth: the live mouth interior stays when the mouth is open.
-    colour_correction: match the swapped face's Lab mean/std to the live face on shared skin,
+    keep_eyes: the live eyes with their lids stay (blink and gaze read live; the target's eyes,
+        part of who it is, are given up for them).
+    colour_correction: match the swapped face's YCrCb mean/std to the live face on shared skin,
         smoothed per track by `colour_smoothing` (share of the previous frames' transfer kept).
     seamless: spread the edge difference over the face so no paste line shows.
     enhancer: optional gfpgan stage; label: optional "AI-generated" label drawn once per frame.
@@ -188,12 +255,13 @@ class Compose:
     SEAM_SIDE = 128  # the seam correction's working size (px on the longer side of the face rectangle)
     SEAM_REACH = 0.08  # how far into the face the edge correction reaches (share of the face rectangle)
     FORGET_FRAMES = 90  # a track's colour state is dropped after this many frames unseen
+    SKIN_REFIT = 15  # a track's live skin model is fitted afresh at least this often (frames)
 
     def __init__(self, mask_blur: float = 0.3, mask_padding: tuple[float, float, float, float] = (0, 0, 0, 0),
                  occlusion: OcclusionMasker | None = None, region: RegionMasker | None = None,
                  colour_correction: bool = False, enhancer: Enhancer | None = None,
                  label: Label | None = None, skin_only: bool = False, keep_mouth: bool = False,
-                 seamless: bool = False, colour_smoothing: float = 0.8) -> None:
+                 seamless: bool = False, colour_smoothing: float = 0.8, keep_eyes: bool = False) -> None:
         self.mask_blur = mask_blur
         self.mask_padding = tuple(float(p) for p in mask_padding)
         self.occlusion = occlusion
@@ -203,10 +271,12 @@ class Compose:
         self.label = label
         self.skin_only = skin_only
         self.keep_mouth = keep_mouth
+        self.keep_eyes = keep_eyes
         self.seamless = seamless
         self.colour_smoothing = float(np.clip(colour_smoothing, 0.0, 0.99))
         self._box_masks: dict[tuple[int, int], np.ndarray] = {}  # by crop size; neural crops never change size
         self._colour: dict[int, TrackColour] = {}
+        self._skin: dict[int, TrackSkin] = {}
         self._frame = 0
 
     def box_mask(self, height: int, width: int) -> np.ndarray:
@@ -220,27 +290,50 @@ class Compose:
     def face_mask(self, crop: FaceCrop, swapped: SwapOutput) -> np.ndarray:
         return self._masks(crop, swapped)[0]
 
-    def _masks(self, crop: FaceCrop, swapped: SwapOutput) -> tuple[np.ndarray, np.ndarray | None]:
-        """(the paste mask, the live skin gate or None)."""
+    def _masks(self, crop: FaceCrop, swapped: SwapOutput, track_id: int | None = None, box: np.ndarray | None = None,
+               live_skin: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(the paste mask, the same before the kept live features are cut out of it, the live
+        skin gate or None). The colour statistics and the seam correction read the second: what
+        is kept live (an open mouth, the eyes) changes where the swap shows, not its colour."""
         height, width = crop.image.shape[:2]
-        live_skin = mouth = None
+        mouth = eyes = None
         if crop.landmarks68 is not None:
-            if self.skin_only or self.seamless or self.colour_correction:
-                live_skin = skin_gate(crop.image, crop.landmarks68)
+            if live_skin is None and (self.skin_only or self.seamless or self.colour_correction):
+                live_skin = self._live_skin(crop, track_id)
             if self.keep_mouth:
                 mouth = mouth_mask(crop.landmarks68, (height, width))
-        mask = combine([
-            self.box_mask(height, width),
+            if self.keep_eyes:
+                eyes = eyes_mask(crop.landmarks68, (height, width))
+        outline = combine([
+            self.box_mask(height, width) if box is None else box,
             swapped.mask,
             self.occlusion.mask(crop.image) if self.occlusion else None,
             self.region.mask(swapped.image) if self.region else None,
             live_skin if self.skin_only else None,
-            None if mouth is None else 1.0 - mouth,
         ])
-        if self.skin_only or mouth is not None:
+        if self.skin_only:
             # below 1/50 a blend is invisible: what the gates leave out stays exactly live
+            outline = np.where(outline < 0.02, np.float32(0), outline)
+        mask = outline
+        for kept in (mouth, eyes):
+            if kept is not None:
+                mask = np.minimum(mask, 1.0 - kept)
+        if mask is not outline:
             mask = np.where(mask < 0.02, np.float32(0), mask)
-        return mask, live_skin
+        return mask, outline, live_skin
+
+    def _live_skin(self, crop: FaceCrop, track_id: int | None, part: tuple[int, int, int, int] | None = None
+                   ) -> np.ndarray:
+        """The live skin gate; a track keeps its skin model for SKIN_REFIT frames while the face's
+        size and light stay (fitting it is most of the gate's cost)."""
+        assert crop.landmarks68 is not None
+        held = self._skin.get(track_id) if track_id is not None else None
+        model = held.model if held is not None and self._frame - held.fitted < self.SKIN_REFIT else None
+        gate, used = live_skin_gate(crop.image, crop.landmarks68, model=model, part=part)
+        if track_id is not None and used is not None:
+            fitted = held.fitted if held is not None and used is held.model else self._frame
+            self._skin[track_id] = TrackSkin(used, fitted, self._frame)
+        return gate
 
     def paste_face(self, frame_image: np.ndarray, crop: FaceCrop, swapped: SwapOutput, face: Face | None = None,
                    track_id: int | None = None, plain: bool = False) -> None:
@@ -254,10 +347,27 @@ class Compose:
             mask = combine([self.box_mask(*crop.image.shape[:2]), swapped.mask])
             paste_back(frame_image, swapped.image, mask, crop.affine)
             return
-        mask, live_skin = self._masks(crop, swapped)
+        box, live_skin = self.box_mask(*crop.image.shape[:2]), None
+        if swapped.mask is not None and self.occlusion is None and self.region is None:
+            # the swap shows only inside its own mask (warp68: the face hull, a third of the
+            # crop): every mask and colour step runs on that rectangle alone
+            x, y, w, h = cv2.boundingRect((swapped.mask > 0).view(np.uint8))
+            if w == 0:
+                return
+            rect = (slice(y, y + h), slice(x, x + w))
+            if crop.landmarks68 is not None and (self.skin_only or self.seamless or self.colour_correction):
+                # the gate is worked out on the whole crop as ever, grown back for the rectangle only
+                live_skin = self._live_skin(crop, track_id, (x, y, w, h))
+            affine = crop.affine.copy()
+            affine[:, 2] -= (x, y)
+            landmarks = None if crop.landmarks68 is None else crop.landmarks68 - np.array([x, y], np.float32)
+            crop = FaceCrop(crop.image[rect], affine, landmarks)
+            swapped = SwapOutput(swapped.image[rect], swapped.mask[rect])
+            box = box[rect]
+        mask, outline, live_skin = self._masks(crop, swapped, track_id, box, live_skin)
         image = swapped.image
         if self.colour_correction or self.seamless:
-            image = self.blend_in(crop.image, image, mask, live_skin, track_id, crop.landmarks68)
+            image = self.blend_in(crop.image, image, outline, live_skin, track_id, crop.landmarks68)
         paste_back(frame_image, image, mask, crop.affine)
         if self.enhancer is not None and face is not None:
             self.enhance_face(frame_image, face)
@@ -275,11 +385,10 @@ class Compose:
             # statistics on every 4th pixel of every 4th row (means and spreads barely change)
             every = (slice(None, None, 4), slice(None, None, 4))
             shared = ((m[every] > 0.5) & (skin[every] > 0.5)).astype(np.uint8)
-            transfer = lab_transfer(cv2.cvtColor(np.ascontiguousarray(face[every]), cv2.COLOR_BGR2LAB),
-                                    cv2.cvtColor(np.ascontiguousarray(live_rect[every]), cv2.COLOR_BGR2LAB), shared)
+            transfer = ycc_transfer(np.ascontiguousarray(face[every]), np.ascontiguousarray(live_rect[every]), shared)
             if transfer is not None:
                 gain, offset = self._smoothed(track_id, *transfer)
-                face = cv2.cvtColor(apply_transfer(cv2.cvtColor(face, cv2.COLOR_BGR2LAB), gain, offset), cv2.COLOR_LAB2BGR)
+                face = cv2.transform(face, bgr_affine(gain, offset))  # saturating, rounded
         if self.seamless:
             # the correction is smooth by construction: it is worked out on the rectangle
             # shrunk to SEAM_SIDE and grown back once (no full-size float pictures per face)
@@ -328,3 +437,5 @@ class Compose:
         stale = [track for track, state in self._colour.items() if self._frame - state.frame > self.FORGET_FRAMES]
         for track in stale:
             del self._colour[track]
+        for track in [track for track, state in self._skin.items() if self._frame - state.frame > self.FORGET_FRAMES]:
+            del self._skin[track]

@@ -6,10 +6,12 @@ each one can only take pixels away (a hand in front of the face, hair, the crop 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import cv2
+import numba
 import numpy as np
 
 from bridge.runtime.onnx import SessionFactory
@@ -112,6 +114,9 @@ class RegionMasker:
 # chroma or lightness. Lightness gets a wide tolerance: a forehead is often lit unlike a cheek.
 SKIN_FULL, SKIN_NONE = 2.5, 4.0  # Mahalanobis distance: ≤ FULL is skin, ≥ NONE is not (soft between)
 INNER_MOUTH = np.r_[60:68]
+LEFT_EYE, RIGHT_EYE = np.r_[36:42], np.r_[42:48]
+BROW_BAND = 0.06  # share of the face size the face proper reaches above the brow points
+RIM_DEPTH = (15.0, 35.0)  # grey levels a rim lies under the skin round it: from here it counts, to here fully
 SKIN_WORK_SIDE = 64  # the skin estimate runs on the face rectangle shrunk to this side (it is smooth anyway)
 
 
@@ -139,9 +144,22 @@ def grow(small: np.ndarray, k: int, shape: tuple[int, int]) -> np.ndarray:
     return big[:shape[0], :shape[1]]
 
 
+def grow_part(small: np.ndarray, k: int, part: tuple[int, int, int, int]) -> np.ndarray:
+    """The (x, y, w, h) rectangle of `grow(small, k, …)`, growing only the cells round it (a cell
+    of margin keeps the bilinear values those of the whole picture)."""
+    x, y, w, h = part
+    if k == 1:
+        return np.ascontiguousarray(small[y:y + h, x:x + w])
+    rows, columns = small.shape[:2]
+    y0, x0 = max(0, y // k - 1), max(0, x // k - 1)
+    y1, x1 = min(rows, (y + h) // k + 2), min(columns, (x + w) // k + 2)
+    big = cv2.resize(small[y0:y1, x0:x1], ((x1 - x0) * k, (y1 - y0) * k), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(big[y - y0 * k:y - y0 * k + h, x - x0 * k:x - x0 * k + w])
+
+
 def face_size(landmarks: np.ndarray) -> float:
     points = np.asarray(landmarks, np.float32)
-    return float(max(np.ptp(points[:, 0]), np.ptp(points[:, 1]), 1.0))
+    return float(max((points.max(axis=0) - points.min(axis=0)).max(), 1.0))
 
 
 def skin_samples(lab: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -159,23 +177,61 @@ def skin_samples(lab: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     return np.concatenate(patches).astype(np.float32) if patches else np.zeros((0, 3), np.float32)
 
 
-def skin_likelihood(lab: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    """h×w float32 in [0, 1]: how much each pixel of `lab` (uint8 Lab) looks like this face's skin.
+@dataclass
+class SkinModel:
+    """A face's skin colour: a Gaussian in Lab (uint8 levels), and what it was fitted on."""
 
-    The model is a Gaussian in Lab fitted robustly (median, MAD) to the face-centre patches;
-    the answer ramps softly between SKIN_FULL and SKIN_NONE, so one noisy pixel or a landmark
-    that moves a little changes the mask only a little.
-    """
-    samples = skin_samples(lab, landmarks)
+    centre: np.ndarray  # (3,) float32
+    spread: np.ndarray  # (3,) float32, floors applied
+    sample_mean: np.ndarray  # (3,) mean of the patches it was fitted on (a light change moves it)
+    size: float  # the face size it was fitted at (px of the picture it ran on)
+
+    def fits(self, samples: np.ndarray, size: float) -> bool:
+        """Still this face's skin: the same size within 15 %, its patches' mean within half a spread."""
+        if len(samples) < 4 or abs(size - self.size) > 0.15 * self.size:
+            return False
+        return bool((np.abs(samples.mean(axis=0) - self.sample_mean) < 0.5 * self.spread).all())
+
+
+def fit_skin(samples: np.ndarray, size: float) -> SkinModel | None:
+    """The skin model of the face-centre patches, fitted robustly (median, MAD); None with too few."""
     if len(samples) < 4:
-        return np.ones(lab.shape[:2], np.float32)
+        return None
     centre = np.median(samples, axis=0)
     spread = 1.4826 * np.median(np.abs(samples - centre), axis=0)
     # floors in uint8 Lab levels: a flat-lit cheek must not make the model razor-thin
     spread = np.maximum(spread, (14.0, 3.5, 3.5))
     spread[0] = max(spread[0] * 2.5, 28.0)  # lightness: shading across the face is not a colour change
-    distance = np.sqrt((((lab.astype(np.float32) - centre) / spread) ** 2).sum(axis=2))
-    return np.clip((SKIN_NONE - distance) / (SKIN_NONE - SKIN_FULL), 0.0, 1.0).astype(np.float32)
+    return SkinModel(centre.astype(np.float32), spread.astype(np.float32), samples.mean(axis=0), size)
+
+
+@numba.njit(cache=True, nogil=True)
+def _likelihood(lab: np.ndarray, centre: np.ndarray, spread: np.ndarray, full: float, none: float) -> np.ndarray:
+    height, width = lab.shape[:2]
+    out = np.empty((height, width), np.float32)
+    for y in range(height):
+        for x in range(width):
+            distance = 0.0
+            for c in range(3):
+                d = (np.float32(lab[y, x, c]) - centre[c]) / spread[c]
+                distance += d * d
+            value = (none - np.sqrt(distance)) / (none - full)
+            out[y, x] = min(max(value, 0.0), 1.0)
+    return out
+
+
+def skin_likelihood(lab: np.ndarray, landmarks: np.ndarray, model: SkinModel | None = None) -> np.ndarray:
+    """h×w float32 in [0, 1]: how much each pixel of `lab` (uint8 Lab) looks like this face's skin.
+
+    The model is a Gaussian in Lab fitted robustly (median, MAD) to the face-centre patches
+    (or `model`, one fitted earlier); the answer ramps softly between SKIN_FULL and SKIN_NONE,
+    so one noisy pixel or a landmark that moves a little changes the mask only a little.
+    """
+    if model is None:
+        model = fit_skin(skin_samples(lab, landmarks), face_size(landmarks))
+    if model is None:
+        return np.ones(lab.shape[:2], np.float32)
+    return _likelihood(np.ascontiguousarray(lab), model.centre, model.spread, SKIN_FULL, SKIN_NONE)
 
 
 def polygon_mask(points: np.ndarray, shape: tuple[int, int], blur: float = 0.0) -> np.ndarray:
@@ -188,9 +244,55 @@ def polygon_mask(points: np.ndarray, shape: tuple[int, int], blur: float = 0.0) 
 
 def features_mask(landmarks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """The face proper, taken whole, skin or not: the hull of the 68 points (brows, eyes, nose,
-    mouth and the cheeks within the jaw line: the face's shape, which a recogniser reads)."""
+    mouth and the cheeks within the jaw line: the face's shape, which a recogniser reads), its
+    top raised by BROW_BAND so the brows lie wholly inside (the brow points run along the brows'
+    middle: on the hull's edge half a brow would be left to the skin test, and a brow is not skin)."""
     p = np.asarray(landmarks, np.float32)[:68]
-    return polygon_mask(p, shape, 0.02 * face_size(p))
+    size = face_size(p)
+    up = p[27] - p[8]
+    up = up / max(float(np.linalg.norm(up)), 1e-3)
+    return polygon_mask(np.concatenate([p, p[17:27] + up * np.float32(BROW_BAND * size)]), shape, 0.02 * size)
+
+
+def glasses_rims(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+    """h×w float32 in [0, 1]: the rims of glasses worn on this face (`image` BGR uint8), or None
+    when it wears none.
+
+    A rim is a thin line darker than the skin on both of its sides: a morphological black-hat
+    (closing minus picture) a little wider than a rim finds it. The face's own thin dark lines
+    (lashes, lid creases, brows, nostrils, the lips' parting) are the same kind of line, so this
+    looks for glasses only where a frame must be: its bridge over the nose between the eyes. A
+    face without a line there gets None (nothing of its own is touched); one with it gets the
+    lines round the eyes, their lashes and brows left out.
+    """
+    p = np.asarray(landmarks, np.float32)[:68]
+    size = face_size(p)
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    side = max(3, int(round(0.08 * size)) | 1)
+    depth = cv2.morphologyEx(grey, cv2.MORPH_BLACKHAT, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side)))
+    lines = np.clip((depth.astype(np.float32) - RIM_DEPTH[0]) / (RIM_DEPTH[1] - RIM_DEPTH[0]), 0.0, 1.0)
+    # the bridge: across the nose between the inner eye corners, from a little above to a little under them
+    x0, x1 = sorted((int(round(p[39, 0])), int(round(p[42, 0]))))
+    y0 = int(round(min(p[39, 1], p[42, 1], p[27, 1]) - 0.06 * size))
+    y1 = int(round(max(p[39, 1], p[42, 1]) + 0.03 * size))
+    bridge = lines[max(0, y0):max(0, y1), max(0, x0):max(0, x1)]
+    # a frame's bridge crosses every column between the eyes
+    if bridge.size == 0 or (bridge.max(axis=0) > 0.5).mean() < 0.8:
+        return None
+    shape = image.shape[:2]
+    keep = np.zeros(shape, np.uint8)
+    up = p[27] - p[8]
+    up = up / max(float(np.linalg.norm(up)), 1e-3)
+    for points in (p[LEFT_EYE], p[RIGHT_EYE], p[48:60], p[31:36],
+                   *(np.concatenate([brow - up * np.float32(0.02 * size), brow + up * np.float32(BROW_BAND * size)])
+                     for brow in (p[17:22], p[22:27]))):
+        cv2.fillConvexPoly(keep, cv2.convexHull(np.round(points * 16).astype(np.int32)), 1, cv2.LINE_8, 4)
+    grow_by = max(1, int(round(0.025 * size)))
+    keep = cv2.dilate(keep, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow_by + 1, 2 * grow_by + 1)))
+    rims = lines * polygon_mask(p, shape) * (1 - keep)
+    grow_by = max(1, int(round(0.015 * size)))  # the rim's soft edge too
+    rims = cv2.dilate(rims, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow_by + 1, 2 * grow_by + 1)))
+    return cv2.GaussianBlur(rims, (0, 0), max(0.5, 0.01 * size))
 
 
 def inner_face(landmarks: np.ndarray, shape: tuple[int, int], side: int = 48) -> np.ndarray:
@@ -211,21 +313,38 @@ def skin_gate(image: np.ndarray, landmarks: np.ndarray, lab: bool = False) -> np
     `image` is BGR uint8 (Lab uint8 with lab=True). It runs on a copy shrunk to SKIN_WORK_SIDE
     (the gate is smooth anyway) and is resized back once: a small fixed cost per face.
     """
+    gate, _ = live_skin_gate(image, landmarks, lab)
+    return gate
+
+
+def live_skin_gate(image: np.ndarray, landmarks: np.ndarray, lab: bool = False, model: SkinModel | None = None,
+                   part: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, SkinModel | None]:
+    """`skin_gate`, and the skin model it used: `model` while it still fits this face (the same
+    size and light), else one fitted afresh (a face followed from frame to frame keeps its
+    model, which saves fitting it and keeps the gate steady). part (x, y, w, h): the gate of
+    that rectangle of `image` alone (the same values, grown back for those pixels only)."""
     small, k = shrink(image, SKIN_WORK_SIDE)
     points = np.asarray(landmarks, np.float32)[:68] * np.float32(1.0 / k) + np.float32(0.5 / k - 0.5)
-    skin = skin_likelihood(small if lab else cv2.cvtColor(small, cv2.COLOR_BGR2LAB), points)
+    small_lab = small if lab else cv2.cvtColor(small, cv2.COLOR_BGR2LAB)
+    samples = skin_samples(small_lab, points)
+    size = face_size(points)
+    if model is None or not model.fits(samples, size):
+        model = fit_skin(samples, size)
+    skin = skin_likelihood(small_lab, points, model) if model is not None else np.ones(small.shape[:2], np.float32)
     gate = cv2.GaussianBlur(np.maximum(features_mask(points, skin.shape), skin), (0, 0), 1.0)
-    return np.ascontiguousarray(grow(gate, k, image.shape[:2]))
+    if part is None:
+        return np.ascontiguousarray(grow(gate, k, image.shape[:2])), model
+    return grow_part(gate, k, part), model
 
 
 def mouth_opening(landmarks: np.ndarray) -> float:
     """Gap between the inner lips as a share of the face size (0: closed)."""
     p = np.asarray(landmarks, np.float32)
-    gap = np.mean([np.linalg.norm(p[62] - p[66]), np.linalg.norm(p[61] - p[67]), np.linalg.norm(p[63] - p[65])])
+    gap = np.sqrt(((p[[62, 61, 63]] - p[[66, 67, 65]]) ** 2).sum(axis=1)).mean()
     return float(gap / face_size(p))
 
 
-def mouth_mask(landmarks: np.ndarray, shape: tuple[int, int], open_from: float = 0.03, open_full: float = 0.06
+def mouth_mask(landmarks: np.ndarray, shape: tuple[int, int], open_from: float = 0.04, open_full: float = 0.08
                ) -> np.ndarray | None:
     """h×w float32: the live mouth's interior (teeth, tongue) to keep, or None for a closed mouth.
 
@@ -237,19 +356,43 @@ def mouth_mask(landmarks: np.ndarray, shape: tuple[int, int], open_from: float =
         return None
     size = face_size(landmarks)
     lips = np.asarray(landmarks, np.float32)[INNER_MOUTH]
-    grow_by, sigma = max(1, int(round(0.01 * size))), max(0.5, 0.01 * size)
-    # drawn in a window round the mouth alone (a tenth of the crop's area, a tenth of the cost)
-    pad = grow_by + int(np.ceil(4 * sigma)) + 2
-    height, width = shape
-    x0, y0 = (max(0, int(v) - pad) for v in np.floor(lips.min(axis=0)))
-    x1, y1 = min(width, int(np.ceil(lips[:, 0].max())) + pad + 1), min(height, int(np.ceil(lips[:, 1].max())) + pad + 1)
-    if x1 <= x0 or y1 <= y0:
-        return None
-    out = np.zeros(shape, np.float32)
-    inner = polygon_mask(lips - (x0, y0), (y1 - y0, x1 - x0))
     # a little beyond the inner lip line, so the swap's lip edge does not cover the teeth
-    grown = cv2.dilate(inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)), iterations=grow_by)
-    # the blur only softens the outer edge: the interior stays fully live
-    soft = np.minimum(cv2.GaussianBlur(grown, (0, 0), sigma) * np.float32(1.5), np.float32(1.0))
-    out[y0:y1, x0:x1] = soft * np.float32(weight)
+    return kept_region([lips], shape, max(1, int(round(0.01 * size))), max(0.5, 0.01 * size), weight)
+
+
+def eyes_mask(landmarks: np.ndarray, shape: tuple[int, int], grow_by: float = 0.2) -> np.ndarray | None:
+    """h×w float32: both live eyes with their lids and lashes, to keep (blink and gaze stay live).
+
+    Each eye's six points, grown by `grow_by` of that eye's width: an open eye keeps its iris
+    and lid margins, a closed one the band of its shut lids. None when the eyes are off the crop.
+    """
+    p = np.asarray(landmarks, np.float32)
+    eyes = [p[LEFT_EYE], p[RIGHT_EYE]]
+    width = float(np.mean([np.linalg.norm(e[3] - e[0]) for e in eyes]))
+    if width < 1.0:
+        return None
+    return kept_region(eyes, shape, max(1, int(round(grow_by * width))), max(0.5, 0.08 * width), 1.0)
+
+
+def kept_region(polygons: list[np.ndarray], shape: tuple[int, int], grow_by: int, sigma: float, weight: float
+                ) -> np.ndarray | None:
+    """h×w float32: `polygons` (convex hulls) grown by `grow_by` px, their outer edge softened by
+    `sigma`, the interior at `weight`; None when none of them lies on the picture."""
+    height, width = shape
+    out = None
+    pad = grow_by + int(np.ceil(4 * sigma)) + 2
+    for points in polygons:
+        # drawn in a window round the feature alone (a tenth of the crop's area, a tenth of the cost)
+        x0, y0 = (max(0, int(v) - pad) for v in np.floor(points.min(axis=0)))
+        x1 = min(width, int(np.ceil(points[:, 0].max())) + pad + 1)
+        y1 = min(height, int(np.ceil(points[:, 1].max())) + pad + 1)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        inner = polygon_mask(points - (x0, y0), (y1 - y0, x1 - x0))
+        grown = cv2.dilate(inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)), iterations=grow_by)
+        # the blur only softens the outer edge: the interior stays fully live
+        soft = np.minimum(cv2.GaussianBlur(grown, (0, 0), sigma) * np.float32(1.5), np.float32(1.0))
+        soft *= np.float32(weight)
+        out = np.zeros(shape, np.float32) if out is None else out
+        np.maximum(out[y0:y1, x0:x1], soft, out=out[y0:y1, x0:x1])
     return out

@@ -28,9 +28,9 @@ from scipy.spatial import Delaunay
 from bridge.swap.base import CropGeometry, FaceCrop, Prepared, SwapOutput, SwapperError, TargetFace, loop_batch
 from bridge.swap.colour import match_colour_lab
 from bridge.swap.compose import membrane
-from bridge.swap.masks import skin_gate
+from bridge.swap.masks import glasses_rims, skin_gate, skin_likelihood
 
-PREPARE_VERSION = "warp68-3"  # bump when the prepared arrays change meaning
+PREPARE_VERSION = "warp68-4"  # bump when the prepared arrays change meaning
 # prepared["shape"] holds the target's *extended* shape (68 + forehead + jaw points) in texture pixels.
 
 
@@ -164,11 +164,19 @@ def piecewise_affine_naive(texture: np.ndarray, source: np.ndarray, destination:
 
 def skin_filled(texture: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """The target texture with everything that is not its skin or features (a fringe over the
-    forehead, hair at the jaw, background) replaced by its own skin colour, filled smoothly in
-    from the skin around it. Once per target; the warp then never carries target hair."""
+    forehead, hair at the jaw, background, the rims of glasses it wears) replaced by its own skin
+    colour, filled smoothly in from the skin around it. Once per target; the warp then never
+    carries target hair or glasses."""
     gate = skin_gate(texture, landmarks)[..., None]
     fill = membrane(texture.astype(np.float32), gate[..., 0] ** 2, side=64)
-    return np.clip(texture * gate + fill * (1.0 - gate) + 0.5, 0, 255).astype(np.uint8)
+    filled = texture * gate + fill * (1.0 - gate)
+    rims = glasses_rims(texture, landmarks)
+    if rims is not None:
+        # filled from skin alone: beside an eye or a brow a rim filled from them would turn grey
+        skin = skin_likelihood(cv2.cvtColor(texture, cv2.COLOR_BGR2LAB), landmarks) * (1.0 - rims)
+        rim_fill = membrane(texture.astype(np.float32), skin ** 2, side=64)
+        filled = filled * (1.0 - rims[..., None]) + rim_fill * rims[..., None]
+    return np.clip(filled + 0.5, 0, 255).astype(np.uint8)
 
 
 def feathered_mask(inside: np.ndarray, feather: float, size: int) -> np.ndarray:
