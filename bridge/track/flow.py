@@ -111,14 +111,14 @@ class KeypointFlow:
         """
         levels = [frame] if isinstance(frame, np.ndarray) else frame
         h, w = levels[0].shape[:2]
-        x0, y0, x1, y1 = face.box
+        x0, y0, x1, y1 = np.asarray(face.box, np.float64).tolist()
         # inner 70 % of the box: the face, not the background behind it
         mx, my = (x1 - x0) * 0.15, (y1 - y0) * 0.15
         ix0, iy0 = int(max(0, x0 + mx)), int(max(0, y0 + my))
         ix1, iy1 = int(min(w, x1 - mx)), int(min(h, y1 - my))
         points = [] if face.kps5 is None else [np.asarray(face.kps5, np.float32).reshape(-1, 2)]
         if ix1 - ix0 >= 8 and iy1 - iy0 >= 8 and self.features > 0:
-            level = int(np.clip(np.floor(np.log2(min(ix1 - ix0, iy1 - iy0) / self.SEED_DETAIL)), 0, len(levels) - 1))
+            level = min(max(math.floor(math.log2(min(ix1 - ix0, iy1 - iy0) / self.SEED_DETAIL)), 0), len(levels) - 1)
             k = 2 ** level
             region = levels[level][iy0 // k:iy1 // k, ix0 // k:ix1 // k]
             corners = cv2.goodFeaturesToTrack(region, self.features, 0.01, 3)
@@ -136,9 +136,13 @@ class KeypointFlow:
         may belong to either, and the one in front would drag the other (kept all the same when
         too few would remain)."""
         points = self.seed(frame, face)
-        boxes = np.array(others, np.float32).reshape(-1, 4)
-        if len(points) == 0 or len(boxes) == 0:
+        if len(points) == 0 or len(others) == 0:
             return points
+        (px0, py0), (px1, py1) = points.min(axis=0).tolist(), points.max(axis=0).tolist()
+        near = [b for b in others if b[0] <= px1 and b[2] >= px0 and b[1] <= py1 and b[3] >= py0]
+        if not near:  # no other face's box reaches these points (the usual case)
+            return points
+        boxes = np.array(near, np.float32).reshape(-1, 4)
         inside = ((points[:, None, 0] >= boxes[None, :, 0]) & (points[:, None, 0] <= boxes[None, :, 2])
                   & (points[:, None, 1] >= boxes[None, :, 1]) & (points[:, None, 1] <= boxes[None, :, 3])).any(1)
         kept = points[~inside]
