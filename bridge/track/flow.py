@@ -194,7 +194,11 @@ class KeypointFlow:
         shift = (np.zeros((len(groups), 2), np.float32) if shifts is None else
                  np.array([np.asarray(d, np.float32).reshape(2) for d, n in zip(shifts, counts) if n], np.float32))
         p1, st1 = self._guided(prev_pyr, cur_pyr, p0, groups, shift, finest)
-        p0r, st2 = self._guided(cur_pyr, prev_pyr, p1, groups, -shift, finest)
+        # the way back from each point's end, less its face's median move, on its finest level:
+        # a point that went astray alone starts far from where it began and is found out; a
+        # whole face led astray together fails the agreement below and goes the full way
+        back = np.array([np.sort(p0[g] - p1[g], axis=0)[(g.stop - g.start) // 2] for g in groups], np.float32)
+        p0r, st2 = self._guided(cur_pyr, prev_pyr, p1, groups, back, finest, refine_only=True)
         out = self._fit(p0, p1, st1 & st2 & (np.square(p0 - p0r).sum(axis=1) < self.max_fb_error ** 2), bounds)
         # a face most of whose points did not agree (a part hidden, a wrong start, blur): the
         # guides may have led its points astray together, so it is followed the full way, each
@@ -298,7 +302,7 @@ class KeypointFlow:
         return guess, status
 
     def _guided(self, src: list[np.ndarray], dst: list[np.ndarray], points: np.ndarray, groups: list[slice],
-                shift: np.ndarray, finest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                shift: np.ndarray, finest: np.ndarray, refine_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """LK coarse to fine from `src` to `dst`, each face (group) stopping at its `finest` level:
         (N, 2) full-size positions and (N,) bool status (from that level).
 
@@ -306,7 +310,8 @@ class KeypointFlow:
         of them are followed there; their median shift starts every point of the face on the
         next level. On the finest level each point is refined on its own, as in `_track`, on the
         face's region (and one call on the union of regions where joining adds fewer pixels
-        than a call costs). shift: per group, the (dx, dy) where the search starts (full size)."""
+        than a call costs). shift: per group, the (dx, dy) where the search starts (full size).
+        refine_only: the finest levels alone, from `shift` (the way back of a move already found)."""
         top = min(len(src), len(dst)) - 1
         finest = np.minimum(finest, top).tolist()
         half = self.lk["winSize"][0] // 2 + 8
@@ -323,7 +328,7 @@ class KeypointFlow:
         for level in range(top, -1, -1):
             if level < top:
                 shift = [[2 * dx, 2 * dy] for dx, dy in shift]
-            active = [m for m, f in enumerate(finest) if f <= level]
+            active = [m for m, f in enumerate(finest) if (f == level if refine_only else f <= level)]
             if not active:
                 continue
             k = 2.0 ** level
