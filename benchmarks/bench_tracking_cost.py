@@ -18,10 +18,12 @@ CPU time is the fairer number. OpenCV runs with one thread (cv2.setNumThreads(1)
 
     .venv/bin/python benchmarks/bench_tracking_cost.py [--seeds 2] [--frames 120] [--every 2] [--truth]
 
-Numbers (busy shared 2-core machine, 1 OpenCV thread, 2 seeds × 120 frames, detection every
-2 frames, CPU detector + landmarker; ms per frame, CPU time, median / p95):
+Numbers (busy shared 2-core machine, load 6–13; 1 OpenCV thread, 2 seeds × 90 frames,
+detection every 2 frames, CPU detector + landmarker; ms per frame of thread CPU time, median /
+p95, medians of 5 runs before and 3 after; per sub-step in docs/tracking_cost.md):
 
-    see docs/tracking_cost.md (before and after the issue-14 cost work).
+    main 2d1fbd0      total 6.24 / 9.17   flow 3.50 / 5.27   grey+pyramid 1.05 / 1.48
+    issue-14 perf     total 4.59 / 6.95   flow 2.14 / 3.21   grey+pyramid 1.19 / 1.62
 """
 
 from __future__ import annotations
