@@ -122,3 +122,44 @@ def test_a_move_beyond_lk_reach_is_followed_from_the_expected_shift():
     assert blind is None or np.abs(warp_face(blind, face).kps5 - (face.kps5 + [110, 3])).max() > 5
     assert hinted is not None and agreed >= 4
     assert np.abs(warp_face(hinted, face).kps5 - (face.kps5 + [110, 3])).max() < 1.0
+
+
+def test_large_faces_stop_at_a_coarser_level_and_move_as_full_size_flow_says(group_photo):
+    """Faces of 1080p size (the group photo at 2.4×) are refined on a coarser level, with a few
+    guide points above it, and their motion is the one all-points full-size LK finds."""
+    prev = cv2.resize(cv2.cvtColor(group_photo, cv2.COLOR_BGR2GRAY), None, fx=2.4, fy=2.4)
+    h, w = prev.shape
+    guided, full = KeypointFlow(), KeypointFlow(detail=0)
+    faces = [Face(box=np.array(box, np.float32) * 2.4, score=1.0) for box in GROUP_FACE_BOXES]
+    point_sets = [guided.seed(guided.pyramid(prev), face) for face in faces]
+    points = np.concatenate(point_sets)
+    bounds = np.cumsum([0] + [len(p) for p in point_sets])
+    groups = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    assert (guided.finest_levels(points, groups, 3) >= 1).sum() >= 3  # most stop above full size
+    for motion in [np.float32([[1, 0, 7], [0, 1, -5]]), cv2.getRotationMatrix2D((w / 2, h / 2), 3, 1.03).astype(np.float32),
+                   np.float32([[1, 0, -40], [0, 1, 26]])]:
+        cur = cv2.warpAffine(prev, motion, (w, h), borderMode=cv2.BORDER_REFLECT)
+        ours = guided.predict_counted(guided.pyramid(prev), guided.pyramid(cur), point_sets)
+        theirs = full.predict_counted(full.pyramid(prev), full.pyramid(cur), point_sets)
+        for face, (m, agreed), (m_full, agreed_full) in zip(faces, ours, theirs):
+            assert m is not None and m_full is not None
+            corners = face.box.reshape(2, 2)
+            truth = corners @ motion[:, :2].T + motion[:, 2]
+            assert np.abs(corners @ m[:, :2].T + m[:, 2] - truth).max() < 1.5
+            assert np.abs(corners @ m_full[:, :2].T + m_full[:, 2] - truth).max() < 1.5
+            assert agreed >= agreed_full - 2  # as many points agree as at full size
+
+
+def test_a_point_whose_patch_moves_otherwise_does_not_agree():
+    """On a large face refined above full size, one point whose neighbourhood moves 12 px more
+    than the face is followed there and left out of the face's agreeing points."""
+    prev = cv2.resize(_textured(6), None, fx=3, fy=3)  # 960 × 720, a large face's texture
+    face = Face(box=np.array([300, 200, 640, 560], np.float32), score=0.9)
+    flow = KeypointFlow()
+    points = flow.seed(flow.pyramid(prev), face)
+    cur = cv2.warpAffine(prev, np.float32([[1, 0, 4], [0, 1, 3]]), (960, 720), borderMode=cv2.BORDER_REFLECT)
+    x, y = points[0].astype(int)
+    cur[y - 60 + 3:y + 60 + 3, x - 60 + 16:x + 60 + 16] = prev[y - 60:y + 60, x - 60:x + 60]
+    ((matrix, agreed),) = flow.predict_counted(flow.pyramid(prev), flow.pyramid(cur), [points])
+    assert matrix is not None and np.abs(matrix[:, 2] - [4, 3]).max() < 0.5
+    assert agreed < len(points)

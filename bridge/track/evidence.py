@@ -11,6 +11,7 @@ And a track whose box is mostly outside the frame ends at once: its face has lef
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -30,18 +31,18 @@ def inside_fraction(box: np.ndarray, shape: tuple[int, ...]) -> float:
 def face_patch(pyramid: list[np.ndarray], box: np.ndarray) -> np.ndarray | None:
     """The inner face (central 70 % of the box) as a PATCH×PATCH zero-mean unit-norm vector, read
     from the pyramid level nearest its size (no aliasing, few pixels); None if too flat to compare."""
-    x0, y0, x1, y1 = (float(v) for v in box)
+    x0, y0, x1, y1 = np.asarray(box, np.float64).tolist()
     mx, my = (x1 - x0) * 0.15, (y1 - y0) * 0.15
     x0, y0, x1, y1 = x0 + mx, y0 + my, x1 - mx, y1 - my
-    level = int(np.clip(np.floor(np.log2(max(x1 - x0, 1.0) / PATCH)), 0, len(pyramid) - 1))
+    level = min(max(math.floor(math.log2(max(x1 - x0, 1.0) / PATCH)), 0), len(pyramid) - 1)
     k = float(2 ** level)
     sx, sy = PATCH / max((x1 - x0) / k, 1e-3), PATCH / max((y1 - y0) / k, 1e-3)
     matrix = np.float32([[sx, 0, -x0 / k * sx], [0, sy, -y0 / k * sy]])
     patch = cv2.warpAffine(pyramid[level], matrix, (PATCH, PATCH), flags=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REPLICATE).astype(np.float32).ravel()
-    patch -= patch.mean()
-    norm = float(np.linalg.norm(patch))
-    return None if norm < 1e-3 * PATCH * PATCH else patch / norm
+    patch -= np.float32(patch.sum() / patch.size)
+    norm = math.sqrt(float(np.dot(patch, patch)))
+    return None if norm < 1e-3 * PATCH * PATCH else patch / np.float32(norm)
 
 
 @dataclass

@@ -73,6 +73,7 @@ class Gallery:
     def __init__(self, size: int = 6, refresh_above: float = 0.85, momentum: float = 0.7) -> None:
         self.size, self.refresh_above, self.momentum = max(1, size), refresh_above, momentum
         self._entries = np.zeros((0, 0), np.float32)
+        self._mean: np.ndarray | None = None  # kept until `add` changes the entries (read every frame)
         self.provisional = False  # holds only a crop that failed the quality gate
 
     def __len__(self) -> int:
@@ -97,11 +98,16 @@ class Gallery:
     @property
     def mean(self) -> np.ndarray | None:
         """One representative embedding (the normalised mean), for recognising known people."""
-        return None if self.empty else normalise(self._entries.mean(axis=0))
+        if self.empty:
+            return None
+        if self._mean is None:
+            self._mean = normalise(self._entries.mean(axis=0))
+        return self._mean.copy()
 
     def add(self, v: np.ndarray, good: bool = True) -> None:
         """Learn `v` (L2-normalised). A crop that failed the quality gate (`good` False) is kept
         only while the gallery has nothing better."""
+        self._mean = None
         v = normalise(v)
         if not good:
             if self.empty or self.provisional:

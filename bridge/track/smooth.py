@@ -47,15 +47,12 @@ class OneEuroFilter:
             self._x, self._dx, self._t = x.copy(), np.zeros_like(x), t
             return x.astype(np.float32)
         dt = t - self._t
-        dx = (x - self._x) / dt
         a_d = _alpha(self.d_cutoff, dt)
-        self._dx = a_d * dx + (1.0 - a_d) * self._dx
-        # speed per point (norm over the last axis), in scale units per second
-        speed = np.linalg.norm(self._dx.reshape(-1, x.shape[-1]) if x.ndim > 1 else self._dx[:, None], axis=-1)
-        speed = speed.reshape(x.shape[:-1] + (1,)) if x.ndim > 1 else speed
-        cutoff = self.min_cutoff + self.beta * speed / max(scale, 1e-6)
-        tau = 1.0 / (2.0 * np.pi * cutoff)
-        a = 1.0 / (1.0 + tau / dt)
-        self._x = a * x + (1.0 - a) * self._x
+        self._dx += a_d * ((x - self._x) / dt - self._dx)
+        # speed per point (norm over the last axis; of each value for a 1-D array), in scale units
+        # per second; a = 1 / (1 + tau / dt) with tau = 1 / (2π cutoff), written without tau
+        speed = np.sqrt(np.square(self._dx).sum(axis=-1, keepdims=True)) if x.ndim > 1 else np.abs(self._dx)
+        rate = (2.0 * math.pi * dt) * (self.min_cutoff + (self.beta / max(scale, 1e-6)) * speed)
+        self._x += rate / (1.0 + rate) * (x - self._x)
         self._t = t
         return self._x.astype(np.float32)
