@@ -99,6 +99,10 @@ class Gallery:
         """One representative embedding (the normalised mean), for recognising known people."""
         return None if self.empty else normalise(self._entries.mean(axis=0))
 
+    def restart(self, v: np.ndarray) -> None:
+        """Forget every entry and learn `v` (a good crop): what was kept proved to be someone else's look."""
+        self._entries, self.provisional = normalise(v)[None].copy(), False
+
     def add(self, v: np.ndarray, good: bool = True) -> None:
         """Learn `v` (L2-normalised). A crop that failed the quality gate (`good` False) is kept
         only while the gallery has nothing better."""

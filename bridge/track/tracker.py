@@ -68,6 +68,8 @@ class _Entry:
     embedded: int = 0  # embeddings taken of this track's face
     tentative: bool = False  # revived on a weak embedding: its next good crop confirms or splits it
     lost_at: float = 0.0  # when it was lost before a tentative revival (restored if the revival is undone)
+    revived_at: float = -1e9
+    doubt: np.ndarray | None = None  # a young track's good crop unlike its gallery (a second like it outvotes the gallery)
 
     def restart_smoothing(self) -> None:
         for f in (self.kps_filter, self.box_filter, self.lm_filter):
@@ -364,8 +366,8 @@ class Tracker:
         good = crop_quality(gray, face) is None
         lost = [o for o in self._entries.values() if not o.visible and not o.gallery.empty]
         if e.tentative:
-            if not good:
-                return  # a weak crop neither confirms nor undoes a weak match (and is not learnt)
+            if not good or now <= e.revived_at:
+                return  # the crop it was revived on, or a weak one: neither confirms nor undoes it (nor is learnt)
             e.tentative = False
             if e.gallery.similarity(v) < self.rule.threshold:  # not who the weak embedding said
                 best = reid.better_elsewhere(-1.0, [o.gallery.similarity(v) for o in lost], self.rule)
@@ -383,6 +385,15 @@ class Tracker:
         if (e.gallery.empty or e.gallery.similarity(v) >= self.gates.appearance_gate
                 or (e.gallery.provisional and good and not crossed)):
             e.gallery.add(v, good=good)
+        elif good and not crossed and len(e.gallery) == 1 and e.reidentified == 0 and now - e.first_seen < self.young_s:
+            # a newcomer's first crop can mislead in ways the quality gate misses (motion, a hand):
+            # two later good crops that agree with each other, and not with it, replace it
+            if e.doubt is not None and float(e.doubt @ v) >= self.rule.threshold:
+                e.gallery.restart(e.doubt)
+                e.gallery.add(v)
+                e.doubt = None
+            else:
+                e.doubt = v
 
     def _hand_over(self, e: _Entry, back: _Entry, now: float) -> None:
         """`e`'s face is really the lost person `back`: `back` takes its place on screen. A track
@@ -504,7 +515,7 @@ class Tracker:
     def _revive(self, e: _Entry, face: Face, pyramid: list[np.ndarray] | None, now: float,
                 tentative: bool = False) -> _Entry:
         """A lost person is back on this detection (`tentative`: on a weak embedding)."""
-        e.tentative, e.lost_at = tentative, e.last_seen
+        e.tentative, e.lost_at, e.revived_at = tentative, e.last_seen, now
         e.visible = True
         e.restart_smoothing()
         e.reidentified += 1
