@@ -328,10 +328,12 @@ class Tracker:
         learnt into the gallery."""
         if self.embed is None:
             return
+        boxes = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
+        good = {j: crop_quality(gray, faces[j], others=np.delete(boxes, j, axis=0)) is None for _, j in on_track}
         want = [(e, j) for e, j in on_track if j not in embeddings
                 and (e.gallery.empty or now - e.last_embedded >= self.recheck_s or (e.crossed and not e.near)
                      or ((e.gallery.provisional or e.tentative or self._young(e, now))
-                         and now - e.last_embedded >= self.provisional_s and crop_quality(gray, faces[j]) is None))]
+                         and now - e.last_embedded >= self.provisional_s and good[j]))]
         # no gallery first, then a tentative revival or a gallery holding only a poor crop now that
         # a good one is there (a face cut by the frame's edge as it walked in: until a good crop
         # replaces it, the person could not be recognised on return), then young tracks
@@ -343,7 +345,7 @@ class Tracker:
             self._swap_people(checked[a][0], checked[b][0])
         for e, j in on_track:
             if j in embeddings and e.id in self._entries and e.visible:
-                self._check_and_learn(e, faces[j], embeddings[j], gray, now)
+                self._check_and_learn(e, embeddings[j], good[j], now)
 
     def _swap_people(self, a: _Entry, b: _Entry) -> None:
         """Two faces that crossed carry each other's ids: each person takes their id, gallery and
@@ -359,11 +361,10 @@ class Tracker:
         """A track whose identity is still checked on every few crops (see young_s)."""
         return e.reidentified == 0 and e.embedded < self.young_embeddings and now - e.first_seen < self.young_s
 
-    def _check_and_learn(self, e: _Entry, face: Face, v: np.ndarray, gray: np.ndarray, now: float) -> None:
+    def _check_and_learn(self, e: _Entry, v: np.ndarray, good: bool, now: float) -> None:
         crossed = e.crossed
         e.last_embedded, e.crossed = now, False
         e.embedded += 1
-        good = crop_quality(gray, face) is None
         lost = [o for o in self._entries.values() if not o.visible and not o.gallery.empty]
         if e.tentative:
             if not good or now <= e.revived_at:
@@ -380,9 +381,10 @@ class Tracker:
             self._hand_over(e, lost[best], now)
             e = lost[best]
             e.tentative = False
-        # never learn someone else; a poor first crop is replaced by the first good one unless the
-        # face has been beside another since (the track may have jumped to that face)
-        if (e.gallery.empty or e.gallery.similarity(v) >= self.gates.appearance_gate
+        # never learn someone else: after the face was beside another (the track may have jumped to
+        # that face) only a clear likeness is learnt; a poor first crop is replaced by the first
+        # good one unless the face has been beside another since
+        if (e.gallery.empty or e.gallery.similarity(v) >= (self.rule.threshold if crossed else self.gates.appearance_gate)
                 or (e.gallery.provisional and good and not crossed)):
             e.gallery.add(v, good=good)
         elif good and not crossed and len(e.gallery) == 1 and e.reidentified == 0 and now - e.first_seen < self.young_s:
