@@ -154,3 +154,31 @@ def test_two_agreeing_good_crops_of_a_newcomer_outvote_a_misleading_first_one():
     tracker.update(GONE, None, 0.5)
     (back,) = tracker.update(IMAGE, [face(200.0)], 3.0)
     assert back.id == first.id
+
+
+def test_a_crop_another_face_covers_is_a_poor_one():
+    gray = cv2.cvtColor(IMAGE, cv2.COLOR_BGR2GRAY)
+    f = face(100.0)  # 70 × 70 at (100, 80)
+    beside = np.float32([[165, 80, 235, 150]])  # overlaps 5 px: 7 % of it
+    over = np.float32([[140, 80, 210, 150]])  # 30 px: 43 %
+    assert crop_quality(gray, f, others=beside) is None
+    assert crop_quality(gray, f, others=over) == "covered"
+
+
+def test_a_track_motion_put_on_the_wrong_face_takes_its_own_face_back():
+    """Someone steps in where A was; A's own face shows elsewhere. Motion gives A's track the
+    stranger; appearance (A's face clearly A, the stranger clearly not) gives it back, and the
+    stranger gets an id of their own."""
+    look = {100: A}
+
+    def embed(image, faces):
+        return [look.get(int(round(float(f.box[0]))), C) for f in faces]
+
+    tracker = Tracker(embed, recheck_s=2.0)
+    (a,) = tracker.update(IMAGE, [face(100.0)], 0.0)
+    look.clear()
+    look.update({104: C, 240: A})
+    tracks = {int(round(float(t.face.box[0]))): t.id
+              for t in tracker.update(IMAGE, [face(104.0), face(240.0)], 0.1)}
+    assert tracks[240] == a.id and tracks[104] != a.id
+    assert tracker.stats.reclaimed == 1

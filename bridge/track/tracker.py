@@ -90,6 +90,7 @@ class TrackerStats:
     identity_swaps: int = 0  # fixed by a periodic re-check
     takeovers: int = 0  # detections that took over a track the motion gates let go
     duplicates: int = 0  # second tracks on one face, ended
+    reclaimed: int = 0  # tracks that took their own face back from a fresh detection (appearance over motion)
     hidden: Counter = field(default_factory=Counter)  # coasting tracks stopped, by reason
 
 
@@ -225,6 +226,7 @@ class Tracker:
         fresh = [j for j in range(len(faces)) if j not in matched_d]
         if self.embed is not None:
             embeddings.update(self._embed(image, faces, [j for j in fresh if j not in embeddings]))
+            pairs, fresh = self._reclaim(image, gray, visible, pairs, fresh, faces, embeddings)
         unmatched = [e for i, e in enumerate(visible) if i not in matched_t]
         revived, weak = self._reidentify([e for e in self._entries.values() if not e.visible] + unmatched,
                                          faces, fresh, embeddings, now)
@@ -243,6 +245,46 @@ class Tracker:
         for e in unmatched:
             if e.id not in taken and e.visible:
                 self._missed(e, predicted[e.id], detected, pyramid, gray.shape, now)
+
+    def _reclaim(self, image: np.ndarray, gray: np.ndarray, visible: list[_Entry], pairs: list[tuple[int, int]],
+                 fresh: list[int], faces: list[Face], embeddings: dict[int, np.ndarray]
+                 ) -> tuple[list[tuple[int, int]], list[int]]:
+        """A fresh detection that is clearly the person of a track motion gave another detection
+        (in a crowd, one face slid onto the other's track while they overlapped): the track takes
+        its own face back, and the detection it held becomes fresh (someone back, or new). Judged
+        on a good crop, and only when the detection the track held looks clearly less like it."""
+        held = dict(pairs)
+        good = self._good_crops(gray, faces, fresh, {visible[r].id for r in held})
+        for j in list(fresh):
+            if j not in embeddings or not held:
+                continue
+            sims = {r: visible[r].gallery.similarity(embeddings[j]) for r in held}
+            r = max(sims, key=sims.__getitem__)
+            if sims[r] < self.rule.threshold or not good[j]:
+                continue
+            c = held[r]
+            if c not in embeddings:
+                embeddings.update(self._embed(image, faces, [c]))
+            if c not in embeddings or visible[r].gallery.similarity(embeddings[c]) > sims[r] - 2 * self.rule.margin:
+                continue  # nothing to compare with, or its detection fits it as well
+            held[r] = j
+            fresh = [k for k in fresh if k != j] + [c]
+            visible[r].restart_smoothing()  # no smear, and no velocity, from the face it was wrongly on
+            visible[r].raw, visible[r].velocity = faces[j], np.zeros(2, np.float32)
+            self.stats.reclaimed += 1
+        return list(held.items()), fresh
+
+    def _good_crops(self, gray: np.ndarray, faces: list[Face], idx: list[int], placed: set[int]) -> dict[int, bool]:
+        """Whether each of faces[idx] is a crop worth learning from (gallery.crop_quality), with the
+        other detections and the shown tracks no detection placed (`placed`: their ids) as faces
+        that may cover it: a face half behind an undetected one embeds like neither."""
+        boxes = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
+        unplaced = [e.raw.box for e in self._entries.values() if e.visible and e.id not in placed]
+        out = {}
+        for j in idx:
+            others = np.vstack([np.delete(boxes, j, axis=0), np.array(unplaced, np.float32).reshape(-1, 4)])
+            out[j] = crop_quality(gray, faces[j], others=others) is None
+        return out
 
     def _pair(self, image: np.ndarray, visible: list[_Entry], predictions: list[Face], faces: list[Face],
               embeddings: dict[int, np.ndarray]) -> list[tuple[int, int]]:
@@ -328,8 +370,7 @@ class Tracker:
         learnt into the gallery."""
         if self.embed is None:
             return
-        boxes = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
-        good = {j: crop_quality(gray, faces[j], others=np.delete(boxes, j, axis=0)) is None for _, j in on_track}
+        good = self._good_crops(gray, faces, [j for _, j in on_track], {e.id for e, _ in on_track})
         want = [(e, j) for e, j in on_track if j not in embeddings
                 and (e.gallery.empty or now - e.last_embedded >= self.recheck_s or (e.crossed and not e.near)
                      or ((e.gallery.provisional or e.tentative or self._young(e, now))
