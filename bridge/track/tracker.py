@@ -254,7 +254,7 @@ class Tracker:
         its own face back, and the detection it held becomes fresh (someone back, or new). Judged
         on a good crop, and only when the detection the track held looks clearly less like it."""
         held = dict(pairs)
-        good = self._good_crops(gray, faces, fresh, {visible[r].id for r in held})
+        good = {j: w is None for j, w in self._crop_faults(gray, faces, fresh, {visible[r].id for r in held}).items()}
         for j in list(fresh):
             if j not in embeddings or not held:
                 continue
@@ -274,16 +274,16 @@ class Tracker:
             self.stats.reclaimed += 1
         return list(held.items()), fresh
 
-    def _good_crops(self, gray: np.ndarray, faces: list[Face], idx: list[int], placed: set[int]) -> dict[int, bool]:
-        """Whether each of faces[idx] is a crop worth learning from (gallery.crop_quality), with the
+    def _crop_faults(self, gray: np.ndarray, faces: list[Face], idx: list[int], placed: set[int]) -> dict[int, str | None]:
+        """Why each of faces[idx] is not a crop worth learning from (gallery.crop_quality), with the
         other detections and the shown tracks no detection placed (`placed`: their ids) as faces
         that may cover it: a face half behind an undetected one embeds like neither."""
         boxes = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
         unplaced = [e.raw.box for e in self._entries.values() if e.visible and e.id not in placed]
-        out = {}
+        out: dict[int, str | None] = {}
         for j in idx:
             others = np.vstack([np.delete(boxes, j, axis=0), np.array(unplaced, np.float32).reshape(-1, 4)])
-            out[j] = crop_quality(gray, faces[j], others=others) is None
+            out[j] = crop_quality(gray, faces[j], others=others)
         return out
 
     def _pair(self, image: np.ndarray, visible: list[_Entry], predictions: list[Face], faces: list[Face],
@@ -370,11 +370,15 @@ class Tracker:
         learnt into the gallery."""
         if self.embed is None:
             return
-        good = self._good_crops(gray, faces, [j for _, j in on_track], {e.id for e, _ in on_track})
+        why = self._crop_faults(gray, faces, [j for _, j in on_track], {e.id for e, _ in on_track})
+        good = {j: w is None for j, w in why.items()}
+        # a crop another face covers is not learnt, but it still tells a lost person back (the
+        # re-check's threshold and margin guard it)
+        checkable = {j: w in (None, "covered") for j, w in why.items()}
         want = [(e, j) for e, j in on_track if j not in embeddings
                 and (e.gallery.empty or now - e.last_embedded >= self.recheck_s or (e.crossed and not e.near)
-                     or ((e.gallery.provisional or e.tentative or self._young(e, now))
-                         and now - e.last_embedded >= self.provisional_s and good[j]))]
+                     or ((e.gallery.provisional or e.tentative or e.doubt is not None or self._young(e, now))
+                         and now - e.last_embedded >= self.provisional_s and checkable[j]))]
         # no gallery first, then a tentative revival or a gallery holding only a poor crop now that
         # a good one is there (a face cut by the frame's edge as it walked in: until a good crop
         # replaces it, the person could not be recognised on return), then young tracks
@@ -422,12 +426,14 @@ class Tracker:
             self._hand_over(e, lost[best], now)
             e = lost[best]
             e.tentative = False
-        # never learn someone else: after the face was beside another (the track may have jumped to
-        # that face) only a clear likeness is learnt; a poor first crop is replaced by the first
-        # good one unless the face has been beside another since
-        if (e.gallery.empty or e.gallery.similarity(v) >= (self.rule.threshold if crossed else self.gates.appearance_gate)
-                or (e.gallery.provisional and good and not crossed)):
+        # never learn someone else: only a clear likeness is learnt (two faces overlapping as one
+        # detection, a track that slid onto a neighbour, embed half like it: learnt, the gallery
+        # would match both people); a poor first crop is replaced by the first good one unless
+        # the face has been beside another since
+        own = e.gallery.similarity(v)
+        if e.gallery.empty or own >= self.rule.threshold or (e.gallery.provisional and good and not crossed):
             e.gallery.add(v, good=good)
+            e.doubt = None
         elif good and not crossed and len(e.gallery) == 1 and e.reidentified == 0 and now - e.first_seen < self.young_s:
             # a newcomer's first crop can mislead in ways the quality gate misses (motion, a hand):
             # two later good crops that agree with each other, and not with it, replace it
@@ -452,7 +458,7 @@ class Tracker:
     def _take_face(self, back: _Entry, e: _Entry, now: float) -> None:
         """`back` is shown where `e`'s face is."""
         back.raw, back.face, back.reference, back.points = e.raw, e.face, e.reference, None
-        back.visible, back.state, back.misses = True, "detected", 0
+        back.visible, back.state, back.misses, back.doubt = True, "detected", 0, None
         back.last_seen = back.last_detected = now
         back.restart_smoothing()
         back.reidentified += 1
@@ -469,13 +475,18 @@ class Tracker:
     def _undo_revival(self, e: _Entry, now: float) -> _Entry:
         """A tentative revival that the first good crop contradicts: the face is someone new
         (a new id), and `e` goes back to waiting for its person, as it was."""
+        n = self._new_on(e, now)
+        self._lose(e, e.lost_at)
+        e.last_seen = e.lost_at
+        return n
+
+    def _new_on(self, e: _Entry, now: float) -> _Entry:
+        """A new person where `e`'s face is now (its place, motion and smoothing go with the face)."""
         n = self._new(e.raw, None, now)
         n.face, n.reference, n.velocity = e.face, e.reference, e.velocity
         n.kps_filter, n.box_filter, n.lm_filter = e.kps_filter, e.box_filter, e.lm_filter
         n.last_embedded, n.embedded = now, 1
         e.kps_filter, e.box_filter, e.lm_filter = (OneEuroFilter(self.min_cutoff, self.beta) for _ in range(3))
-        self._lose(e, e.lost_at)
-        e.last_seen = e.lost_at
         return n
 
     def _drop(self, e: _Entry) -> None:
@@ -558,7 +569,7 @@ class Tracker:
     def _revive(self, e: _Entry, face: Face, pyramid: list[np.ndarray] | None, now: float,
                 tentative: bool = False) -> _Entry:
         """A lost person is back on this detection (`tentative`: on a weak embedding)."""
-        e.tentative, e.lost_at, e.revived_at = tentative, e.last_seen, now
+        e.tentative, e.lost_at, e.revived_at, e.doubt = tentative, e.last_seen, now, None
         e.visible = True
         e.restart_smoothing()
         e.reidentified += 1
