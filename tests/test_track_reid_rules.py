@@ -182,3 +182,20 @@ def test_a_track_motion_put_on_the_wrong_face_takes_its_own_face_back():
               for t in tracker.update(IMAGE, [face(104.0), face(240.0)], 0.1)}
     assert tracks[240] == a.id and tracks[104] != a.id
     assert tracker.stats.reclaimed == 1
+
+
+def test_a_crop_only_half_like_the_person_is_not_learnt():
+    """A crop that is only half like the track's person (two faces overlapping as one detection)
+    would teach the gallery the other face too, and that face could later take the person's id."""
+    mix = (0.4 * A + np.sqrt(1 - 0.16) * B).astype(np.float32)
+    look = {100: A, 102: mix, 200: B}
+
+    def embed(image, faces):
+        return [look[int(round(float(f.box[0])))] for f in faces]
+
+    tracker = Tracker(embed, recheck_s=1.0)
+    (a,) = tracker.update(IMAGE, [face(100.0)], 0.0)
+    tracker.update(IMAGE, [face(102.0)], 1.2)  # the periodic re-check: cosine 0.4
+    assert tracker.update(GONE, None, 1.3) == []
+    (other,) = tracker.update(IMAGE, [face(200.0)], 3.0)
+    assert other.id != a.id
