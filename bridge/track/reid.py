@@ -5,6 +5,10 @@ A detection no track claimed is compared with every track that is lost (and with
 one-to-one (Hungarian on similarity); a pair counts only above `threshold` and clear of the
 runner-up by `margin` (hysteresis: a near-tie between two lost people names neither).
 
+A weak embedding (half a face at the frame's edge, a blurred or covered crop) that still
+resembles one lost person clearly more than every other (`by_margin`) takes that person back
+tentatively; the tracker confirms or undoes it on the face's next good crop.
+
 A face that went out of sight moments ago and shows again where it was is the same person
 too (`by_place`): a face so small or blurred that its embedding is weak still keeps its id
 after a short miss.

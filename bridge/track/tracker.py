@@ -5,14 +5,19 @@
   Hungarian), and detections that take over a track the gates let go;
 - evidence.py: a track no detection confirms is drawn only while its face is still there
   (flow inliers and patch agreement; out of frame ends it);
-- reid.py: a face no track claimed gets a lost person's id back (by gallery, or by place
-  moments after a miss), and a periodic re-check repairs ids swapped while faces crossed;
+- reid.py: a face no track claimed gets a lost person's id back (by gallery; tentatively on a
+  weak embedding that points at one person only, confirmed or undone on the next good crop; or
+  by place moments after a miss), and a periodic re-check repairs ids swapped while faces
+  crossed; a young track is re-checked on its first good crops (a newcomer that is someone
+  back is relabelled, and its id dropped);
 - gallery.py: several quality-gated embeddings per person, matched by the best;
 - slots.py: the on-screen face numbers the hotkeys address.
 
 This module holds the tracks and applies the decisions. Embeddings are asked for within a
-per-frame budget (`embed_budget`), most needed first: near-ties, new faces, faces with no
-gallery yet, then periodic re-checks; what does not fit waits for the next frame.
+per-frame budget (`embed_budget`, on average: a frame may add the frame before's unused share),
+most needed first: near-ties, new faces, faces with no gallery yet, tentative and young tracks,
+then periodic re-checks; what does not fit waits for the next frame. A fresh detection that is
+clearly the person of a track motion gave another face takes that track back (`_reclaim`).
 """
 
 from __future__ import annotations
