@@ -1,7 +1,8 @@
 """The re-identification rules of a returning face, one by one, on a still picture with a
 scripted recogniser (each crop's embedding chosen by where the face is): a weak embedding
 that points at one lost person, the check of a young track's first good crops, relabelled
-newcomers and fragments that leave no lost "person" behind, and the embedding budget."""
+newcomers that leave no lost "person" behind, covered crops, reclaiming a face, what a gallery
+learns, and the embedding budget."""
 
 import cv2
 import numpy as np
@@ -122,19 +123,6 @@ def test_unused_embedding_budget_carries_one_frame_and_no_further():
     tracker.update(IMAGE, None, 0.03)
     tracker.update(IMAGE, [face(20.0), face(120.0), face(240.0)], 0.07)
     assert embed.calls == [2]  # one frame's budget plus the one before's, never three
-
-
-def test_a_fragment_seen_once_beside_a_face_leaves_no_lost_person_behind():
-    """A one-off detection on the brow of a face (stopped as 'unconfirmed') named no one: it is
-    ended for good, so its crop can never be matched by a face that comes back later."""
-    embed = scripted(lambda x: A if x > 100 else B)
-    tracker = Tracker(embed)
-    whole = Face(box=np.float32([120, 80, 220, 200]), score=0.9)
-    brow = Face(box=np.float32([140, 40, 200, 100]), score=0.75)
-    tracker.update(IMAGE, [whole], 0.0)
-    assert len(tracker.update(IMAGE, [whole, brow], 1 / 30)) == 2
-    assert len(tracker.update(IMAGE, [whole], 2 / 30)) == 1
-    assert tracker.stats.hidden["unconfirmed"] == 1 and tracker.lost_ids == []
 
 
 def test_two_agreeing_good_crops_of_a_newcomer_outvote_a_misleading_first_one():

@@ -133,7 +133,7 @@ class Tracker:
         self.gates = Gates(iou_gate, keypoint_gate, ambiguity_margin, appearance_gate, appearance_weight)
         self.rule = ReidRule(reid_threshold, reid_margin)
         self.recheck_s = recheck_s
-        self.provisional_s = min(recheck_s, 0.1)  # re-embedding of a track whose gallery holds only a poor crop
+        self.provisional_s = min(recheck_s, 0.1)  # spacing of a young track's re-checks (different crops)
         # a young track's identity is re-checked on its first few crops (the first may be poor in
         # a way the quality gate misses); a newcomer that is really someone back is relabelled
         self.young_s, self.young_embeddings = min(recheck_s, 1.0), 3
@@ -328,9 +328,8 @@ class Tracker:
             self.stats.hidden["occluded"] += 1
         elif moved is not None and e.hits < 2 and e.reidentified == 0 and covered(moved.box, detected) >= 0.15:
             # seen once, then missed right against a detected face: a fragment of that face
-            # (its brow above an occluder), not a second person: it names no one
+            # (its brow above an occluder), not a second person
             self._stop(e, "unconfirmed", now)
-            self._drop(e)
         else:
             self._coast(e, prediction, pyramid, shape, now)
 
@@ -382,7 +381,9 @@ class Tracker:
         checkable = {j: w in (None, "covered") for j, w in why.items()}
         want = [(e, j) for e, j in on_track if j not in embeddings
                 and (e.gallery.empty or now - e.last_embedded >= self.recheck_s or (e.crossed and not e.near)
-                     or ((e.gallery.provisional or e.tentative or e.doubt is not None or self._young(e, now))
+                     # a poor-crop gallery or a tentative revival: on the very first good crop
+                     or ((e.gallery.provisional or e.tentative) and now > e.last_embedded and checkable[j])
+                     or ((e.doubt is not None or self._young(e, now))
                          and now - e.last_embedded >= self.provisional_s and checkable[j]))]
         # no gallery first, then a tentative revival or a gallery holding only a poor crop now that
         # a good one is there (a face cut by the frame's edge as it walked in: until a good crop
