@@ -99,7 +99,7 @@ class TrackingSection:
     recheck_s: float = field(2.0, "seconds between identity re-checks of a track (each costs one embedding)", minimum=0.1)
     reid_threshold: float = field(0.5, "least similarity to give a returning face its old id; higher: fewer wrong re-entries, more new ids", minimum=0.0, maximum=1.0)
     gallery_size: int = field(6, "embeddings kept per person (different poses and light; blurred, tiny and profile crops are skipped); a returning face is matched by the best", minimum=1, maximum=32)
-    embed_budget: int = field(2, "most faces sent to the recogniser per frame, so identity checks never stall a frame; the rest wait a frame", minimum=1, maximum=16)
+    embed_budget: int = field(2, "faces sent to the recogniser per frame on average (a frame may add what the frame before left unused: at most twice this), so identity checks never stall a frame; the rest wait", minimum=1, maximum=16)
     coast_agreement: float = field(0.5, "least likeness (0..1) of a face followed by optical flow alone to its last detected look; below it the swap stops being drawn (no ghosts); higher: stops sooner", minimum=0.0, maximum=1.0)
     smoothing_min_cutoff: float = field(0.5, "landmark smoothing cut-off (Hz) on a still face; lower: steadier, more lag", minimum=0.01)
     smoothing_beta: float = field(2.0, "how fast smoothing lets go on fast moves; higher: less lag, more jitter", minimum=0.0)

@@ -48,3 +48,15 @@ def test_two_faces_carrying_each_others_id_after_a_crossing_are_found():
     assert swapped([gallery(a), gallery(b)], [a, b], rule) == []
     twin = (a + b) / np.linalg.norm(a + b)
     assert swapped([gallery(a), gallery(b)], [twin, twin], rule) == []  # no clear case: leave them
+
+
+def test_a_weak_embedding_that_points_at_one_lost_person_only_takes_them_back():
+    from bridge.track.reid import by_margin
+    a, b, noise = np.eye(4, dtype=np.float32)[:3]
+    rule = ReidRule(weak_threshold=0.3, weak_margin=0.2)
+    half = (0.4 * a + np.sqrt(1 - 0.16) * noise).astype(np.float32)  # cosine 0.4 to a, 0 to b
+    assert by_margin([gallery(a), gallery(b)], [half], rule) == {0: 0}
+    both = (0.4 * a + 0.3 * b + np.sqrt(1 - 0.25) * noise).astype(np.float32)  # 0.4 vs 0.3: no clear one
+    assert by_margin([gallery(a), gallery(b)], [both], rule) == {}
+    faint = (0.2 * a + np.sqrt(1 - 0.04) * noise).astype(np.float32)  # like nobody
+    assert by_margin([gallery(a), gallery(b)], [faint], rule) == {}

@@ -23,8 +23,9 @@ def normalise(v: np.ndarray) -> np.ndarray:
 
 
 def crop_quality(gray: np.ndarray, face: Face, *, min_size: float = 40.0, min_sharpness: float = 0.22,
-                 max_yaw: float = 0.5) -> str | None:
-    """Why this crop is not worth learning from ("tiny", "partial", "blurred", "profile"), or None when it is.
+                 max_yaw: float = 0.5, others: np.ndarray | None = None, max_covered: float = 0.2) -> str | None:
+    """Why this crop is not worth learning from ("tiny", "partial", "covered", "blurred", "profile"),
+    or None when it is.
 
     min_size: least box side in pixels (the recogniser sees 112 px; far smaller is mostly guess).
     min_sharpness: least mean |Laplacian| / grey std on the inner face (contrast-free; motion
@@ -32,6 +33,9 @@ def crop_quality(gray: np.ndarray, face: Face, *, min_size: float = 40.0, min_sh
     max_yaw: largest offset of the nose from the eyes' midpoint, in eye distances (a head
         turned 45° or more gives an embedding unlike the front view; the test photos' three-quarter
         faces measure 0.37-0.45).
+    others: (N, 4) boxes of the other faces on the frame; a crop that one of them covers by more
+        than `max_covered` of its area holds part of that face too (one in front of the other, in
+        a crowd or a crossing) and embeds like neither.
     """
     x0, y0, x1, y1 = (float(v) for v in face.box)
     if min(x1 - x0, y1 - y0) < min_size:
@@ -39,6 +43,11 @@ def crop_quality(gray: np.ndarray, face: Face, *, min_size: float = 40.0, min_sh
     h, w = gray.shape[:2]
     if x0 <= 1 or y0 <= 1 or x1 >= w - 1 or y1 >= h - 1:
         return "partial"  # cut by the frame's edge (walking in or out): half a face embeds like nobody
+    if others is not None and len(others):
+        ix = np.clip(np.minimum(x1, others[:, 2]) - np.maximum(x0, others[:, 0]), 0, None)
+        iy = np.clip(np.minimum(y1, others[:, 3]) - np.maximum(y0, others[:, 1]), 0, None)
+        if float((ix * iy).max()) > max_covered * max(1.0, (x1 - x0) * (y1 - y0)):
+            return "covered"
     if face.kps5 is not None:
         kps = np.asarray(face.kps5, np.float32)
         eyes = kps[1] - kps[0]
@@ -103,6 +112,10 @@ class Gallery:
         if self._mean is None:
             self._mean = normalise(self._entries.mean(axis=0))
         return self._mean.copy()
+
+    def restart(self, v: np.ndarray) -> None:
+        """Forget every entry and learn `v` (a good crop): what was kept proved to be someone else's look."""
+        self._entries, self.provisional = normalise(v)[None].copy(), False
 
     def add(self, v: np.ndarray, good: bool = True) -> None:
         """Learn `v` (L2-normalised). A crop that failed the quality gate (`good` False) is kept

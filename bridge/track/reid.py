@@ -5,6 +5,10 @@ A detection no track claimed is compared with every track that is lost (and with
 one-to-one (Hungarian on similarity); a pair counts only above `threshold` and clear of the
 runner-up by `margin` (hysteresis: a near-tie between two lost people names neither).
 
+A weak embedding (half a face at the frame's edge, a blurred or covered crop) that still
+resembles one lost person clearly more than every other (`by_margin`) takes that person back
+tentatively; the tracker confirms or undoes it on the face's next good crop.
+
 A face that went out of sight moments ago and shows again where it was is the same person
 too (`by_place`): a face so small or blurred that its embedding is weak still keeps its id
 after a short miss.
@@ -28,12 +32,18 @@ class ReidRule:
     margin: the best lost track must beat the runner-up by this much.
     place_s: a track lost at most this long ago takes back a face that shows up on its last box
         (IoU ≥ place_iou) unless appearance says it is someone else.
+    weak_threshold, weak_margin: a face below `threshold` (half a face at the frame's edge, a
+        blurred crop: its embedding is weak) still takes back the lost person it resembles at
+        least `weak_threshold` and clearly more than every other lost person (by `weak_margin`),
+        tentatively: the track's first good crop confirms it or gives the face an id of its own.
     """
 
     threshold: float = 0.5
     margin: float = 0.05
     place_s: float = 0.5
     place_iou: float = 0.3
+    weak_threshold: float = 0.3
+    weak_margin: float = 0.2
 
 
 def by_appearance(galleries: list[Gallery], embeddings: list[np.ndarray], rule: ReidRule) -> dict[int, int]:
@@ -52,6 +62,23 @@ def by_appearance(galleries: list[Gallery], embeddings: list[np.ndarray], rule: 
         if len(others) and s - others.max() < rule.margin:
             continue
         out[int(c)] = int(r)
+    return out
+
+
+def by_margin(galleries: list[Gallery], embeddings: list[np.ndarray], rule: ReidRule) -> dict[int, int]:
+    """{face index: lost-track index} for faces whose best lost person clears `weak_threshold`
+    and beats the runner-up lost person by `weak_margin` (a weak embedding that still points at
+    one person only). Tentative: the caller verifies it on a good crop."""
+    if not galleries or not embeddings:
+        return {}
+    sims = np.stack([g.similarities(np.stack(embeddings)) for g in galleries])  # lost × faces
+    rows, cols = linear_sum_assignment(-sims)
+    out: dict[int, int] = {}
+    for r, c in zip(rows, cols):
+        others = np.delete(sims[:, c], r)
+        runner_up = float(others.max()) if len(others) else -1.0
+        if sims[r, c] >= rule.weak_threshold and sims[r, c] - runner_up >= rule.weak_margin:
+            out[int(c)] = int(r)
     return out
 
 

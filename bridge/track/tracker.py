@@ -5,14 +5,19 @@
   Hungarian), and detections that take over a track the gates let go;
 - evidence.py: a track no detection confirms is drawn only while its face is still there
   (flow inliers and patch agreement; out of frame ends it);
-- reid.py: a face no track claimed gets a lost person's id back (by gallery, or by place
-  moments after a miss), and a periodic re-check repairs ids swapped while faces crossed;
+- reid.py: a face no track claimed gets a lost person's id back (by gallery; tentatively on a
+  weak embedding that points at one person only, confirmed or undone on the next good crop; or
+  by place moments after a miss), and a periodic re-check repairs ids swapped while faces
+  crossed; a young track is re-checked on its first good crops (a newcomer that is someone
+  back is relabelled, and its id dropped);
 - gallery.py: several quality-gated embeddings per person, matched by the best;
 - slots.py: the on-screen face numbers the hotkeys address.
 
 This module holds the tracks and applies the decisions. Embeddings are asked for within a
-per-frame budget (`embed_budget`), most needed first: near-ties, new faces, faces with no
-gallery yet, then periodic re-checks; what does not fit waits for the next frame.
+per-frame budget (`embed_budget`, on average: a frame may add the frame before's unused share),
+most needed first: near-ties, new faces, faces with no gallery yet, tentative and young tracks,
+then periodic re-checks; what does not fit waits for the next frame. A fresh detection that is
+clearly the person of a track motion gave another face takes that track back (`_reclaim`).
 """
 
 from __future__ import annotations
@@ -65,6 +70,11 @@ class _Entry:
     hits: int = 0  # detections matched to it
     near: bool = False  # its box touches another track's (a crossing: ids may swap)
     crossed: bool = False  # has been near someone since its last embedding: re-check once apart
+    embedded: int = 0  # embeddings taken of this track's face
+    tentative: bool = False  # revived on a weak embedding: its next good crop confirms or splits it
+    lost_at: float = 0.0  # when it was lost before a tentative revival (restored if the revival is undone)
+    revived_at: float = -1e9
+    doubt: np.ndarray | None = None  # a young track's good crop unlike its gallery (a second like it outvotes the gallery)
 
     def restart_smoothing(self) -> None:
         for f in (self.kps_filter, self.box_filter, self.lm_filter):
@@ -85,6 +95,7 @@ class TrackerStats:
     identity_swaps: int = 0  # fixed by a periodic re-check
     takeovers: int = 0  # detections that took over a track the motion gates let go
     duplicates: int = 0  # second tracks on one face, ended
+    reclaimed: int = 0  # tracks that took their own face back from a fresh detection (appearance over motion)
     hidden: Counter = field(default_factory=Counter)  # coasting tracks stopped, by reason
 
 
@@ -98,8 +109,10 @@ class Tracker:
     recheck_s: seconds between embedding re-checks of a track (gallery growth, swap repair).
     gallery_size: embeddings kept per person (gallery.Gallery).
     gallery_momentum: weight of the old value when a gallery entry is refreshed (0..1).
-    embed_budget: most faces sent to the recogniser per frame (so an identity check never
-        stalls a frame); the rest wait for the next frame.
+    embed_budget: faces sent to the recogniser per frame on average (so an identity check never
+        stalls a frame); a frame may also spend what the frame before left unused (at most twice
+        the budget in one frame: returning faces on a detection frame after a coasting one); the
+        rest wait for the next frame.
     max_coast_s: longest a track is shown on flow alone without a matching detection.
     forget_s: how long a lost track waits for its person to come back (re-entry window).
     occlusion: a coasting track whose box a detected face covers this much (fraction of its
@@ -120,7 +133,10 @@ class Tracker:
         self.gates = Gates(iou_gate, keypoint_gate, ambiguity_margin, appearance_gate, appearance_weight)
         self.rule = ReidRule(reid_threshold, reid_margin)
         self.recheck_s = recheck_s
-        self.provisional_s = min(recheck_s, 0.1)  # re-embedding of a track whose gallery holds only a poor crop
+        self.provisional_s = min(recheck_s, 0.1)  # spacing of a young track's re-checks (different crops)
+        # a young track's identity is re-checked on its first few crops (the first may be poor in
+        # a way the quality gate misses); a newcomer that is really someone back is relabelled
+        self.young_s, self.young_embeddings = min(recheck_s, 1.0), 3
         self.gallery_size, self.gallery_momentum = gallery_size, gallery_momentum
         self.embed_budget = max(1, embed_budget)
         self.max_coast_s = max_coast_s
@@ -145,7 +161,7 @@ class Tracker:
             raise ValueError(f"Tracker.update: expected an H×W×3 BGR image, got shape {image_bgr.shape}")
         gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
         self.stats.frames += 1
-        self._budget = self.embed_budget
+        self._budget = min(self._budget + self.embed_budget, 2 * self.embed_budget)  # unused budget carries one frame
         self.wants_detection = False
         self._forget(now)
         visible = [e for e in self._entries.values() if e.visible]
@@ -215,15 +231,17 @@ class Tracker:
         fresh = [j for j in range(len(faces)) if j not in matched_d]
         if self.embed is not None:
             embeddings.update(self._embed(image, faces, [j for j in fresh if j not in embeddings]))
+            pairs, fresh = self._reclaim(image, gray, visible, pairs, fresh, faces, embeddings)
         unmatched = [e for i, e in enumerate(visible) if i not in matched_t]
-        revived = self._reidentify([e for e in self._entries.values() if not e.visible] + unmatched,
-                                   faces, fresh, embeddings, now)
+        revived, weak = self._reidentify([e for e in self._entries.values() if not e.visible] + unmatched,
+                                         faces, fresh, embeddings, now)
 
         on_track = [(visible[r], c) for r, c in pairs]  # (track, detection) of this frame
         for e, j in on_track:
             self._match(e, faces[j], pyramid, now)
         for j in fresh:
-            e = self._revive(revived[j], faces[j], pyramid, now) if j in revived else self._new(faces[j], pyramid, now)
+            e = (self._revive(revived[j], faces[j], pyramid, now, tentative=j in weak) if j in revived
+                 else self._new(faces[j], pyramid, now))
             on_track.append((e, j))
         self._learn(image, gray, faces, on_track, embeddings, now)
 
@@ -232,6 +250,46 @@ class Tracker:
         for e in unmatched:
             if e.id not in taken and e.visible:
                 self._missed(e, predicted[e.id], detected, pyramid, gray.shape, now)
+
+    def _reclaim(self, image: np.ndarray, gray: np.ndarray, visible: list[_Entry], pairs: list[tuple[int, int]],
+                 fresh: list[int], faces: list[Face], embeddings: dict[int, np.ndarray]
+                 ) -> tuple[list[tuple[int, int]], list[int]]:
+        """A fresh detection that is clearly the person of a track motion gave another detection
+        (in a crowd, one face slid onto the other's track while they overlapped): the track takes
+        its own face back, and the detection it held becomes fresh (someone back, or new). Judged
+        on a good crop, and only when the detection the track held looks clearly less like it."""
+        held = dict(pairs)
+        good = {j: w is None for j, w in self._crop_faults(gray, faces, fresh, {visible[r].id for r in held}).items()}
+        for j in list(fresh):
+            if j not in embeddings or not held:
+                continue
+            sims = {r: visible[r].gallery.similarity(embeddings[j]) for r in held}
+            r = max(sims, key=sims.__getitem__)
+            if sims[r] < self.rule.threshold or not good[j]:
+                continue
+            c = held[r]
+            if c not in embeddings:
+                embeddings.update(self._embed(image, faces, [c]))
+            if c not in embeddings or visible[r].gallery.similarity(embeddings[c]) > sims[r] - 2 * self.rule.margin:
+                continue  # nothing to compare with, or its detection fits it as well
+            held[r] = j
+            fresh = [k for k in fresh if k != j] + [c]
+            visible[r].restart_smoothing()  # no smear, and no velocity, from the face it was wrongly on
+            visible[r].raw, visible[r].velocity = faces[j], np.zeros(2, np.float32)
+            self.stats.reclaimed += 1
+        return list(held.items()), fresh
+
+    def _crop_faults(self, gray: np.ndarray, faces: list[Face], idx: list[int], placed: set[int]) -> dict[int, str | None]:
+        """Why each of faces[idx] is not a crop worth learning from (gallery.crop_quality), with the
+        other detections and the shown tracks no detection placed (`placed`: their ids) as faces
+        that may cover it: a face half behind an undetected one embeds like neither."""
+        boxes = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
+        unplaced = [e.raw.box for e in self._entries.values() if e.visible and e.id not in placed]
+        out: dict[int, str | None] = {}
+        for j in idx:
+            others = np.vstack([np.delete(boxes, j, axis=0), np.array(unplaced, np.float32).reshape(-1, 4)])
+            out[j] = crop_quality(gray, faces[j], others=others)
+        return out
 
     def _pair(self, image: np.ndarray, visible: list[_Entry], predictions: list[Face], faces: list[Face],
               embeddings: dict[int, np.ndarray]) -> list[tuple[int, int]]:
@@ -276,14 +334,24 @@ class Tracker:
             self._coast(e, prediction, pyramid, shape, now)
 
     def _reidentify(self, candidates: list[_Entry], faces: list[Face], fresh: list[int],
-                    embeddings: dict[int, np.ndarray], now: float) -> dict[int, _Entry]:
-        """{detection index: track} for fresh detections that are a lost (or astray) person."""
+                    embeddings: dict[int, np.ndarray], now: float) -> tuple[dict[int, _Entry], set[int]]:
+        """{detection index: track} for fresh detections that are a lost (or astray) person, and
+        the detections among them taken back on a weak embedding (tentatively)."""
         out: dict[int, _Entry] = {}
         with_gallery = [e for e in candidates if not e.gallery.empty]
         dets = [j for j in fresh if j in embeddings]
         for c, r in reid.by_appearance([e.gallery for e in with_gallery], [embeddings[j] for j in dets],
                                        self.rule).items():
             out[dets[c]] = with_gallery[r]
+        # a weak embedding (half a face at the edge) that still points at one lost person only:
+        # taken back tentatively rather than started as someone new (a new id, relabelled a
+        # few frames later, is two id switches and the wrong target meanwhile)
+        lost = [e for e in with_gallery if not e.visible and e not in out.values()]
+        rest = [j for j in dets if j not in out]
+        weak: set[int] = set()
+        for c, r in reid.by_margin([e.gallery for e in lost], [embeddings[j] for j in rest], self.rule).items():
+            out[rest[c]] = lost[r]
+            weak.add(rest[c])
         # moments after a miss, where it was: the same face, unless appearance says otherwise
         lost = [e for e in candidates if not e.visible and e not in out.values()]
         rest = [j for j in fresh if j not in out]
@@ -296,7 +364,7 @@ class Tracker:
                                       np.array([faces[j].box for j in rest], np.float32), self.rule,
                                       contradicts).items():
                 out[rest[c]] = lost[r]
-        return out
+        return out, weak
 
     def _learn(self, image: np.ndarray, gray: np.ndarray, faces: list[Face], on_track: list[tuple[_Entry, int]],
                embeddings: dict[int, np.ndarray], now: float) -> None:
@@ -306,21 +374,29 @@ class Tracker:
         learnt into the gallery."""
         if self.embed is None:
             return
+        why = self._crop_faults(gray, faces, [j for _, j in on_track], {e.id for e, _ in on_track})
+        good = {j: w is None for j, w in why.items()}
+        # a crop another face covers is not learnt, but it still tells a lost person back (the
+        # re-check's threshold and margin guard it)
+        checkable = {j: w in (None, "covered") for j, w in why.items()}
         want = [(e, j) for e, j in on_track if j not in embeddings
                 and (e.gallery.empty or now - e.last_embedded >= self.recheck_s or (e.crossed and not e.near)
-                     or (e.gallery.provisional and now - e.last_embedded >= self.provisional_s
-                         and crop_quality(gray, faces[j]) is None))]
-        # no gallery first, then one holding only a poor crop now that a good one is there (a face
-        # cut by the frame's edge as it walked in: until a good crop replaces it, the person
-        # could not be recognised on return)
-        want.sort(key=lambda p: (not p[0].gallery.empty, not p[0].gallery.provisional, p[0].last_embedded))
+                     # a poor-crop gallery or a tentative revival: on the very first good crop
+                     or ((e.gallery.provisional or e.tentative) and now > e.last_embedded and checkable[j])
+                     or ((e.doubt is not None or self._young(e, now))
+                         and now - e.last_embedded >= self.provisional_s and checkable[j]))]
+        # no gallery first, then a tentative revival or a gallery holding only a poor crop now that
+        # a good one is there (a face cut by the frame's edge as it walked in: until a good crop
+        # replaces it, the person could not be recognised on return), then young tracks
+        want.sort(key=lambda p: (not p[0].gallery.empty, not (p[0].gallery.provisional or p[0].tentative),
+                                 not self._young(p[0], now), p[0].last_embedded))
         embeddings = {**embeddings, **self._embed(image, faces, [j for _, j in want])}
         checked = [(e, embeddings[j]) for e, j in on_track if j in embeddings]
         for a, b in reid.swapped([e.gallery for e, _ in checked], [v for _, v in checked], self.rule):
             self._swap_people(checked[a][0], checked[b][0])
         for e, j in on_track:
             if j in embeddings and e.id in self._entries and e.visible:
-                self._check_and_learn(e, faces[j], embeddings[j], gray, now)
+                self._check_and_learn(e, embeddings[j], good[j], now)
 
     def _swap_people(self, a: _Entry, b: _Entry) -> None:
         """Two faces that crossed carry each other's ids: each person takes their id, gallery and
@@ -332,11 +408,22 @@ class Tracker:
         self._entries[a.id], self._entries[b.id] = a, b
         self.stats.identity_swaps += 1
 
-    def _check_and_learn(self, e: _Entry, face: Face, v: np.ndarray, gray: np.ndarray, now: float) -> None:
+    def _young(self, e: _Entry, now: float) -> bool:
+        """A track whose identity is still checked on every few crops (see young_s)."""
+        return e.reidentified == 0 and e.embedded < self.young_embeddings and now - e.first_seen < self.young_s
+
+    def _check_and_learn(self, e: _Entry, v: np.ndarray, good: bool, now: float) -> None:
         crossed = e.crossed
         e.last_embedded, e.crossed = now, False
-        good = crop_quality(gray, face) is None
+        e.embedded += 1
         lost = [o for o in self._entries.values() if not o.visible and not o.gallery.empty]
+        if e.tentative:
+            if not good or now <= e.revived_at:
+                return  # the crop it was revived on, or a weak one: neither confirms nor undoes it (nor is learnt)
+            e.tentative = False
+            if e.gallery.similarity(v) < self.rule.threshold:  # not who the weak embedding said
+                best = reid.better_elsewhere(-1.0, [o.gallery.similarity(v) for o in lost], self.rule)
+                e = self._undo_revival(e, now) if best is None else self._hand_back(e, lost[best], now)
         # a gallery holding only a poor crop says little about who this is: a good crop is judged
         # against the lost people as if the track had no gallery yet
         own = -1.0 if e.gallery.provisional and good else e.gallery.similarity(v)
@@ -344,26 +431,74 @@ class Tracker:
         if best is not None:
             self._hand_over(e, lost[best], now)
             e = lost[best]
-        # never learn someone else; a poor first crop is replaced by the first good one unless the
-        # face has been beside another since (the track may have jumped to that face)
-        if (e.gallery.empty or e.gallery.similarity(v) >= self.gates.appearance_gate
-                or (e.gallery.provisional and good and not crossed)):
+            e.tentative = False
+        # never learn someone else: only a clear likeness is learnt (two faces overlapping as one
+        # detection, a track that slid onto a neighbour, embed half like it: learnt, the gallery
+        # would match both people); a poor first crop is replaced by the first good one unless
+        # the face has been beside another since
+        own = e.gallery.similarity(v)
+        if e.gallery.empty or own >= self.rule.threshold or (e.gallery.provisional and good and not crossed):
             e.gallery.add(v, good=good)
+            e.doubt = None
+        elif good and not crossed and len(e.gallery) == 1 and e.reidentified == 0 and now - e.first_seen < self.young_s:
+            # a newcomer's first crop can mislead in ways the quality gate misses (motion, a hand):
+            # two later good crops that agree with each other, and not with it, replace it
+            if e.doubt is not None and float(e.doubt @ v) >= self.rule.threshold:
+                e.gallery.restart(e.doubt)
+                e.gallery.add(v)
+                e.doubt = None
+            else:
+                e.doubt = v
 
     def _hand_over(self, e: _Entry, back: _Entry, now: float) -> None:
         """`e`'s face is really the lost person `back`: `back` takes its place on screen. A track
         only moments old (a newcomer whose embedding came late) is dropped, not kept as lost."""
+        self._take_face(back, e, now)
+        # a newcomer's id that turned out to be `back` all along names nobody: dropped, so that its
+        # few (often poor) crops do not wait as a lost "person" that other faces can match
+        if e.gallery.empty or e.gallery.provisional or (e.reidentified == 0 and now - e.first_seen < self.young_s):
+            self._drop(e)
+        else:
+            self._lose(e, now)
+
+    def _take_face(self, back: _Entry, e: _Entry, now: float) -> None:
+        """`back` is shown where `e`'s face is."""
         back.raw, back.face, back.reference, back.points = e.raw, e.face, e.reference, None
-        back.visible, back.state, back.misses = True, "detected", 0
+        back.visible, back.state, back.misses, back.doubt = True, "detected", 0, None
         back.last_seen = back.last_detected = now
         back.restart_smoothing()
         back.reidentified += 1
         self.stats.identity_swaps += 1
-        if e.gallery.empty:
-            del self._entries[e.id]
-            self._forgotten.add(e.id)
-        else:
-            self._lose(e, now)
+
+    def _hand_back(self, e: _Entry, other: _Entry, now: float) -> _Entry:
+        """A tentative revival of `e` was wrong and the face is the lost person `other`: `other`
+        takes the face and `e` goes back to waiting, as it was."""
+        self._take_face(other, e, now)
+        self._lose(e, e.lost_at)
+        e.last_seen = e.lost_at
+        return other
+
+    def _undo_revival(self, e: _Entry, now: float) -> _Entry:
+        """A tentative revival that the first good crop contradicts: the face is someone new
+        (a new id), and `e` goes back to waiting for its person, as it was."""
+        n = self._new_on(e, now)
+        self._lose(e, e.lost_at)
+        e.last_seen = e.lost_at
+        return n
+
+    def _new_on(self, e: _Entry, now: float) -> _Entry:
+        """A new person where `e`'s face is now (its place, motion and smoothing go with the face)."""
+        n = self._new(e.raw, None, now)
+        n.face, n.reference, n.velocity = e.face, e.reference, e.velocity
+        n.kps_filter, n.box_filter, n.lm_filter = e.kps_filter, e.box_filter, e.lm_filter
+        n.last_embedded, n.embedded = now, 1
+        e.kps_filter, e.box_filter, e.lm_filter = (OneEuroFilter(self.min_cutoff, self.beta) for _ in range(3))
+        return n
+
+    def _drop(self, e: _Entry) -> None:
+        """End a track for good: it names no one (its slot is freed)."""
+        self._entries.pop(e.id, None)
+        self._forgotten.add(e.id)
 
     def _one_track_per_face(self) -> None:
         """Two shown tracks on one face: one ends (association.duplicates says which). Tracks
@@ -437,8 +572,10 @@ class Tracker:
         e.points = None
         e.last_seen = min(e.last_seen, now)
 
-    def _revive(self, e: _Entry, face: Face, pyramid: list[np.ndarray] | None, now: float) -> _Entry:
-        """A lost person is back on this detection."""
+    def _revive(self, e: _Entry, face: Face, pyramid: list[np.ndarray] | None, now: float,
+                tentative: bool = False) -> _Entry:
+        """A lost person is back on this detection (`tentative`: on a weak embedding)."""
+        e.tentative, e.lost_at, e.revived_at, e.doubt = tentative, e.last_seen, now, None
         e.visible = True
         e.restart_smoothing()
         e.reidentified += 1
