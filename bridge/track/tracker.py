@@ -65,6 +65,7 @@ class _Entry:
     hits: int = 0  # detections matched to it
     near: bool = False  # its box touches another track's (a crossing: ids may swap)
     crossed: bool = False  # has been near someone since its last embedding: re-check once apart
+    lost_why: str = ""  # why it was last stopped (evidence.py's reasons, "occluded", ...)
 
     def restart_smoothing(self) -> None:
         for f in (self.kps_filter, self.box_filter, self.lm_filter):
@@ -175,6 +176,17 @@ class Tracker:
         self._forgotten |= set(self._entries)
         self._entries.clear()
         self._prev_pyramid = None
+
+    def expected(self, now: float, recent_s: float = 0.5) -> list[tuple[np.ndarray, float]]:
+        """(box, seconds since last seen) of each face expected on a frame at `now`: the shown
+        tracks and those lost within `recent_s` (not those that left the frame), each box moved
+        on by its velocity (a fast face is looked for where it went, not where it was)."""
+        out = []
+        for e in self._entries.values():
+            since = now - e.last_seen
+            if e.visible or (since <= recent_s and e.hits > 0 and e.lost_why != "left"):
+                out.append((self._ahead(e, now), max(0.0, since) if not e.visible else 0.0))
+        return out
 
     @property
     def lost_ids(self) -> list[int]:
@@ -417,6 +429,13 @@ class Tracker:
         e.age += 1
         e.last_seen = now
 
+    AHEAD_S = 0.1  # longest a velocity is extrapolated (beyond it a fast face has likely turned)
+
+    def _ahead(self, e: _Entry, now: float) -> np.ndarray:
+        """`e`'s box moved on by its velocity to `now` (constant velocity, at most AHEAD_S)."""
+        dt = float(np.clip(now - e.last_seen, 0.0, self.AHEAD_S))
+        return (e.raw.box + np.tile(e.velocity, 2) * np.float32(dt)).astype(np.float32)
+
     @staticmethod
     def _follow(e: _Entry, face: Face, now: float) -> None:
         """The track's velocity from its last place to this one (smoothed; reset after a gap)."""
@@ -431,8 +450,10 @@ class Tracker:
         self.stats.hidden[why] += 1
         self.wants_detection = True
         self._lose(e, now)
+        e.lost_why = why
 
     def _lose(self, e: _Entry, now: float) -> None:
+        e.lost_why = "lost"
         e.visible = False
         e.points = None
         e.last_seen = min(e.last_seen, now)
