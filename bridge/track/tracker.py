@@ -305,7 +305,8 @@ class Tracker:
             contradicts = np.array([[j in embeddings and not e.gallery.empty
                                      and e.gallery.similarity(embeddings[j]) < self.gates.appearance_gate
                                      for j in rest] for e in lost])
-            for c, r in reid.by_place(np.array([e.raw.box for e in lost], np.float32),
+            # where each went since (constant velocity): a fast face lost to blur shows up further on
+            for c, r in reid.by_place(np.array([self._ahead(e, now) for e in lost], np.float32),
                                       np.array([now - e.last_seen for e in lost]),
                                       np.array([faces[j].box for j in rest], np.float32), self.rule,
                                       contradicts).items():
