@@ -122,3 +122,17 @@ def test_evidence_for_a_guess_is_the_face_patch_alone():
     assert ev.why_not(None, 0.9, box, shape) is None
     assert ev.why_not(None, 0.2, box, shape) == "look"
     assert ev.why_not(None, None, box, shape) == "look"  # nothing to compare: no guessing
+
+
+def test_a_motion_blurred_crop_cannot_veto_the_match_motion_makes():
+    """A face that coasted is matched by appearance as well as motion; when its detection is
+    motion-blurred its embedding is no evidence of someone else, so motion pairs it (one id)."""
+    sharp, vectors = scene(100), iter([np.eye(8, dtype=np.float32)[0], np.eye(8, dtype=np.float32)[1]])
+    blurred = sharp.copy()
+    kernel = np.full((1, 31), 1 / 31, np.float32)  # a 30 px horizontal smear
+    blurred[60:170, 60:220] = cv2.filter2D(sharp[60:170, 60:220], -1, kernel)
+    tracker = Tracker(lambda image, faces: [next(vectors) for _ in faces], flow=Blurred(fails_from=99, speed=0))
+    first = tracker.update(sharp, [face(100)], 0.0)
+    tracker.update(sharp, [], DT)  # missed once: appearance now has a say
+    again = tracker.update(blurred, [face(104)], 2 * DT)
+    assert [t.id for t in again] == [first[0].id]

@@ -221,8 +221,11 @@ class Tracker:
         what each person looks like, and decide about the tracks no detection confirmed."""
         embeddings: dict[int, np.ndarray] = {j: normalise(f.embedding) for j, f in enumerate(faces)
                                              if f.embedding is not None}
+        # a motion-blurred crop (or one whose landmarks the blur threw off: "profile") embeds like
+        # nobody: appearance must not veto a fast face's match
+        blurred = {j for j, f in enumerate(faces) if crop_quality(gray, f) in ("blurred", "profile")}
         pairs = self._pair(image, visible, [predicted[e.id][0] or self._shifted(e, now) for e in visible], faces,
-                           embeddings)
+                           embeddings, blurred)
         matched_t, matched_d = {r for r, _ in pairs}, {c for _, c in pairs}
 
         # unmatched detections: a lost person come back, or someone new
@@ -248,8 +251,9 @@ class Tracker:
                 self._missed(e, predicted[e.id], detected, pyramid, gray.shape, now)
 
     def _pair(self, image: np.ndarray, visible: list[_Entry], predictions: list[Face], faces: list[Face],
-              embeddings: dict[int, np.ndarray]) -> list[tuple[int, int]]:
-        """(track, detection) pairs: motion first, appearance on near-ties, then takeovers."""
+              embeddings: dict[int, np.ndarray], blurred: set[int] = frozenset()) -> list[tuple[int, int]]:  # type: ignore[assignment]
+        """(track, detection) pairs: motion first, appearance on near-ties, then takeovers.
+        blurred: detections whose crop is too blurred for appearance to tell (motion decides)."""
         cost = association.motion_cost(predictions, faces, self.gates)
         # near-ties, and tracks that coasted (they may have drifted onto someone else): appearance decides
         unsure = association.ambiguous(cost, self.gates.ambiguity_margin)
@@ -259,8 +263,9 @@ class Tracker:
         if unsure and self.embed is not None:
             self.stats.ambiguous += len(unsure)
             embeddings.update(self._embed(image, faces, sorted(unsure)))
-            cost = association.add_appearance(cost, self._similarity(visible, embeddings, len(faces)), unsure,
-                                              self.gates)
+            similarity = self._similarity(visible, embeddings, len(faces))
+            similarity[:, sorted(blurred)] = np.nan
+            cost = association.add_appearance(cost, similarity, unsure, self.gates)
         pairs = association.assign(cost)
         # a detection on a track the gates let go (lagging, drifted) is that track's face
         loose_t = [i for i in range(len(visible)) if i not in {r for r, _ in pairs}]
@@ -268,7 +273,8 @@ class Tracker:
         for a, b in association.takeovers(np.array([predictions[i].box for i in loose_t], np.float32).reshape(-1, 4),
                                           np.array([faces[j].box for j in loose_d], np.float32).reshape(-1, 4)):
             e, j = visible[loose_t[a]], loose_d[b]
-            if j in embeddings and not e.gallery.empty and e.gallery.similarity(embeddings[j]) < self.gates.appearance_gate:
+            if (j in embeddings and j not in blurred and not e.gallery.empty
+                    and e.gallery.similarity(embeddings[j]) < self.gates.appearance_gate):
                 continue  # someone else stepped in front of it
             pairs.append((loose_t[a], j))
             self.stats.takeovers += 1
@@ -302,7 +308,8 @@ class Tracker:
         lost = [e for e in candidates if not e.visible and e not in out.values()]
         rest = [j for j in fresh if j not in out]
         if lost and rest:
-            contradicts = np.array([[j in embeddings and not e.gallery.empty
+            # a gallery of poor crops only (a blurred fast face) cannot say "someone else"
+            contradicts = np.array([[j in embeddings and not e.gallery.empty and not e.gallery.provisional
                                      and e.gallery.similarity(embeddings[j]) < self.gates.appearance_gate
                                      for j in rest] for e in lost])
             # where each went since (constant velocity): a fast face lost to blur shows up further on
