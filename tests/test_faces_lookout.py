@@ -74,3 +74,28 @@ def test_faces_the_whole_frame_misses_are_found_where_the_tracker_expects_them(u
     lookout = Lookout(ulfd, crops_per_frame=4)
     assert found(lookout.look(image, whole, [Expected(b + 6, 0.0) for b in truth])) == set(range(4))
     assert lookout.crops == 4 - len(found(whole))
+
+
+class Fixed:
+    """A detector double that reports the same boxes (crop pixels) on every run."""
+
+    width, height = 320, 240
+
+    def __init__(self, boxes):
+        self.boxes = boxes
+
+    def detect(self, image):
+        return [Face(box=np.float32(b), score=0.9) for b in self.boxes]
+
+
+def test_a_crop_keeps_only_the_face_it_looked_for():
+    """What a crop finds far from the face it was run for (a fragment between two faces) is
+    left out; the face itself comes back in frame pixels."""
+    expected = Expected(np.float32([400, 300, 460, 370]), 0.0)
+    lookout = Lookout(Fixed([]), context=3.0)
+    x0, y0, _, _ = lookout.crop(expected.box, (720, 1280, 3), 4 / 3)
+    own = [400 - x0 + 2, 300 - y0 + 1, 460 - x0 + 2, 370 - y0 + 1]
+    stray = [400 - x0, 370 - y0 + 10, 460 - x0, 420 - y0 + 10]  # below it, barely touching
+    lookout.detector = Fixed([own, stray])
+    faces = lookout.look(np.zeros((720, 1280, 3), np.uint8), [], [expected])
+    assert len(faces) == 1 and np.allclose(faces[0].box, [402, 301, 462, 371])
