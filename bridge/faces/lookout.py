@@ -44,7 +44,7 @@ class Lookout:
     """
 
     def __init__(self, detector: object, crops_per_frame: int = 1, context: float = 3.0,
-                 found_iou: float = 0.45, own_iou: float = 0.2) -> None:
+                 found_iou: float = 0.45, own_iou: float = 0.1) -> None:
         self.detector = detector
         self.crops_per_frame = max(0, crops_per_frame)
         self.context, self.found_iou, self.own_iou = context, found_iou, own_iou
