@@ -136,3 +136,14 @@ def test_a_motion_blurred_crop_cannot_veto_the_match_motion_makes():
     tracker.update(sharp, [], DT)  # missed once: appearance now has a say
     again = tracker.update(blurred, [face(104)], 2 * DT)
     assert [t.id for t in again] == [first[0].id]
+
+
+def test_a_detection_the_landmarker_hardly_takes_for_a_face_cannot_veto_either():
+    """One box over two overlapping faces (landmark score near 0) embeds like nobody: motion
+    pairs it with the nearer track rather than starting a new one."""
+    vectors = iter([np.eye(8, dtype=np.float32)[0], np.eye(8, dtype=np.float32)[1]])
+    tracker = Tracker(lambda image, faces: [next(vectors) for _ in faces], flow=Blurred(fails_from=99, speed=0))
+    first = tracker.update(scene(100), [face(100)], 0.0)
+    tracker.update(scene(100), [], DT)
+    merged = Face(box=np.float32([104, 80, 174, 150]), score=0.9, landmark_score=0.1)
+    assert [t.id for t in tracker.update(scene(100), [merged], 2 * DT)] == [first[0].id]

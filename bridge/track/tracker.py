@@ -221,9 +221,11 @@ class Tracker:
         what each person looks like, and decide about the tracks no detection confirmed."""
         embeddings: dict[int, np.ndarray] = {j: normalise(f.embedding) for j, f in enumerate(faces)
                                              if f.embedding is not None}
-        # a motion-blurred crop (or one whose landmarks the blur threw off: "profile") embeds like
-        # nobody: appearance must not veto a fast face's match
-        blurred = {j for j, f in enumerate(faces) if crop_quality(gray, f) in ("blurred", "profile")}
+        # a motion-blurred crop (or one whose landmarks the blur threw off: "profile"), or one the
+        # landmarker hardly takes for a face (one box over two overlapping faces), embeds like
+        # nobody: appearance must not veto the match motion makes
+        blurred = {j for j, f in enumerate(faces) if crop_quality(gray, f) in ("blurred", "profile")
+                   or (f.landmark_score is not None and f.landmark_score < self.UNSURE_LANDMARKS)}
         pairs = self._pair(image, visible, [predicted[e.id][0] or self._shifted(e, now) for e in visible], faces,
                            embeddings, blurred)
         matched_t, matched_d = {r for r, _ in pairs}, {c for _, c in pairs}
@@ -445,6 +447,7 @@ class Tracker:
         e.age += 1
         e.last_seen = now
 
+    UNSURE_LANDMARKS = 0.5  # landmark score under which a detection's embedding is no evidence
     AHEAD_S = 0.1  # longest a velocity is extrapolated (beyond it a fast face has likely turned)
     MAX_GUESSED = 2  # frames a track may be shown on its velocity alone (constant velocity is 1-6 % off by
     # IoU 0.3 one or two frames ahead on the suite's fast zig-zags, 7-12 % three frames ahead)
