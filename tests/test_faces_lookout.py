@@ -99,3 +99,31 @@ def test_a_crop_keeps_only_the_face_it_looked_for():
     lookout.detector = Fixed([own, stray])
     faces = lookout.look(np.zeros((720, 1280, 3), np.uint8), [], [expected])
     assert len(faces) == 1 and np.allclose(faces[0].box, [402, 301, 462, 371])
+
+
+class Scoring:
+    """A landmarker double: the score each box's left edge was given."""
+
+    def __init__(self, scores):
+        self.scores = scores
+
+    def landmark(self, image, faces):
+        for f in faces:
+            f.landmark_score = self.scores[int(round(float(f.box[0])))]
+        return faces
+
+
+def test_a_stray_find_is_kept_only_when_the_landmarker_takes_it_for_a_face():
+    """Beside the face looked for, a crop may find the face half hidden behind it (the landmarker
+    sees a face) or a fragment between two faces (it does not)."""
+    expected = Expected(np.float32([400, 300, 460, 370]), 0.0)
+    lookout = Lookout(Fixed([]), context=3.0)
+    x0, y0, _, _ = lookout.crop(expected.box, (720, 1280, 3), 4 / 3)
+    hidden = [490 - x0, 300 - y0, 540 - x0, 370 - y0]  # to its right, not overlapping
+    lookout.detector = Fixed([hidden])
+    image = np.zeros((720, 1280, 3), np.uint8)
+    assert lookout.look(image, [], [expected]) == []  # no landmarker: nothing stray is kept
+    lookout.landmarker = Scoring({490: 0.9})
+    assert [float(f.box[0]) for f in lookout.look(image, [], [expected])] == [490.0]
+    lookout.landmarker = Scoring({490: 0.1})
+    assert lookout.look(image, [], [expected]) == []

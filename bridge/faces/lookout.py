@@ -38,16 +38,18 @@ class Lookout:
         about 1/context of it. Lower: a small face grows more, a fast one may fall outside.
     found_iou: an expected face counts as found by the whole-frame pass when a detection
         overlaps its box by this much.
-    own_iou: a crop keeps only detections overlapping the face it looked for by this much: it
-        looks for that face, and what else it finds at its finer scale (a chin and a brow
-        between two faces) is more often a fragment than a face the whole frame missed.
+    own_iou: a detection overlapping the face the crop looked for by this much is that face.
+        What else a crop finds at its finer scale is a face the whole frame missed (the one half
+        hidden beside it) or a fragment (a chin and a brow between two faces): it is kept only
+        when `landmarker` scores it at least `sure` (without a landmarker, never).
     """
 
     def __init__(self, detector: object, crops_per_frame: int = 1, context: float = 3.0,
-                 found_iou: float = 0.45, own_iou: float = 0.1) -> None:
-        self.detector = detector
+                 found_iou: float = 0.45, own_iou: float = 0.1, landmarker: object | None = None,
+                 sure: float = 0.5) -> None:
+        self.detector, self.landmarker = detector, landmarker
         self.crops_per_frame = max(0, crops_per_frame)
-        self.context, self.found_iou, self.own_iou = context, found_iou, own_iou
+        self.context, self.found_iou, self.own_iou, self.sure = context, found_iou, own_iou, sure
         self.crops = 0  # crops run (for the status page and benchmarks)
 
     def missing(self, faces: list[Face], expected: list[Expected]) -> list[Expected]:
@@ -83,7 +85,7 @@ class Lookout:
         if not todo:
             return faces
         iw, ih = input_size(self.detector)
-        found = list(faces)
+        found, strays = list(faces), []
         for e in todo:
             region = self.crop(e.box, image.shape, iw / ih)
             if region is None:
@@ -93,10 +95,12 @@ class Lookout:
             self.crops += 1
             for f in self.detector.detect(image[y0:y1, x0:x1]):  # type: ignore[attr-defined]
                 f.box = (f.box + np.tile(offset, 2)).astype(np.float32)
-                if iou_matrix(f.box[None], np.asarray(e.box, np.float32)[None])[0, 0] < self.own_iou:
-                    continue
                 if f.kps5 is not None:
                     f.kps5 = (f.kps5 + offset).astype(np.float32)
-                found.append(f)
+                own = iou_matrix(f.box[None], np.asarray(e.box, np.float32)[None])[0, 0] >= self.own_iou
+                (found if own else strays).append(f)
+        if strays and self.landmarker is not None:
+            landmarked = self.landmarker.landmark(image, strays)  # type: ignore[attr-defined]
+            found += [f for f in landmarked if (f.landmark_score or 0.0) >= self.sure]
         return merge(found) if len(found) > len(faces) else faces
 

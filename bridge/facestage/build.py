@@ -174,6 +174,6 @@ def build_face_stage(profile: Profile) -> FaceStage:
                      Swapping(swapper, compose, fallback), targets, detect_every=profile.analysis.detect_every,
                       reload_targets=lambda: load_targets(profile, library), scan=scan,
                       detect_on_change=a.detect_on_change,
-                      lookout=Lookout(analysis.detector, a.look_again) if a.look_again else None)
+                      lookout=Lookout(analysis.detector, a.look_again, landmarker=analysis.landmarker) if a.look_again else None)
     stage.provider = analysis.recogniser.session.provider  # shown in status: where the models really run
     return stage
