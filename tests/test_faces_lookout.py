@@ -24,12 +24,13 @@ class Counting:
         return []
 
 
-def test_only_missing_faces_are_looked_for_the_latest_seen_first():
+def test_only_lost_faces_no_detection_found_are_looked_for_the_latest_lost_first():
     lookout = Lookout(Counting())
     found = [Face(box=np.float32([100, 100, 160, 170]), score=0.9)]
-    expected = [Expected(np.float32([102, 101, 161, 171]), 0.0),  # the detection has it
+    expected = [Expected(np.float32([102, 101, 161, 171]), 0.2),  # the detection has it
                 Expected(np.float32([400, 100, 460, 170]), 0.3),
-                Expected(np.float32([600, 100, 660, 170]), 0.0)]
+                Expected(np.float32([800, 100, 860, 170]), 0.0),  # shown: it coasts on flow
+                Expected(np.float32([600, 100, 660, 170]), 0.1)]
     missing = lookout.missing(found, expected)
     assert [float(e.box[0]) for e in missing] == [600.0, 400.0]
 
@@ -44,7 +45,7 @@ def test_a_crop_has_the_detector_aspect_and_stays_inside_the_frame():
 
 def test_crops_per_frame_bounds_the_detector_runs_and_zero_is_off():
     detector = Counting()
-    expected = [Expected(np.float32([100 + 200 * k, 100, 160 + 200 * k, 170]), 0.0) for k in range(4)]
+    expected = [Expected(np.float32([100 + 200 * k, 100, 160 + 200 * k, 170]), 0.1) for k in range(4)]
     image = np.zeros((720, 1280, 3), np.uint8)
     Lookout(detector, crops_per_frame=2).look(image, [], expected)
     assert len(detector.runs) == 2
@@ -72,7 +73,7 @@ def test_faces_the_whole_frame_misses_are_found_where_the_tracker_expects_them(u
     whole = ulfd.detect(image)
     assert len(found(whole)) < 4
     lookout = Lookout(ulfd, crops_per_frame=4)
-    assert found(lookout.look(image, whole, [Expected(b + 6, 0.0) for b in truth])) == set(range(4))
+    assert found(lookout.look(image, whole, [Expected(b + 6, 0.1) for b in truth])) == set(range(4))
     assert lookout.crops == 4 - len(found(whole))
 
 
@@ -91,7 +92,7 @@ class Fixed:
 def test_a_crop_keeps_only_the_face_it_looked_for():
     """What a crop finds far from the face it was run for (a fragment between two faces) is
     left out; the face itself comes back in frame pixels."""
-    expected = Expected(np.float32([400, 300, 460, 370]), 0.0)
+    expected = Expected(np.float32([400, 300, 460, 370]), 0.1)
     lookout = Lookout(Fixed([]), context=3.0)
     x0, y0, _, _ = lookout.crop(expected.box, (720, 1280, 3), 4 / 3)
     own = [400 - x0 + 2, 300 - y0 + 1, 460 - x0 + 2, 370 - y0 + 1]
@@ -116,7 +117,7 @@ class Scoring:
 def test_a_stray_find_is_kept_only_when_the_landmarker_takes_it_for_a_face():
     """Beside the face looked for, a crop may find the face half hidden behind it (the landmarker
     sees a face) or a fragment between two faces (it does not)."""
-    expected = Expected(np.float32([400, 300, 460, 370]), 0.0)
+    expected = Expected(np.float32([400, 300, 460, 370]), 0.1)
     lookout = Lookout(Fixed([]), context=3.0)
     x0, y0, _, _ = lookout.crop(expected.box, (720, 1280, 3), 4 / 3)
     hidden = [490 - x0, 300 - y0, 540 - x0, 370 - y0]  # to its right, not overlapping

@@ -186,7 +186,7 @@ class Tracker:
         for e in self._entries.values():
             since = now - e.last_seen
             if e.visible or (since <= recent_s and e.hits > 0 and e.lost_why != "left"):
-                out.append((self._ahead(e, now), max(0.0, since) if not e.visible else 0.0))
+                out.append((self._ahead(e, now), max(1e-3, since) if not e.visible else 0.0))
         return out
 
     @property
