@@ -86,6 +86,7 @@ class AnalysisSection:
     score_threshold: float = field(0.7, "least detector score for a face; lower finds more faces and more false ones", minimum=0.0, maximum=1.0)
     tiles: list[int] = field([1, 1], "override: columns and rows of overlapping tiles the detector runs on every detection (small faces in wide shots, at that many times the cost); [1, 1] = automatic (scan_tiles)")
     scan_tiles: int = field(1, "finer tiles the detector runs on each detection besides the whole frame, chosen where small tracked faces, new motion or the periodic scan need them; more: small faces found sooner, one detector run each; 0 = off", minimum=0, maximum=16)
+    look_again: int = field(1, "crops the detector runs on each detection around faces lost moments ago that the whole-frame pass missed again (fast and blurred, half hidden behind another), one detector run each; 0 = off", minimum=0, maximum=8)
     detect_on_change: bool = field(True, "with detect_every above 1: detect at once when something moves in at the frame's edges or a followed face is lost, not at the next turn")
     landmarker: Landmarker = field("fr_landmark_68", "68-point landmark model")
     recogniser: Recogniser = field("fr_feature", "face recogniser for identities (neural swappers need arcface_w600k_r50)")

@@ -197,6 +197,8 @@ def test_ids_swapped_in_a_crossing_are_given_back_once_the_faces_part():
     first = {t.face.box[0]: t.id for t in tracker.update(image, faces((60, "left"), (260, "right")), 0.0)}
     left_id, right_id = first[60.0], first[260.0]
     tracker.update(image, faces((150, "left"), (170, "right")), 0.1)  # overlapping: near
+    for t in (0.13, 0.16):  # they stand a moment, overlapping (their velocities die down)
+        tracker.update(image, faces((150, "left"), (170, "right")), t)
     # they pass each other; motion pairs by position, so the ids follow the wrong faces
     swapped = tracker.update(image, faces((148, "right"), (172, "left")), 0.2)
     assert {t.id: float(t.face.box[0]) for t in swapped}[left_id] < 160  # on the right person now

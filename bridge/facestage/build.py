@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from bridge.faces.builders import DETECTORS, LANDMARKERS, RECOGNISERS
+from bridge.faces.lookout import Lookout
 from bridge.faces.scan import FineScan
 from bridge.facestage.mapping import Mapping, SceneOverride
 from bridge.facestage.stage import FaceStage
@@ -172,6 +173,7 @@ def build_face_stage(profile: Profile) -> FaceStage:
     stage = FaceStage(analysis.detector, analysis.landmarker, tracker, build_mapping(profile, analysis, targets),
                      Swapping(swapper, compose, fallback), targets, detect_every=profile.analysis.detect_every,
                       reload_targets=lambda: load_targets(profile, library), scan=scan,
-                      detect_on_change=a.detect_on_change)
+                      detect_on_change=a.detect_on_change,
+                      lookout=Lookout(analysis.detector, a.look_again, landmarker=analysis.landmarker) if a.look_again else None)
     stage.provider = analysis.recogniser.session.provider  # shown in status: where the models really run
     return stage

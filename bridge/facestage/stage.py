@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from bridge.faces.lookout import Expected, Lookout
 from bridge.faces.scan import FineScan, Motion, ScanPlan, input_size, smallest_seen
 from bridge.facestage.mapping import BLUR, Mapping
 from bridge.obs.commands import Command
@@ -68,6 +69,7 @@ class FaceStageStatus:
     detect_every: int = 1
     detections_on_change: int = 0  # detections run before their turn: new motion, or a track lost its face
     fine_tiles: int = 0  # fine-scan tiles run (small and new faces)
+    look_again: int = 0  # crops run around faces the tracker expected and the whole frame missed
     fallbacks: int = 0
     leaks: int = 0
     swap_errors: int = 0
@@ -130,9 +132,10 @@ class FaceStage:
     def __init__(self, detector: Detector, landmarker: Landmarker, tracker: Tracker, mapping: Mapping,
                  swapping: Swapping, targets: dict[str, Target], *, detect_every: int | str = 1,
                  reload_targets: Callable[[], dict[str, Target]] | None = None, blur: float = 0.15,
-                 scan: FineScan | None = None, detect_on_change: bool = True):
+                 scan: FineScan | None = None, detect_on_change: bool = True, lookout: Lookout | None = None):
         self.detector, self.landmarker, self.tracker = detector, landmarker, tracker
         self.scan = scan
+        self.lookout = lookout
         self.motion = Motion() if scan is not None or detect_on_change else None
         self.detect_on_change = detect_on_change
         self.detections_on_change = 0
@@ -178,6 +181,9 @@ class FaceStage:
                 faces = self._detect_fine(image, shown, moving)
             else:
                 faces = self.detector.detect(image)
+            if self.lookout is not None:  # a face the tracker expects that this pass missed: look closer
+                now = frame.received_at or time.monotonic()
+                faces = self.lookout.look(image, faces, [Expected(b, s) for b, s in self.tracker.expected(now)])
             if edge:
                 self._edge_backoff.ran(self._index, _any_new(faces, shown))
             times.detect = (time.perf_counter() - started) * 1e3
@@ -309,7 +315,7 @@ class FaceStage:
             active_target=self.mapping.active_target, targets=list(self.mapping.targets), bypass=self.mapping.bypass,
             panic=self.mapping.panic, scene=self.mapping.scene, detect_every=self.detect_every.every,
             detections_on_change=self.detections_on_change,
-            fine_tiles=self.fine_tiles, fallbacks=self.coverage.fallbacks, leaks=self.coverage.leaks,
+            fine_tiles=self.fine_tiles, look_again=self.lookout.crops if self.lookout else 0, fallbacks=self.coverage.fallbacks, leaks=self.coverage.leaks,
             swap_errors=self.swapping.fallback.errors)
 
 

@@ -60,10 +60,15 @@ class Evidence:
     min_agreement: float = 0.5
     min_inside: float = 0.5
 
-    def why_not(self, inliers: int, agreement: float | None, box: np.ndarray, shape: tuple[int, ...]) -> str | None:
-        """None when the face is still there, else the reason it is not ("left", "flow", "look")."""
+    def why_not(self, inliers: int | None, agreement: float | None, box: np.ndarray,
+                shape: tuple[int, ...]) -> str | None:
+        """None when the face is still there, else the reason it is not ("left", "flow", "look").
+        inliers None: the box was predicted from the track's velocity, not moved by flow (blur
+        defeated it): then the face patch alone must agree, so it cannot be skipped."""
         if inside_fraction(box, shape) < self.min_inside:
             return "left"
+        if inliers is None:
+            return "look" if agreement is None or agreement < self.min_agreement else None
         if inliers < self.min_inliers:
             return "flow"
         if agreement is not None and agreement < self.min_agreement:

@@ -75,6 +75,8 @@ class _Entry:
     lost_at: float = 0.0  # when it was lost before a tentative revival (restored if the revival is undone)
     revived_at: float = -1e9
     doubt: np.ndarray | None = None  # a young track's good crop unlike its gallery (a second like it outvotes the gallery)
+    guessed: int = 0  # frames in a row shown on its velocity alone (flow failed on a fast face)
+    lost_why: str = ""  # why it was last stopped (evidence.py's reasons, "occluded", ...)
 
     def restart_smoothing(self) -> None:
         for f in (self.kps_filter, self.box_filter, self.lm_filter):
@@ -192,6 +194,17 @@ class Tracker:
         self._entries.clear()
         self._prev_pyramid = None
 
+    def expected(self, now: float, recent_s: float = 0.5) -> list[tuple[np.ndarray, float]]:
+        """(box, seconds since last seen) of each face expected on a frame at `now`: the shown
+        tracks and those lost within `recent_s` (not those that left the frame), each box moved
+        on by its velocity (a fast face is looked for where it went, not where it was)."""
+        out = []
+        for e in self._entries.values():
+            since = now - e.last_seen
+            if e.visible or (since <= recent_s and e.hits > 0 and e.lost_why != "left"):
+                out.append((self._ahead(e, now), max(1e-3, since) if not e.visible else 0.0))
+        return out
+
     @property
     def lost_ids(self) -> list[int]:
         """Ids waiting for their person to come back."""
@@ -224,7 +237,13 @@ class Tracker:
         what each person looks like, and decide about the tracks no detection confirmed."""
         embeddings: dict[int, np.ndarray] = {j: normalise(f.embedding) for j, f in enumerate(faces)
                                              if f.embedding is not None}
-        pairs = self._pair(image, visible, [predicted[e.id][0] or e.raw for e in visible], faces, embeddings)
+        # a motion-blurred crop (or one whose landmarks the blur threw off: "profile"), or one the
+        # landmarker hardly takes for a face (one box over two overlapping faces), embeds like
+        # nobody: appearance must not veto the match motion makes
+        blurred = {j for j, f in enumerate(faces) if crop_quality(gray, f) in ("blurred", "profile")
+                   or (f.landmark_score is not None and f.landmark_score < self.UNSURE_LANDMARKS)}
+        pairs = self._pair(image, visible, [predicted[e.id][0] or self._shifted(e, now) for e in visible], faces,
+                           embeddings, blurred)
         matched_t, matched_d = {r for r, _ in pairs}, {c for _, c in pairs}
 
         # unmatched detections: a lost person come back, or someone new
@@ -292,8 +311,9 @@ class Tracker:
         return out
 
     def _pair(self, image: np.ndarray, visible: list[_Entry], predictions: list[Face], faces: list[Face],
-              embeddings: dict[int, np.ndarray]) -> list[tuple[int, int]]:
-        """(track, detection) pairs: motion first, appearance on near-ties, then takeovers."""
+              embeddings: dict[int, np.ndarray], blurred: set[int] = frozenset()) -> list[tuple[int, int]]:  # type: ignore[assignment]
+        """(track, detection) pairs: motion first, appearance on near-ties, then takeovers.
+        blurred: detections whose crop is too blurred for appearance to tell (motion decides)."""
         cost = association.motion_cost(predictions, faces, self.gates)
         # near-ties, and tracks that coasted (they may have drifted onto someone else): appearance decides
         unsure = association.ambiguous(cost, self.gates.ambiguity_margin)
@@ -303,8 +323,9 @@ class Tracker:
         if unsure and self.embed is not None:
             self.stats.ambiguous += len(unsure)
             embeddings.update(self._embed(image, faces, sorted(unsure)))
-            cost = association.add_appearance(cost, self._similarity(visible, embeddings, len(faces)), unsure,
-                                              self.gates)
+            similarity = self._similarity(visible, embeddings, len(faces))
+            similarity[:, sorted(blurred)] = np.nan
+            cost = association.add_appearance(cost, similarity, unsure, self.gates)
         pairs = association.assign(cost)
         # a detection on a track the gates let go (lagging, drifted) is that track's face
         loose_t = [i for i in range(len(visible)) if i not in {r for r, _ in pairs}]
@@ -312,7 +333,8 @@ class Tracker:
         for a, b in association.takeovers(np.array([predictions[i].box for i in loose_t], np.float32).reshape(-1, 4),
                                           np.array([faces[j].box for j in loose_d], np.float32).reshape(-1, 4)):
             e, j = visible[loose_t[a]], loose_d[b]
-            if j in embeddings and not e.gallery.empty and e.gallery.similarity(embeddings[j]) < self.gates.appearance_gate:
+            if (j in embeddings and j not in blurred and not e.gallery.empty
+                    and e.gallery.similarity(embeddings[j]) < self.gates.appearance_gate):
                 continue  # someone else stepped in front of it
             pairs.append((loose_t[a], j))
             self.stats.takeovers += 1
@@ -356,10 +378,12 @@ class Tracker:
         lost = [e for e in candidates if not e.visible and e not in out.values()]
         rest = [j for j in fresh if j not in out]
         if lost and rest:
-            contradicts = np.array([[j in embeddings and not e.gallery.empty
+            # a gallery of poor crops only (a blurred fast face) cannot say "someone else"
+            contradicts = np.array([[j in embeddings and not e.gallery.empty and not e.gallery.provisional
                                      and e.gallery.similarity(embeddings[j]) < self.gates.appearance_gate
                                      for j in rest] for e in lost])
-            for c, r in reid.by_place(np.array([e.raw.box for e in lost], np.float32),
+            # where each went since (constant velocity): a fast face lost to blur shows up further on
+            for c, r in reid.by_place(np.array([self._ahead(e, now) for e in lost], np.float32),
                                       np.array([now - e.last_seen for e in lost]),
                                       np.array([faces[j].box for j in rest], np.float32), self.rule,
                                       contradicts).items():
@@ -525,7 +549,7 @@ class Tracker:
         e.raw = face
         e.face = self._smooth(e, face, now)
         e.reference = face_patch(pyramid, face.box) if pyramid is not None else None
-        e.state, e.misses = "detected", 0
+        e.state, e.misses, e.guessed = "detected", 0, 0
         e.hits += 1
         e.age += 1
         e.last_seen = e.last_detected = now
@@ -534,9 +558,14 @@ class Tracker:
                shape: tuple[int, ...], now: float) -> None:
         """Keep drawing `e` where flow moved it, only with evidence that its face is there."""
         moved, inliers = prediction
-        if moved is None:
-            self._stop(e, "flow", now)
-            return
+        guessed = moved is None
+        if guessed:
+            # flow failed; a fast face (motion blur) is still drawn where its velocity says, for a
+            # frame or two, while its face patch agrees: the real face is not shown on a blur
+            if e.guessed >= self.MAX_GUESSED or not self._fast(e):
+                self._stop(e, "flow", now)
+                return
+            moved, inliers = self._shifted(e, now), None
         if now - e.last_detected > self.max_coast_s:
             self._stop(e, "timeout", now)
             return
@@ -546,11 +575,34 @@ class Tracker:
             self._stop(e, why, now)
             return
         self._follow(e, moved, now)
+        e.guessed = e.guessed + 1 if guessed else 0
         e.raw = moved
         e.face = self._smooth(e, moved, now)
         e.state = "coasting"
         e.age += 1
         e.last_seen = now
+
+    UNSURE_LANDMARKS = 0.5  # landmark score under which a detection's embedding is no evidence
+    AHEAD_S = 0.1  # longest a velocity is extrapolated (beyond it a fast face has likely turned)
+    MAX_GUESSED = 2  # frames a track may be shown on its velocity alone (constant velocity is 1-6 % off by
+    # IoU 0.3 one or two frames ahead on the suite's fast zig-zags, 7-12 % three frames ahead)
+    FAST = 0.1  # face sizes a frame above which a face whose flow failed is taken to be blurred by its speed
+
+    def _fast(self, e: _Entry) -> bool:
+        """Moving fast enough for motion blur to explain a flow failure (a still face whose flow
+        fails was covered or left: no guessing)."""
+        return float(np.linalg.norm(e.velocity)) / 30.0 >= self.FAST * face_size(e.raw.box)
+
+    def _shifted(self, e: _Entry, now: float) -> Face:
+        """`e`'s last face moved by its velocity to `now` (see _ahead)."""
+        dt = float(np.clip(now - e.last_seen, 0.0, self.AHEAD_S))
+        shift = e.velocity * np.float32(dt)
+        return warp_face(np.float32([[1, 0, shift[0]], [0, 1, shift[1]]]), e.raw)
+
+    def _ahead(self, e: _Entry, now: float) -> np.ndarray:
+        """`e`'s box moved on by its velocity to `now` (constant velocity, at most AHEAD_S)."""
+        dt = float(np.clip(now - e.last_seen, 0.0, self.AHEAD_S))
+        return (e.raw.box + np.tile(e.velocity, 2) * np.float32(dt)).astype(np.float32)
 
     @staticmethod
     def _follow(e: _Entry, face: Face, now: float) -> None:
@@ -566,8 +618,10 @@ class Tracker:
         self.stats.hidden[why] += 1
         self.wants_detection = True
         self._lose(e, now)
+        e.lost_why = why
 
     def _lose(self, e: _Entry, now: float) -> None:
+        e.lost_why = "lost"
         e.visible = False
         e.points = None
         e.last_seen = min(e.last_seen, now)

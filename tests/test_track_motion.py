@@ -1,0 +1,149 @@
+"""Fast motion: a face whose flow fails on motion blur is followed on its velocity for a frame
+or two (while its face patch agrees), association and re-identification by place look where it
+went, and the tracker says where faces are expected so the detector can look again there."""
+
+import cv2
+import numpy as np
+
+from bridge.track.evidence import Evidence
+from bridge.track.flow import KeypointFlow
+from bridge.track.tracker import Tracker
+from bridge.types import Face
+
+SPEED = 20.0  # px a frame: 0.3 face sizes, well inside "fast"
+DT = 1 / 30
+
+
+class Blurred(KeypointFlow):
+    """Flow that follows the true shift until `fails_from` (a frame number), then fails as it
+    does on a motion-blurred face (too few points agree)."""
+
+    def __init__(self, fails_from: int, speed: float = SPEED):
+        super().__init__()
+        self.frame, self.fails_from, self.speed = 0, fails_from, speed
+
+    def predict_counted(self, prev, cur, point_sets, shifts=None):
+        self.frame += 1
+        if self.frame >= self.fails_from:
+            return [(None, 1) for _ in point_sets]
+        return [(np.float32([[1, 0, self.speed], [0, 1, 0]]), 20) for _ in point_sets]
+
+
+def scene(x: float) -> np.ndarray:
+    """A flat grey room with one textured 70×70 'face' whose left edge is at x."""
+    image = np.full((240, 480, 3), 110, np.uint8)
+    texture = np.random.default_rng(7).integers(0, 255, (14, 14, 3), np.uint8)
+    patch = cv2.GaussianBlur(cv2.resize(texture, (70, 70), interpolation=cv2.INTER_NEAREST), (0, 0), 1.5)
+    left = int(x)
+    inside = max(0, min(70, image.shape[1] - left))
+    image[80:150, left:left + inside] = patch[:, :inside]
+    return image
+
+
+def face(x: float) -> Face:
+    return Face(box=np.float32([x, 80, x + 70, 150]), score=0.9)
+
+
+def moving(tracker: Tracker, detected: int) -> float:
+    """`detected` frames of a face moving right at SPEED, each one detected; its last x."""
+    x = 40.0
+    for i in range(detected):
+        tracker.update(scene(x), [face(x)], i * DT)
+        x += SPEED
+    return x - SPEED
+
+
+def test_a_fast_face_whose_flow_fails_is_drawn_where_its_velocity_says_for_two_frames():
+    tracker = Tracker(flow=Blurred(fails_from=6))
+    x = moving(tracker, 6)
+    shown = []
+    for k in range(1, 4):
+        x += SPEED
+        shown.append(tracker.update(scene(x), None, (5 + k) * DT))
+    assert [len(s) for s in shown] == [1, 1, 0]
+    for k, tracks in enumerate(shown[:2], start=1):  # on the face, not where it was last seen
+        assert tracks[0].state == "coasting"
+        assert abs(float(tracks[0].face.box[0]) - (x - (3 - k) * SPEED)) < 0.35 * 70
+    assert tracker.stats.hidden["flow"] == 1
+
+
+def test_a_guess_whose_face_patch_disagrees_is_not_drawn():
+    """Flow failed because the face went (a flat wall where the guess lands): no ghost."""
+    tracker = Tracker(flow=Blurred(fails_from=6))
+    moving(tracker, 6)
+    assert tracker.update(np.full((240, 480, 3), 110, np.uint8), None, 6 * DT) == []
+    assert tracker.stats.hidden["look"] == 1
+
+
+def test_a_still_face_whose_flow_fails_is_not_guessed():
+    tracker = Tracker(flow=Blurred(fails_from=3))
+    for i in range(3):
+        tracker.update(scene(100), [face(100)], i * DT)
+    assert tracker.update(scene(100), None, 3 * DT) == []
+    assert tracker.stats.hidden["flow"] == 1
+
+
+def test_a_fast_face_keeps_its_id_across_missed_detections():
+    """Detected every third frame, flow failing in between: association (and, once it was lost,
+    the place it is taken back at) follow the velocity, so one id all along."""
+    tracker = Tracker(flow=Blurred(fails_from=4))
+    x, ids = 40.0, set()
+    for i in range(24):
+        tracks = tracker.update(scene(x), [face(x)] if i < 4 or i % 3 == 0 else None, i * DT)
+        ids |= {t.id for t in tracks}
+        x += SPEED * 0.5
+    assert ids == {1}
+
+
+def test_expected_faces_are_moved_on_by_their_velocity_and_include_the_just_lost():
+    tracker = Tracker(flow=Blurred(fails_from=6))
+    x = moving(tracker, 6)
+    (box, lost_for), = tracker.expected(6 * DT)
+    assert lost_for == 0.0 and abs(float(box[0]) - (x + SPEED)) < 5  # one frame on
+    tracker.update(np.full((240, 480, 3), 110, np.uint8), None, 6 * DT)  # lost ("look")
+    (box, lost_for), = tracker.expected(7 * DT, recent_s=0.5)
+    assert lost_for > 0
+    assert tracker.expected(2.0, recent_s=0.5) == []  # too long ago
+
+
+def test_a_face_that_left_the_frame_is_not_expected():
+    tracker = Tracker(flow=Blurred(fails_from=99, speed=2 * SPEED))
+    x = 340.0
+    for i in range(5):  # out through the right edge, the last two frames on flow alone
+        tracker.update(scene(x), [face(x)] if i < 3 else None, i * DT)
+        x += 2 * SPEED
+    assert tracker.stats.hidden["left"] == 1
+    assert tracker.expected(5 * DT) == []
+
+
+def test_evidence_for_a_guess_is_the_face_patch_alone():
+    ev = Evidence()
+    box, shape = np.float32([100, 80, 170, 150]), (240, 480)
+    assert ev.why_not(None, 0.9, box, shape) is None
+    assert ev.why_not(None, 0.2, box, shape) == "look"
+    assert ev.why_not(None, None, box, shape) == "look"  # nothing to compare: no guessing
+
+
+def test_a_motion_blurred_crop_cannot_veto_the_match_motion_makes():
+    """A face that coasted is matched by appearance as well as motion; when its detection is
+    motion-blurred its embedding is no evidence of someone else, so motion pairs it (one id)."""
+    sharp, vectors = scene(100), iter([np.eye(8, dtype=np.float32)[0], np.eye(8, dtype=np.float32)[1]])
+    blurred = sharp.copy()
+    kernel = np.full((1, 31), 1 / 31, np.float32)  # a 30 px horizontal smear
+    blurred[60:170, 60:220] = cv2.filter2D(sharp[60:170, 60:220], -1, kernel)
+    tracker = Tracker(lambda image, faces: [next(vectors) for _ in faces], flow=Blurred(fails_from=99, speed=0))
+    first = tracker.update(sharp, [face(100)], 0.0)
+    tracker.update(sharp, [], DT)  # missed once: appearance now has a say
+    again = tracker.update(blurred, [face(104)], 2 * DT)
+    assert [t.id for t in again] == [first[0].id]
+
+
+def test_a_detection_the_landmarker_hardly_takes_for_a_face_cannot_veto_either():
+    """One box over two overlapping faces (landmark score near 0) embeds like nobody: motion
+    pairs it with the nearer track rather than starting a new one."""
+    vectors = iter([np.eye(8, dtype=np.float32)[0], np.eye(8, dtype=np.float32)[1]])
+    tracker = Tracker(lambda image, faces: [next(vectors) for _ in faces], flow=Blurred(fails_from=99, speed=0))
+    first = tracker.update(scene(100), [face(100)], 0.0)
+    tracker.update(scene(100), [], DT)
+    merged = Face(box=np.float32([104, 80, 174, 150]), score=0.9, landmark_score=0.1)
+    assert [t.id for t in tracker.update(scene(100), [merged], 2 * DT)] == [first[0].id]
