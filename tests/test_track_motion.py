@@ -147,3 +147,31 @@ def test_a_detection_the_landmarker_hardly_takes_for_a_face_cannot_veto_either()
     tracker.update(scene(100), [], DT)
     merged = Face(box=np.float32([104, 80, 174, 150]), score=0.9, landmark_score=0.1)
     assert [t.id for t in tracker.update(scene(100), [merged], 2 * DT)] == [first[0].id]
+
+
+def _landmarked(x: float, score: float) -> Face:
+    f = face(x)
+    f.landmarks68, f.landmark_score = np.zeros((68, 2), np.float32), score
+    return f
+
+
+def test_a_new_track_no_landmark_score_takes_for_a_face_is_followed_but_not_drawn():
+    """A brow above an occluding face, a blurred box half on the wall: found with landmark score
+    near 0. It is followed (so its id is stable) but drawn only once a sure detection confirms it."""
+    tracker = Tracker(flow=Blurred(fails_from=99, speed=0))
+    assert tracker.update(scene(100), [_landmarked(100, 0.0)], 0.0) == []
+    assert tracker.update(scene(100), None, DT) == []  # coasting on flow: still not drawn
+    sure = tracker.update(scene(100), [_landmarked(100, 0.9)], 2 * DT)
+    assert len(sure) == 1 and sure[0].id == 1  # the same track, now drawn
+
+
+def test_a_face_detected_often_is_drawn_even_if_no_landmark_score_is_sure():
+    """A real face blurred on every frame: drawn at its CONFIRM_HITS-th detection, not never."""
+    tracker = Tracker(flow=Blurred(fails_from=99, speed=0))
+    shown = [len(tracker.update(scene(100), [_landmarked(100, 0.2)], i * DT)) for i in range(Tracker.CONFIRM_HITS)]
+    assert shown == [0] * (Tracker.CONFIRM_HITS - 1) + [1]
+
+
+def test_a_sure_newcomer_is_drawn_on_its_first_frame():
+    tracker = Tracker(flow=Blurred(fails_from=99, speed=0))
+    assert len(tracker.update(scene(100), [_landmarked(100, 0.8)], 0.0)) == 1

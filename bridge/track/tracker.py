@@ -77,6 +77,7 @@ class _Entry:
     doubt: np.ndarray | None = None  # a young track's good crop unlike its gallery (a second like it outvotes the gallery)
     guessed: int = 0  # frames in a row shown on its velocity alone (flow failed on a fast face)
     lost_why: str = ""  # why it was last stopped (evidence.py's reasons, "occluded", ...)
+    confirmed: bool = False  # a detection of it was surely a face (landmarks), or it was detected often: drawn
 
     def restart_smoothing(self) -> None:
         for f in (self.kps_filter, self.box_filter, self.lm_filter):
@@ -177,13 +178,15 @@ class Tracker:
             self._associate(image_bgr, gray, pyramid, visible, predicted, list(faces), now)
         self._one_track_per_face()
 
-        shown = [e for e in self._entries.values() if e.visible]
+        followed = [e for e in self._entries.values() if e.visible]
         # built once per frame and kept: the next frame's flow starts from it
-        self._prev_pyramid = pyramid if shown else None
+        self._prev_pyramid = pyramid if followed else None
         for e in self._entries.values():
-            e.points = (self.flow.seed_apart(pyramid, e.raw, [o.raw.box for o in shown if o is not e])
+            e.points = (self.flow.seed_apart(pyramid, e.raw, [o.raw.box for o in followed if o is not e])
                         if e.visible and pyramid is not None else None)
-        shown.sort(key=lambda e: e.id)
+        # followed, but drawn only once confirmed a face: a brow above an occluding face, a blurred
+        # box half on the background, are found once or twice with no face in their landmarks
+        shown = sorted((e for e in followed if e.confirmed), key=lambda e: e.id)
         slots = self.slots.assign([e.id for e in sorted(shown, key=lambda e: e.first_seen)], self._forgotten)
         self._forgotten = set()
         return [self._snapshot(e, slots[e.id]) for e in shown]
@@ -515,7 +518,7 @@ class Tracker:
         n = self._new(e.raw, None, now)
         n.face, n.reference, n.velocity = e.face, e.reference, e.velocity
         n.kps_filter, n.box_filter, n.lm_filter = e.kps_filter, e.box_filter, e.lm_filter
-        n.last_embedded, n.embedded = now, 1
+        n.last_embedded, n.embedded, n.confirmed = now, 1, n.confirmed or e.confirmed
         e.kps_filter, e.box_filter, e.lm_filter = (OneEuroFilter(self.min_cutoff, self.beta) for _ in range(3))
         return n
 
@@ -551,6 +554,9 @@ class Tracker:
         e.reference = face_patch(pyramid, face.box) if pyramid is not None else None
         e.state, e.misses, e.guessed = "detected", 0, 0
         e.hits += 1
+        # no landmarks: no landmarker ran, nothing to judge by
+        e.confirmed = (e.confirmed or face.landmarks68 is None or face.landmark_score >= self.UNSURE_LANDMARKS
+                       or e.hits >= self.CONFIRM_HITS)
         e.age += 1
         e.last_seen = e.last_detected = now
 
@@ -583,6 +589,8 @@ class Tracker:
         e.last_seen = now
 
     UNSURE_LANDMARKS = 0.5  # landmark score under which a detection's embedding is no evidence
+    CONFIRM_HITS = 3  # detections after which a track no landmark score confirmed is drawn anyway (a real
+    # face blurred on every frame; fragments of a face are found once or twice)
     AHEAD_S = 0.1  # longest a velocity is extrapolated (beyond it a fast face has likely turned)
     MAX_GUESSED = 2  # frames a track may be shown on its velocity alone (constant velocity is 1-6 % off by
     # IoU 0.3 one or two frames ahead on the suite's fast zig-zags, 7-12 % three frames ahead)
