@@ -175,3 +175,24 @@ def test_a_face_detected_often_is_drawn_even_if_no_landmark_score_is_sure():
 def test_a_sure_newcomer_is_drawn_on_its_first_frame():
     tracker = Tracker(flow=Blurred(fails_from=99, speed=0))
     assert len(tracker.update(scene(100), [_landmarked(100, 0.8)], 0.0)) == 1
+
+
+def _smeared(image: np.ndarray) -> np.ndarray:
+    out = image.copy()
+    kernel = np.full((1, 31), 1 / 31, np.float32)  # a 30 px horizontal smear, as a fast face leaves
+    out[60:170, 60:220] = cv2.filter2D(image[60:170, 60:220], -1, kernel)
+    return out
+
+
+def test_a_motion_blurred_newcomer_the_landmarker_doubts_is_drawn_at_once():
+    """Blur explains the landmarker's doubt: a fast face is swapped on its first detection."""
+    tracker = Tracker(flow=Blurred(fails_from=99, speed=0))
+    assert len(tracker.update(_smeared(scene(100)), [_landmarked(100, 0.0)], 0.0)) == 1
+
+
+def test_a_doubted_blurred_detection_against_another_face_waits_for_confirmation():
+    """The same crop touching another detected face may be a fragment of it: held back."""
+    tracker = Tracker(flow=Blurred(fails_from=99, speed=0))
+    neighbour = Face(box=np.float32([150, 60, 240, 160]), score=0.9)
+    shown = tracker.update(_smeared(scene(100)), [_landmarked(100, 0.0), neighbour], 0.0)
+    assert [t.face.box[0] for t in shown] == [150]

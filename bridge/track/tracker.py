@@ -265,6 +265,7 @@ class Tracker:
             e = (self._revive(revived[j], faces[j], pyramid, now, tentative=j in weak) if j in revived
                  else self._new(faces[j], pyramid, now))
             on_track.append((e, j))
+        self._confirm_smeared(gray, faces, on_track)
         self._learn(image, gray, faces, on_track, embeddings, now)
 
         taken = {e.id for e in revived.values()}
@@ -272,6 +273,17 @@ class Tracker:
         for e in unmatched:
             if e.id not in taken and e.visible:
                 self._missed(e, predicted[e.id], detected, pyramid, gray.shape, now)
+
+    def _confirm_smeared(self, gray: np.ndarray, faces: list[Face], on_track: list[tuple[_Entry, int]]) -> None:
+        """A detection whose landmarks are unsure but whose crop is motion-blurred, clear of every
+        other face, confirms its track: blur explains the landmarker's doubt (a fast newcomer is
+        swapped at once), while a fragment of a face (a brow above an occluder) touches that face."""
+        boxes = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
+        for e, j in on_track:
+            if not e.confirmed:
+                others = np.delete(boxes, j, axis=0)
+                if crop_quality(gray, faces[j], others=others, max_covered=self.CLEAR_OF) == "blurred":
+                    e.confirmed = True
 
     def _reclaim(self, image: np.ndarray, gray: np.ndarray, visible: list[_Entry], pairs: list[tuple[int, int]],
                  fresh: list[int], faces: list[Face], embeddings: dict[int, np.ndarray]
@@ -591,6 +603,7 @@ class Tracker:
     UNSURE_LANDMARKS = 0.5  # landmark score under which a detection's embedding is no evidence
     CONFIRM_HITS = 3  # detections after which a track no landmark score confirmed is drawn anyway (a real
     # face blurred on every frame; fragments of a face are found once or twice)
+    CLEAR_OF = 0.05  # share of a blurred detection another face may cover and it still confirms its track
     AHEAD_S = 0.1  # longest a velocity is extrapolated (beyond it a fast face has likely turned)
     MAX_GUESSED = 2  # frames a track may be shown on its velocity alone (constant velocity is 1-6 % off by
     # IoU 0.3 one or two frames ahead on the suite's fast zig-zags, 7-12 % three frames ahead)
