@@ -15,7 +15,7 @@
 
 This module holds the tracks and applies the decisions. A new track is drawn once confirmed a
 face: a detection the landmarker is sure of, a motion-blurred one clear of other faces (blur
-explains the doubt), or its third detection; until then it is followed, not drawn (a brow above
+explains the doubt), or its second detection; until then it is followed, not drawn (a brow above
 an occluding face, a blurred box half on the wall, are found once or twice). Embeddings are asked for within a
 per-frame budget (`embed_budget`, on average: a frame may add the frame before's unused share),
 most needed first: near-ties, new faces, faces with no gallery yet, tentative and young tracks,
@@ -604,7 +604,7 @@ class Tracker:
         e.last_seen = now
 
     UNSURE_LANDMARKS = 0.5  # landmark score under which a detection's embedding is no evidence
-    CONFIRM_HITS = 3  # detections after which a track no landmark score confirmed is drawn anyway (a real
+    CONFIRM_HITS = 2  # detections after which a track no landmark score confirmed is drawn anyway (a real
     # face blurred on every frame; fragments of a face are found once or twice)
     CLEAR_OF = 0.05  # share of a blurred detection another face may cover and it still confirms its track
     AHEAD_S = 0.1  # longest a velocity is extrapolated (beyond it a fast face has likely turned)
