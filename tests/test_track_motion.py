@@ -147,3 +147,52 @@ def test_a_detection_the_landmarker_hardly_takes_for_a_face_cannot_veto_either()
     tracker.update(scene(100), [], DT)
     merged = Face(box=np.float32([104, 80, 174, 150]), score=0.9, landmark_score=0.1)
     assert [t.id for t in tracker.update(scene(100), [merged], 2 * DT)] == [first[0].id]
+
+
+def _landmarked(x: float, score: float) -> Face:
+    f = face(x)
+    f.landmarks68, f.landmark_score = np.zeros((68, 2), np.float32), score
+    return f
+
+
+def test_a_new_track_no_landmark_score_takes_for_a_face_is_followed_but_not_drawn():
+    """A brow above an occluding face, a blurred box half on the wall: found with landmark score
+    near 0. It is followed (so its id is stable) but drawn only once a sure detection confirms it."""
+    tracker = Tracker(flow=Blurred(fails_from=99, speed=0))
+    assert tracker.update(scene(100), [_landmarked(100, 0.0)], 0.0) == []
+    assert tracker.update(scene(100), None, DT) == []  # coasting on flow: still not drawn
+    sure = tracker.update(scene(100), [_landmarked(100, 0.9)], 2 * DT)
+    assert len(sure) == 1 and sure[0].id == 1  # the same track, now drawn
+
+
+def test_a_face_detected_often_is_drawn_even_if_no_landmark_score_is_sure():
+    """A real face blurred on every frame: drawn at its CONFIRM_HITS-th detection, not never."""
+    tracker = Tracker(flow=Blurred(fails_from=99, speed=0))
+    shown = [len(tracker.update(scene(100), [_landmarked(100, 0.2)], i * DT)) for i in range(Tracker.CONFIRM_HITS)]
+    assert shown == [0] * (Tracker.CONFIRM_HITS - 1) + [1]
+
+
+def test_a_sure_newcomer_is_drawn_on_its_first_frame():
+    tracker = Tracker(flow=Blurred(fails_from=99, speed=0))
+    assert len(tracker.update(scene(100), [_landmarked(100, 0.8)], 0.0)) == 1
+
+
+def _smeared(image: np.ndarray) -> np.ndarray:
+    out = image.copy()
+    kernel = np.full((1, 31), 1 / 31, np.float32)  # a 30 px horizontal smear, as a fast face leaves
+    out[60:170, 60:220] = cv2.filter2D(image[60:170, 60:220], -1, kernel)
+    return out
+
+
+def test_a_motion_blurred_newcomer_the_landmarker_doubts_is_drawn_at_once():
+    """Blur explains the landmarker's doubt: a fast face is swapped on its first detection."""
+    tracker = Tracker(flow=Blurred(fails_from=99, speed=0))
+    assert len(tracker.update(_smeared(scene(100)), [_landmarked(100, 0.0)], 0.0)) == 1
+
+
+def test_a_doubted_blurred_detection_against_another_face_waits_for_confirmation():
+    """The same crop touching another detected face may be a fragment of it: held back."""
+    tracker = Tracker(flow=Blurred(fails_from=99, speed=0))
+    neighbour = Face(box=np.float32([150, 60, 240, 160]), score=0.9)
+    shown = tracker.update(_smeared(scene(100)), [_landmarked(100, 0.0), neighbour], 0.0)
+    assert [t.face.box[0] for t in shown] == [150]

@@ -13,7 +13,10 @@
 - gallery.py: several quality-gated embeddings per person, matched by the best;
 - slots.py: the on-screen face numbers the hotkeys address.
 
-This module holds the tracks and applies the decisions. Embeddings are asked for within a
+This module holds the tracks and applies the decisions. A new track is drawn once confirmed a
+face: a detection the landmarker is sure of, a motion-blurred one clear of other faces (blur
+explains the doubt), or its second detection; until then it is followed, not drawn (a brow above
+an occluding face, a blurred box half on the wall, are found once or twice). Embeddings are asked for within a
 per-frame budget (`embed_budget`, on average: a frame may add the frame before's unused share),
 most needed first: near-ties, new faces, faces with no gallery yet, tentative and young tracks,
 then periodic re-checks; what does not fit waits for the next frame. A fresh detection that is
@@ -77,6 +80,7 @@ class _Entry:
     doubt: np.ndarray | None = None  # a young track's good crop unlike its gallery (a second like it outvotes the gallery)
     guessed: int = 0  # frames in a row shown on its velocity alone (flow failed on a fast face)
     lost_why: str = ""  # why it was last stopped (evidence.py's reasons, "occluded", ...)
+    confirmed: bool = False  # a detection of it was surely a face (landmarks), or it was detected often: drawn
 
     def restart_smoothing(self) -> None:
         for f in (self.kps_filter, self.box_filter, self.lm_filter):
@@ -177,13 +181,15 @@ class Tracker:
             self._associate(image_bgr, gray, pyramid, visible, predicted, list(faces), now)
         self._one_track_per_face()
 
-        shown = [e for e in self._entries.values() if e.visible]
+        followed = [e for e in self._entries.values() if e.visible]
         # built once per frame and kept: the next frame's flow starts from it
-        self._prev_pyramid = pyramid if shown else None
+        self._prev_pyramid = pyramid if followed else None
         for e in self._entries.values():
-            e.points = (self.flow.seed_apart(pyramid, e.raw, [o.raw.box for o in shown if o is not e])
+            e.points = (self.flow.seed_apart(pyramid, e.raw, [o.raw.box for o in followed if o is not e])
                         if e.visible and pyramid is not None else None)
-        shown.sort(key=lambda e: e.id)
+        # followed, but drawn only once confirmed a face: a brow above an occluding face, a blurred
+        # box half on the background, are found once or twice with no face in their landmarks
+        shown = sorted((e for e in followed if e.confirmed), key=lambda e: e.id)
         slots = self.slots.assign([e.id for e in sorted(shown, key=lambda e: e.first_seen)], self._forgotten)
         self._forgotten = set()
         return [self._snapshot(e, slots[e.id]) for e in shown]
@@ -262,6 +268,7 @@ class Tracker:
             e = (self._revive(revived[j], faces[j], pyramid, now, tentative=j in weak) if j in revived
                  else self._new(faces[j], pyramid, now))
             on_track.append((e, j))
+        self._confirm_smeared(gray, faces, on_track)
         self._learn(image, gray, faces, on_track, embeddings, now)
 
         taken = {e.id for e in revived.values()}
@@ -269,6 +276,17 @@ class Tracker:
         for e in unmatched:
             if e.id not in taken and e.visible:
                 self._missed(e, predicted[e.id], detected, pyramid, gray.shape, now)
+
+    def _confirm_smeared(self, gray: np.ndarray, faces: list[Face], on_track: list[tuple[_Entry, int]]) -> None:
+        """A detection whose landmarks are unsure but whose crop is motion-blurred, clear of every
+        other face, confirms its track: blur explains the landmarker's doubt (a fast newcomer is
+        swapped at once), while a fragment of a face (a brow above an occluder) touches that face."""
+        boxes = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
+        for e, j in on_track:
+            if not e.confirmed:
+                others = np.delete(boxes, j, axis=0)
+                if crop_quality(gray, faces[j], others=others, max_covered=self.CLEAR_OF) == "blurred":
+                    e.confirmed = True
 
     def _reclaim(self, image: np.ndarray, gray: np.ndarray, visible: list[_Entry], pairs: list[tuple[int, int]],
                  fresh: list[int], faces: list[Face], embeddings: dict[int, np.ndarray]
@@ -515,7 +533,7 @@ class Tracker:
         n = self._new(e.raw, None, now)
         n.face, n.reference, n.velocity = e.face, e.reference, e.velocity
         n.kps_filter, n.box_filter, n.lm_filter = e.kps_filter, e.box_filter, e.lm_filter
-        n.last_embedded, n.embedded = now, 1
+        n.last_embedded, n.embedded, n.confirmed = now, 1, n.confirmed or e.confirmed
         e.kps_filter, e.box_filter, e.lm_filter = (OneEuroFilter(self.min_cutoff, self.beta) for _ in range(3))
         return n
 
@@ -551,6 +569,9 @@ class Tracker:
         e.reference = face_patch(pyramid, face.box) if pyramid is not None else None
         e.state, e.misses, e.guessed = "detected", 0, 0
         e.hits += 1
+        # no landmarks: no landmarker ran, nothing to judge by
+        e.confirmed = (e.confirmed or face.landmarks68 is None or face.landmark_score >= self.UNSURE_LANDMARKS
+                       or e.hits >= self.CONFIRM_HITS)
         e.age += 1
         e.last_seen = e.last_detected = now
 
@@ -583,6 +604,9 @@ class Tracker:
         e.last_seen = now
 
     UNSURE_LANDMARKS = 0.5  # landmark score under which a detection's embedding is no evidence
+    CONFIRM_HITS = 2  # detections after which a track no landmark score confirmed is drawn anyway (a real
+    # face blurred on every frame; fragments of a face are found once or twice)
+    CLEAR_OF = 0.05  # share of a blurred detection another face may cover and it still confirms its track
     AHEAD_S = 0.1  # longest a velocity is extrapolated (beyond it a fast face has likely turned)
     MAX_GUESSED = 2  # frames a track may be shown on its velocity alone (constant velocity is 1-6 % off by
     # IoU 0.3 one or two frames ahead on the suite's fast zig-zags, 7-12 % three frames ahead)
