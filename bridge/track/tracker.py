@@ -313,7 +313,8 @@ class Tracker:
     def _pair(self, image: np.ndarray, visible: list[_Entry], predictions: list[Face], faces: list[Face],
               embeddings: dict[int, np.ndarray], blurred: set[int] = frozenset()) -> list[tuple[int, int]]:  # type: ignore[assignment]
         """(track, detection) pairs: motion first, appearance on near-ties, then takeovers.
-        blurred: detections whose crop is too blurred for appearance to tell (motion decides)."""
+        blurred: detections whose crop is too blurred for appearance to tell (motion decides for the
+        tracks fast enough to blur)."""
         cost = association.motion_cost(predictions, faces, self.gates)
         # near-ties, and tracks that coasted (they may have drifted onto someone else): appearance decides
         unsure = association.ambiguous(cost, self.gates.ambiguity_margin)
@@ -324,7 +325,11 @@ class Tracker:
             self.stats.ambiguous += len(unsure)
             embeddings.update(self._embed(image, faces, sorted(unsure)))
             similarity = self._similarity(visible, embeddings, len(faces))
-            similarity[:, sorted(blurred)] = np.nan
+            # only for a track fast enough for motion to explain the blur: a still face under a
+            # lighting change, or two big faces overlapping, makes poor crops too, and there
+            # appearance must still tell who is who
+            fast = [i for i, e in enumerate(visible) if self._fast(e)]
+            similarity[np.ix_(fast, sorted(blurred))] = np.nan
             cost = association.add_appearance(cost, similarity, unsure, self.gates)
         pairs = association.assign(cost)
         # a detection on a track the gates let go (lagging, drifted) is that track's face
@@ -333,7 +338,7 @@ class Tracker:
         for a, b in association.takeovers(np.array([predictions[i].box for i in loose_t], np.float32).reshape(-1, 4),
                                           np.array([faces[j].box for j in loose_d], np.float32).reshape(-1, 4)):
             e, j = visible[loose_t[a]], loose_d[b]
-            if (j in embeddings and j not in blurred and not e.gallery.empty
+            if (j in embeddings and (j not in blurred or not self._fast(e)) and not e.gallery.empty
                     and e.gallery.similarity(embeddings[j]) < self.gates.appearance_gate):
                 continue  # someone else stepped in front of it
             pairs.append((loose_t[a], j))
