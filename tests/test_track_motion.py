@@ -148,7 +148,8 @@ def coasted(speed: float) -> tuple[Tracker, int, float]:
 def test_a_motion_blurred_crop_of_a_fast_face_cannot_veto_the_match_motion_makes():
     """A fast face's motion-blurred detection embeds like nobody: motion pairs it (one id)."""
     tracker, id_, x = coasted(SPEED)
-    assert [t.id for t in tracker.update(smeared(x), [face(x)], 3 * DT)] == [id_]
+    sure = Face(box=np.float32([x, 80, x + 70, 150]), score=0.9, landmark_score=1.0)  # blurred, yet the landmarker is sure
+    assert [t.id for t in tracker.update(smeared(x), [sure], 3 * DT)] == [id_]
 
 
 def test_a_detection_the_landmarker_hardly_takes_for_a_face_cannot_veto_on_a_fast_face_either():
@@ -158,11 +159,17 @@ def test_a_detection_the_landmarker_hardly_takes_for_a_face_cannot_veto_on_a_fas
     assert [t.id for t in tracker.update(scene(x), [unsure], 3 * DT)] == [id_]
 
 
-def test_a_poor_crop_on_a_still_face_still_lets_appearance_tell_someone_else():
-    """Motion does not explain a poor crop on a face that hardly moves (a lighting change, one box
-    over two big overlapping faces): appearance still vetoes, so someone else gets an id of their own."""
+def test_a_blurred_looking_crop_on_a_still_face_still_lets_appearance_tell_someone_else():
+    """Motion does not explain a blurred-looking crop on a face that hardly moves (a lighting
+    change dims its detail): appearance still vetoes, so someone else gets an id of their own."""
     tracker, id_, x = coasted(0.0)
-    assert [t.id for t in tracker.update(smeared(x), [face(x + 4)], 3 * DT)] != [id_]
+    sure = Face(box=np.float32([x + 4, 80, x + 74, 150]), score=0.9, landmark_score=1.0)  # the landmarker is sure
+    assert [t.id for t in tracker.update(smeared(x), [sure], 3 * DT)] != [id_]
+
+
+def test_one_box_over_two_faces_cannot_veto_even_on_a_still_face():
+    """One box over two overlapping faces (landmark score near 0) embeds like nobody, whatever the
+    speed: motion pairs it with the nearer track rather than starting a new one."""
     tracker, id_, x = coasted(0.0)
     unsure = Face(box=np.float32([x + 4, 80, x + 74, 150]), score=0.9, landmark_score=0.1)
-    assert [t.id for t in tracker.update(scene(x), [unsure], 3 * DT)] != [id_]
+    assert [t.id for t in tracker.update(scene(x), [unsure], 3 * DT)] == [id_]
