@@ -315,7 +315,8 @@ class Tracker:
               merged: set[int] = frozenset()) -> list[tuple[int, int]]:  # type: ignore[assignment]
         """(track, detection) pairs: motion first, appearance on near-ties, then takeovers.
         blurred: detections whose crop is too blurred for appearance to tell (motion decides for the
-        tracks fast enough to blur)."""
+        tracks fast enough to blur). merged: detections the landmarker hardly takes for a face
+        (one box over two faces): motion decides for every track."""
         cost = association.motion_cost(predictions, faces, self.gates)
         # near-ties, and tracks that coasted (they may have drifted onto someone else): appearance decides
         unsure = association.ambiguous(cost, self.gates.ambiguity_margin)
