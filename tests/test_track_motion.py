@@ -124,29 +124,55 @@ def test_evidence_for_a_guess_is_the_face_patch_alone():
     assert ev.why_not(None, None, box, shape) == "look"  # nothing to compare: no guessing
 
 
-def test_a_motion_blurred_crop_cannot_veto_the_match_motion_makes():
-    """A face that coasted is matched by appearance as well as motion; when its detection is
-    motion-blurred its embedding is no evidence of someone else, so motion pairs it (one id)."""
-    sharp, vectors = scene(100), iter([np.eye(8, dtype=np.float32)[0], np.eye(8, dtype=np.float32)[1]])
-    blurred = sharp.copy()
-    kernel = np.full((1, 31), 1 / 31, np.float32)  # a 30 px horizontal smear
-    blurred[60:170, 60:220] = cv2.filter2D(sharp[60:170, 60:220], -1, kernel)
-    tracker = Tracker(lambda image, faces: [next(vectors) for _ in faces], flow=Blurred(fails_from=99, speed=0))
-    first = tracker.update(sharp, [face(100)], 0.0)
-    tracker.update(sharp, [], DT)  # missed once: appearance now has a say
-    again = tracker.update(blurred, [face(104)], 2 * DT)
-    assert [t.id for t in again] == [first[0].id]
+def smeared(x: float) -> np.ndarray:
+    """scene(x) with a 30 px horizontal smear over the face (motion blur)."""
+    image = scene(x)
+    kernel = np.full((1, 31), 1 / 31, np.float32)
+    left = max(0, int(x) - 40)
+    image[60:170, left:left + 160] = cv2.filter2D(image[60:170, left:left + 160], -1, kernel)
+    return image
 
 
-def test_a_detection_the_landmarker_hardly_takes_for_a_face_cannot_veto_either():
-    """One box over two overlapping faces (landmark score near 0) embeds like nobody: motion
-    pairs it with the nearer track rather than starting a new one."""
-    vectors = iter([np.eye(8, dtype=np.float32)[0], np.eye(8, dtype=np.float32)[1]])
-    tracker = Tracker(lambda image, faces: [next(vectors) for _ in faces], flow=Blurred(fails_from=99, speed=0))
+def coasted(speed: float) -> tuple[Tracker, int, float]:
+    """A face detected twice moving right at `speed` px a frame, then missed once (it coasts, so
+    appearance has a say on its next detection); each embedding after the first is someone else's.
+    The tracker, the face's id and its x on the next frame."""
+    vectors = iter([np.eye(8, dtype=np.float32)[0]] + [np.eye(8, dtype=np.float32)[1]] * 8)
+    tracker = Tracker(lambda image, faces: [next(vectors) for _ in faces], flow=Blurred(fails_from=99, speed=speed))
     first = tracker.update(scene(100), [face(100)], 0.0)
-    tracker.update(scene(100), [], DT)
-    merged = Face(box=np.float32([104, 80, 174, 150]), score=0.9, landmark_score=0.1)
-    assert [t.id for t in tracker.update(scene(100), [merged], 2 * DT)] == [first[0].id]
+    tracker.update(scene(100 + speed), [face(100 + speed)], DT)
+    tracker.update(scene(100 + 2 * speed), [], 2 * DT)
+    return tracker, first[0].id, 100 + 3 * speed
+
+
+def test_a_motion_blurred_crop_of_a_fast_face_cannot_veto_the_match_motion_makes():
+    """A fast face's motion-blurred detection embeds like nobody: motion pairs it (one id)."""
+    tracker, id_, x = coasted(SPEED)
+    sure = Face(box=np.float32([x, 80, x + 70, 150]), score=0.9, landmark_score=1.0)  # blurred, yet the landmarker is sure
+    assert [t.id for t in tracker.update(smeared(x), [sure], 3 * DT)] == [id_]
+
+
+def test_a_detection_the_landmarker_hardly_takes_for_a_face_cannot_veto_on_a_fast_face_either():
+    """One box over a blurred fast face (landmark score near 0) embeds like nobody: motion pairs it."""
+    tracker, id_, x = coasted(SPEED)
+    unsure = Face(box=np.float32([x, 80, x + 70, 150]), score=0.9, landmark_score=0.1)
+    assert [t.id for t in tracker.update(scene(x), [unsure], 3 * DT)] == [id_]
+
+
+def test_a_blurred_looking_crop_on_a_still_face_still_lets_appearance_tell_someone_else():
+    """Motion does not explain a blurred-looking crop on a face that hardly moves (a lighting
+    change dims its detail): appearance still vetoes, so someone else gets an id of their own."""
+    tracker, id_, x = coasted(0.0)
+    sure = Face(box=np.float32([x + 4, 80, x + 74, 150]), score=0.9, landmark_score=1.0)  # the landmarker is sure
+    assert [t.id for t in tracker.update(smeared(x), [sure], 3 * DT)] != [id_]
+
+
+def test_one_box_over_two_faces_cannot_veto_even_on_a_still_face():
+    """One box over two overlapping faces (landmark score near 0) embeds like nobody, whatever the
+    speed: motion pairs it with the nearer track rather than starting a new one."""
+    tracker, id_, x = coasted(0.0)
+    unsure = Face(box=np.float32([x + 4, 80, x + 74, 150]), score=0.9, landmark_score=0.1)
+    assert [t.id for t in tracker.update(scene(x), [unsure], 3 * DT)] == [id_]
 
 
 def _landmarked(x: float, score: float) -> Face:
@@ -177,22 +203,15 @@ def test_a_sure_newcomer_is_drawn_on_its_first_frame():
     assert len(tracker.update(scene(100), [_landmarked(100, 0.8)], 0.0)) == 1
 
 
-def _smeared(image: np.ndarray) -> np.ndarray:
-    out = image.copy()
-    kernel = np.full((1, 31), 1 / 31, np.float32)  # a 30 px horizontal smear, as a fast face leaves
-    out[60:170, 60:220] = cv2.filter2D(image[60:170, 60:220], -1, kernel)
-    return out
-
-
 def test_a_motion_blurred_newcomer_the_landmarker_doubts_is_drawn_at_once():
     """Blur explains the landmarker's doubt: a fast face is swapped on its first detection."""
     tracker = Tracker(flow=Blurred(fails_from=99, speed=0))
-    assert len(tracker.update(_smeared(scene(100)), [_landmarked(100, 0.0)], 0.0)) == 1
+    assert len(tracker.update(smeared(100), [_landmarked(100, 0.0)], 0.0)) == 1
 
 
 def test_a_doubted_blurred_detection_against_another_face_waits_for_confirmation():
     """The same crop touching another detected face may be a fragment of it: held back."""
     tracker = Tracker(flow=Blurred(fails_from=99, speed=0))
     neighbour = Face(box=np.float32([150, 60, 240, 160]), score=0.9)
-    shown = tracker.update(_smeared(scene(100)), [_landmarked(100, 0.0), neighbour], 0.0)
+    shown = tracker.update(smeared(100), [_landmarked(100, 0.0), neighbour], 0.0)
     assert [t.face.box[0] for t in shown] == [150]

@@ -246,10 +246,10 @@ class Tracker:
         # a motion-blurred crop (or one whose landmarks the blur threw off: "profile"), or one the
         # landmarker hardly takes for a face (one box over two overlapping faces), embeds like
         # nobody: appearance must not veto the match motion makes
-        blurred = {j for j, f in enumerate(faces) if crop_quality(gray, f) in ("blurred", "profile")
-                   or (f.landmark_score is not None and f.landmark_score < self.UNSURE_LANDMARKS)}
+        blurred = {j for j, f in enumerate(faces) if crop_quality(gray, f) in ("blurred", "profile")}
+        merged = {j for j, f in enumerate(faces) if f.landmark_score is not None and f.landmark_score < self.UNSURE_LANDMARKS}
         pairs = self._pair(image, visible, [predicted[e.id][0] or self._shifted(e, now) for e in visible], faces,
-                           embeddings, blurred)
+                           embeddings, blurred, merged)
         matched_t, matched_d = {r for r, _ in pairs}, {c for _, c in pairs}
 
         # unmatched detections: a lost person come back, or someone new
@@ -329,9 +329,12 @@ class Tracker:
         return out
 
     def _pair(self, image: np.ndarray, visible: list[_Entry], predictions: list[Face], faces: list[Face],
-              embeddings: dict[int, np.ndarray], blurred: set[int] = frozenset()) -> list[tuple[int, int]]:  # type: ignore[assignment]
+              embeddings: dict[int, np.ndarray], blurred: set[int] = frozenset(),  # type: ignore[assignment]
+              merged: set[int] = frozenset()) -> list[tuple[int, int]]:  # type: ignore[assignment]
         """(track, detection) pairs: motion first, appearance on near-ties, then takeovers.
-        blurred: detections whose crop is too blurred for appearance to tell (motion decides)."""
+        blurred: detections whose crop is too blurred for appearance to tell (motion decides for the
+        tracks fast enough to blur). merged: detections the landmarker hardly takes for a face
+        (one box over two faces): motion decides for every track."""
         cost = association.motion_cost(predictions, faces, self.gates)
         # near-ties, and tracks that coasted (they may have drifted onto someone else): appearance decides
         unsure = association.ambiguous(cost, self.gates.ambiguity_margin)
@@ -342,7 +345,12 @@ class Tracker:
             self.stats.ambiguous += len(unsure)
             embeddings.update(self._embed(image, faces, sorted(unsure)))
             similarity = self._similarity(visible, embeddings, len(faces))
-            similarity[:, sorted(blurred)] = np.nan
+            # only for a track fast enough for motion to explain the blur: a still face under a
+            # lighting change, or two big faces overlapping, makes poor crops too, and there
+            # appearance must still tell who is who
+            fast = [i for i, e in enumerate(visible) if self._fast(e)]
+            similarity[np.ix_(fast, sorted(blurred))] = np.nan
+            similarity[:, sorted(merged)] = np.nan
             cost = association.add_appearance(cost, similarity, unsure, self.gates)
         pairs = association.assign(cost)
         # a detection on a track the gates let go (lagging, drifted) is that track's face
@@ -351,7 +359,7 @@ class Tracker:
         for a, b in association.takeovers(np.array([predictions[i].box for i in loose_t], np.float32).reshape(-1, 4),
                                           np.array([faces[j].box for j in loose_d], np.float32).reshape(-1, 4)):
             e, j = visible[loose_t[a]], loose_d[b]
-            if (j in embeddings and j not in blurred and not e.gallery.empty
+            if (j in embeddings and j not in merged and (j not in blurred or not self._fast(e)) and not e.gallery.empty
                     and e.gallery.similarity(embeddings[j]) < self.gates.appearance_gate):
                 continue  # someone else stepped in front of it
             pairs.append((loose_t[a], j))
