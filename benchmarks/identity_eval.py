@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from bridge.track.metrics import iou_matrix
+from bridge.faces.boxes import iou_matrix
 from bridge.types import Face, Frame
 from tests.clips import Clip, Truth
 from tests.suite_clips import scored

@@ -252,7 +252,7 @@ class TruthEmbedder:
         return self.vectors[person]
 
     def __call__(self, image: np.ndarray, faces: list[Face]) -> list[np.ndarray]:
-        from bridge.track.metrics import iou_matrix
+        from bridge.faces.boxes import iou_matrix
 
         i = self._index[id(image)]
         ids, boxes = self.clip.truth_boxes(i)
@@ -297,7 +297,7 @@ def uncovered(clip: Clip, result: Run, min_iou: float = 0.3, every: int = 1) -> 
 
     With detection every `every` frames, a face that (re)appears between detections cannot be
     known before the next detection; it counts from the last detection frame it was visible on."""
-    from bridge.track.metrics import iou_matrix
+    from bridge.faces.boxes import iou_matrix
 
     missing = []
     for i in range(len(clip)):
@@ -314,7 +314,7 @@ def uncovered(clip: Clip, result: Run, min_iou: float = 0.3, every: int = 1) -> 
 
 def identity_of(clip: Clip, result: Run, min_iou: float = 0.5) -> dict[int, set[int]]:
     """Truth id → the set of track ids that covered it over the clip (one each when ids are stable)."""
-    from bridge.track.metrics import iou_matrix
+    from bridge.faces.boxes import iou_matrix
 
     seen: dict[int, set[int]] = {}
     for i in range(len(clip)):

@@ -5,7 +5,7 @@ import pytest
 
 from bridge.faces.detect import UlfdDetector
 from bridge.faces.lookout import Expected, Lookout
-from bridge.track.metrics import iou_matrix
+from bridge.faces.boxes import iou_matrix
 from bridge.types import Face
 from tests import clips
 from tests.clips import Actor, Key

@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks import identity_eval as ev
 from benchmarks import identity_suite as suite
-from bridge.track.metrics import iou_matrix
+from bridge.faces.boxes import iou_matrix
 from bridge.types import Face
 from tests import suite_clips as sc
 

@@ -9,7 +9,8 @@ from bridge.faces.detect import UlfdDetector
 from bridge.faces.embed import Recogniser
 from bridge.faces.landmarks import Landmarker68
 from bridge.facestage.mapping import Mapping
-from bridge.track.metrics import clear_mot, iou_matrix, keypoint_jitter
+from bridge.faces.boxes import iou_matrix
+from bridge.track.metrics import clear_mot, keypoint_jitter
 from bridge.track.tracker import Tracker, embed_with
 from tests import clips
 

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from bridge.track.metrics import clear_mot, identity_scores, iou_matrix, keypoint_jitter
+from bridge.faces.boxes import iou_matrix
+from bridge.track.metrics import clear_mot, identity_scores, keypoint_jitter
 
 A = np.array([0, 0, 10, 10], np.float32)
 B = np.array([50, 0, 60, 10], np.float32)

@@ -5,7 +5,7 @@ people who come back keep their id, and the face slots stay put."""
 import numpy as np
 import pytest
 
-from bridge.track.metrics import iou_matrix
+from bridge.faces.boxes import iou_matrix
 from bridge.track.tracker import Tracker
 from tests import clips
 from tests.clips import Actor, Key

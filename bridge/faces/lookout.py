@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bridge.faces.scan import input_size, merge
-from bridge.track.metrics import iou_matrix
+from bridge.faces.boxes import iou_matrix
 from bridge.types import Face
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from bridge.track.metrics import iou_matrix
+from bridge.faces.boxes import iou_matrix
 from bridge.types import Face
 
 FORBIDDEN = 1e6

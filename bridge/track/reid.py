@@ -22,7 +22,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from bridge.track.gallery import Gallery
-from bridge.track.metrics import iou_matrix
+from bridge.faces.boxes import iou_matrix
 
 
 @dataclass

@@ -37,7 +37,7 @@ from bridge.track.association import FORBIDDEN, Gates, covered, face_size
 from bridge.track.evidence import Evidence, agreement, face_patch
 from bridge.track.flow import KeypointFlow, warp_face
 from bridge.track.gallery import Gallery, crop_quality, normalise
-from bridge.track.metrics import iou_matrix
+from bridge.faces.boxes import iou_matrix
 from bridge.track.reid import ReidRule
 from bridge.track.slots import FaceSlots
 from bridge.track.smooth import OneEuroFilter
