@@ -325,3 +325,11 @@ def identity_of(clip: Clip, result: Run, min_iou: float = 0.5) -> dict[int, set[
             if iou.shape[1] and iou[n].max() >= min_iou:
                 seen.setdefault(tid, set()).add(int(h_ids[int(iou[n].argmax())]))
     return seen
+
+
+def found(truth: np.ndarray, faces: list[Face], min_iou: float = 0.3) -> set[int]:
+    """Indices of the `truth` boxes some detected face overlaps by `min_iou`."""
+    from bridge.faces.boxes import iou_matrix
+
+    iou = iou_matrix(truth, np.array([f.box for f in faces], np.float32).reshape(-1, 4))
+    return set(np.nonzero(iou.max(axis=1) >= min_iou)[0].tolist()) if iou.shape[1] else set()

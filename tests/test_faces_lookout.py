@@ -5,10 +5,9 @@ import pytest
 
 from bridge.faces.detect import UlfdDetector
 from bridge.faces.lookout import Expected, Lookout
-from bridge.faces.boxes import iou_matrix
 from bridge.types import Face
 from tests import clips
-from tests.clips import Actor, Key
+from tests.clips import Actor, Key, found
 
 
 class Counting:
@@ -66,15 +65,11 @@ def test_faces_the_whole_frame_misses_are_found_where_the_tracker_expects_them(u
     image = clip.frames[0]
     _, truth = clip.truth_boxes(0)
 
-    def found(faces):
-        iou = iou_matrix(truth, np.array([f.box for f in faces], np.float32).reshape(-1, 4))
-        return set(np.nonzero(iou.max(axis=1) >= 0.3)[0].tolist()) if iou.shape[1] else set()
-
     whole = ulfd.detect(image)
-    assert len(found(whole)) < 4
+    assert len(found(truth, whole)) < 4
     lookout = Lookout(ulfd, crops_per_frame=4)
-    assert found(lookout.look(image, whole, [Expected(b + 6, 0.1) for b in truth])) == set(range(4))
-    assert lookout.crops == 4 - len(found(whole))
+    assert found(truth, lookout.look(image, whole, [Expected(b + 6, 0.1) for b in truth])) == set(range(4))
+    assert lookout.crops == 4 - len(found(truth, whole))
 
 
 class Fixed:

@@ -5,10 +5,9 @@ import pytest
 
 from bridge.faces.detect import UlfdDetector
 from bridge.faces.scan import FineScan, Motion, fine_grid, merge, smallest_seen
-from bridge.faces.boxes import iou_matrix
 from bridge.types import Face
 from tests import clips
-from tests.clips import Actor, Key
+from tests.clips import Actor, Key, found
 
 
 class Boxes:
@@ -102,14 +101,10 @@ def test_small_faces_the_whole_frame_misses_are_found_by_the_scan(ulfd):
     image = clip.frames[0]
     _, truth = clip.truth_boxes(0)
 
-    def found(faces):
-        iou = iou_matrix(truth, np.array([f.box for f in faces], np.float32).reshape(-1, 4))
-        return set(np.nonzero(iou.max(axis=1) >= 0.3)[0].tolist()) if iou.shape[1] else set()
-
-    whole = found(ulfd.detect(image))
+    whole = found(truth, ulfd.detect(image))
     scan = FineScan(ulfd, tiles_per_frame=2)
     seen: set = set()
     for _ in range(3):  # 6 tiles, 2 per detection: one round
-        seen |= found(scan.detect(image, scan.plan(image.shape, [], Motion(), None)))
+        seen |= found(truth, scan.detect(image, scan.plan(image.shape, [], Motion(), None)))
     assert len(whole) <= 3
     assert seen == set(range(5))

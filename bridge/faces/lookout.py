@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bridge.faces.scan import input_size, merge
 from bridge.faces.boxes import iou_matrix
+from bridge.faces.scan import detect_region, input_size, merge
 from bridge.types import Face
 
 
@@ -94,13 +94,8 @@ class Lookout:
             region = self.crop(e.box, image.shape, iw / ih)
             if region is None:
                 continue
-            x0, y0, x1, y1 = region
-            offset = np.float32([x0, y0])
             self.crops += 1
-            for f in self.detector.detect(image[y0:y1, x0:x1]):  # type: ignore[attr-defined]
-                f.box = (f.box + np.tile(offset, 2)).astype(np.float32)
-                if f.kps5 is not None:
-                    f.kps5 = (f.kps5 + offset).astype(np.float32)
+            for f in detect_region(self.detector, image, region):
                 own = iou_matrix(f.box[None], np.asarray(e.box, np.float32)[None])[0, 0] >= self.own_iou
                 (found if own else strays).append(f)
         if strays and self.landmarker is not None:

@@ -56,6 +56,18 @@ def smallest_seen(frame: tuple[int, int], detector_input: tuple[int, int]) -> fl
     return MIN_INPUT_FACE * (h / ih if iw != ih else max(w, h) / iw)
 
 
+def detect_region(detector: object, image: np.ndarray, region: tuple[int, int, int, int]) -> list[Face]:
+    """The detector on `region` (x0, y0, x1, y1) of `image`, its faces in frame pixels."""
+    x0, y0, x1, y1 = region
+    offset = np.float32([x0, y0])
+    faces = detector.detect(image[y0:y1, x0:x1])  # type: ignore[attr-defined]
+    for f in faces:
+        f.box = (f.box + np.tile(offset, 2)).astype(np.float32)
+        if f.kps5 is not None:
+            f.kps5 = (f.kps5 + offset).astype(np.float32)
+    return list(faces)
+
+
 def merge(faces: list[Face], iou_threshold: float = 0.4, contained: float = 0.7) -> list[Face]:
     """One face per face from several overlapping passes. A box mostly inside a larger one goes
     first (a face cut by a tile's edge: it can score higher than the whole face and would win
@@ -220,13 +232,7 @@ class FineScan:
         faces = list(self.detector.detect(image))  # type: ignore[attr-defined]
         regions = self.tiles(image.shape) if plan.tiles else []
         for k in plan.tiles:
-            x0, y0, x1, y1 = regions[k]
-            offset = np.float32([x0, y0])
-            for f in self.detector.detect(image[y0:y1, x0:x1]):  # type: ignore[attr-defined]
-                f.box = (f.box + np.tile(offset, 2)).astype(np.float32)
-                if f.kps5 is not None:
-                    f.kps5 = (f.kps5 + offset).astype(np.float32)
-                faces.append(f)
+            faces += detect_region(self.detector, image, regions[k])
         return merge(faces) if plan.tiles else faces
 
     def looked(self, motion: Motion, shape: tuple[int, ...], plan: ScanPlan) -> None:

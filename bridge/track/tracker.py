@@ -625,16 +625,18 @@ class Tracker:
         fails was covered or left: no guessing)."""
         return float(np.linalg.norm(e.velocity)) / 30.0 >= self.FAST * face_size(e.raw.box)
 
+    def _drift(self, e: _Entry, now: float) -> np.ndarray:
+        """How far `e` moved since last seen at its velocity (constant velocity, at most AHEAD_S)."""
+        return e.velocity * np.float32(np.clip(now - e.last_seen, 0.0, self.AHEAD_S))
+
     def _shifted(self, e: _Entry, now: float) -> Face:
-        """`e`'s last face moved by its velocity to `now` (see _ahead)."""
-        dt = float(np.clip(now - e.last_seen, 0.0, self.AHEAD_S))
-        shift = e.velocity * np.float32(dt)
+        """`e`'s last face moved on by its drift to `now`."""
+        shift = self._drift(e, now)
         return warp_face(np.float32([[1, 0, shift[0]], [0, 1, shift[1]]]), e.raw)
 
     def _ahead(self, e: _Entry, now: float) -> np.ndarray:
-        """`e`'s box moved on by its velocity to `now` (constant velocity, at most AHEAD_S)."""
-        dt = float(np.clip(now - e.last_seen, 0.0, self.AHEAD_S))
-        return (e.raw.box + np.tile(e.velocity, 2) * np.float32(dt)).astype(np.float32)
+        """`e`'s box moved on by its drift to `now`."""
+        return (e.raw.box + np.tile(self._drift(e, now), 2)).astype(np.float32)
 
     @staticmethod
     def _follow(e: _Entry, face: Face, now: float) -> None:
