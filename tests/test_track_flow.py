@@ -163,3 +163,66 @@ def test_a_point_whose_patch_moves_otherwise_does_not_agree():
     ((matrix, agreed),) = flow.predict_counted(flow.pyramid(prev), flow.pyramid(cur), [points])
     assert matrix is not None and np.abs(matrix[:, 2] - [4, 3]).max() < 0.5
     assert agreed < len(points)
+
+
+def _lk_directions(flow_module, monkeypatch, prev_pyr, cur_pyr) -> list[str]:
+    """Spy on the flow's LK calls: which way each went (prev→cur "forward", cur→prev "back")."""
+    calls = []
+    real = cv2.calcOpticalFlowPyrLK
+
+    def spy(src, dst, *args, **kwargs):
+        ways = {id(lv): "forward" for lv in prev_pyr} | {id(lv): "back" for lv in cur_pyr}
+        calls.append(next((way for lv, way in ((lv, ways[id(lv)]) for lv in prev_pyr + cur_pyr)
+                           if np.shares_memory(src, lv)), "?"))
+        return real(src, dst, *args, **kwargs)
+
+    class Spy:
+        calcOpticalFlowPyrLK = staticmethod(spy)
+
+        def __getattr__(self, name):
+            return getattr(cv2, name)
+
+    monkeypatch.setattr(flow_module, "cv2", Spy())
+    return calls
+
+
+def test_a_face_whose_points_agree_goes_one_way_and_a_stray_point_is_left_out(monkeypatch):
+    """Where a face's points agree on one motion there is no way back: a point whose own
+    neighbourhood moved 8 px more than the face is left out by the fit's consensus."""
+    from bridge.track import flow as flow_module
+    prev = _textured(8)
+    face = _face()
+    flow = KeypointFlow()
+    points = flow.seed(prev, face)
+    cur = cv2.warpAffine(prev, np.float32([[1, 0, 3], [0, 1, -2]]), (320, 240), borderMode=cv2.BORDER_REFLECT)
+    x, y = points[0].astype(int)
+    cur[y - 16 - 2:y + 16 - 2, x - 16 + 11:x + 16 + 11] = prev[y - 16:y + 16, x - 16:x + 16]  # 8 px further
+    prev_pyr, cur_pyr = flow.pyramid(prev), flow.pyramid(cur)
+    calls = _lk_directions(flow_module, monkeypatch, prev_pyr, cur_pyr)
+    ((matrix, agreed),) = flow.predict_counted(prev_pyr, cur_pyr, [points])
+    assert matrix is not None
+    assert np.abs(warp_face(matrix, face).kps5 - (face.kps5 + [3, -2])).max() < 0.5
+    assert flow.SURE * len(points) <= agreed < len(points)  # the stray point is not among them
+    assert calls and set(calls) == {"forward"}
+
+
+def test_a_face_whose_points_disagree_is_followed_both_ways_on_every_level(monkeypatch):
+    """Half a face moves one way and half another (a hand over half of it): too few points agree
+    for the one-way shortcut, so the face is followed the full way, forwards and back, and gets
+    the answer every-point full-size flow gives."""
+    from bridge.track import flow as flow_module
+    prev = _textured(9)
+    face = _face()
+    flow = KeypointFlow()
+    points = flow.seed(prev, face)
+    cur = cv2.warpAffine(prev, np.float32([[1, 0, 4], [0, 1, 1]]), (320, 240), borderMode=cv2.BORDER_REFLECT)
+    right = cv2.warpAffine(prev, np.float32([[1, 0, -5], [0, 1, 3]]), (320, 240), borderMode=cv2.BORDER_REFLECT)
+    cur[:, 160:] = right[:, 160:]
+    prev_pyr, cur_pyr = flow.pyramid(prev), flow.pyramid(cur)
+    calls = _lk_directions(flow_module, monkeypatch, prev_pyr, cur_pyr)
+    ((matrix, agreed),) = flow.predict_counted(prev_pyr, cur_pyr, [points])
+    assert "back" in calls
+    monkeypatch.undo()
+    ((full, full_agreed),) = KeypointFlow(detail=0).predict_counted(prev_pyr, cur_pyr, [points])
+    assert agreed == full_agreed and agreed < flow.SURE * len(points)
+    assert (matrix is None and full is None) or np.array_equal(matrix, full)

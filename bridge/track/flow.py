@@ -1,9 +1,11 @@
 """Optical-flow keypoint prediction: where a face moved between two frames.
 
 Pyramidal Lucas–Kanade (cv2.calcOpticalFlowPyrLK) follows the face's five keypoints plus a few
-corner features inside its box from the previous grey frame to the current one; points that
-do not come back to where they started (forward–backward check) are dropped, and a similarity
-transform (shift, scale, rotation) fitted to the rest moves the box and every landmark.
+corner features inside its box from the previous grey frame to the current one, and a
+similarity transform (shift, scale, rotation) fitted to the points that agree (RANSAC) moves
+the box and every landmark. A face whose points do not mostly agree is followed again the full
+way, where points that do not come back to where they started (forward–backward check) are
+dropped before the fit.
 
 Cost: cv2.calcOpticalFlowPyrLK on whole frames rebuilds both frames' pyramids and derivatives
 on every call (and Python cannot hand it a prebuilt pyramid). So the pyramid of each frame is
@@ -16,9 +18,11 @@ At 1080p that still cost 3.6 ms a frame for four faces: LK's cost is per point a
 point's 21×21 window), and every point went through every level. Now a face is refined only
 down to the level where its points still span `detail` px (a large face stops at half size),
 and above that level only a few guide points are followed, their median shift starting every
-point on the next level (`_guided`). A face whose points do not mostly agree on the guided
-answer is followed the full way (`_track`), so the shortcut never decides a doubtful case.
-benchmarks/bench_tracking_cost.py measures it.
+point on the next level (`_guided`), one way only: the consensus of the fit finds a point
+that went astray alone (of 6568 points in the benchmark that went forward, 5 failed the way
+back, and every one of them disagreed with its face's fit anyway). A face whose points do not
+mostly agree on the guided answer is followed the full way, both ways (`_track`), so the
+shortcuts never decide a doubtful case. benchmarks/bench_tracking_cost.py measures it.
 """
 
 from __future__ import annotations
@@ -194,15 +198,14 @@ class KeypointFlow:
         shift = (np.zeros((len(groups), 2), np.float32) if shifts is None else
                  np.array([np.asarray(d, np.float32).reshape(2) for d, n in zip(shifts, counts) if n], np.float32))
         p1, st1 = self._guided(prev_pyr, cur_pyr, p0, groups, shift, finest)
-        # the way back from each point's end, less its face's median move, on its finest level:
-        # a point that went astray alone starts far from where it began and is found out; a
-        # whole face led astray together fails the agreement below and goes the full way
-        back = np.array([np.sort(p0[g] - p1[g], axis=0)[(g.stop - g.start) // 2] for g in groups], np.float32)
-        p0r, st2 = self._guided(cur_pyr, prev_pyr, p1, groups, back, finest, refine_only=True)
-        out = self._fit(p0, p1, st1 & st2 & (np.square(p0 - p0r).sum(axis=1) < self.max_fb_error ** 2), bounds)
+        # no way back here: where most of a face's points agree on one similarity, a point that
+        # went astray alone disagrees with it and RANSAC leaves it out, as the forward-backward
+        # check would have (the way back was a third of the flow's time)
+        out = self._fit(p0, p1, st1, bounds)
         # a face most of whose points did not agree (a part hidden, a wrong start, blur): the
         # guides may have led its points astray together, so it is followed the full way, each
-        # point on every level, and gets that answer (the one the guides only shortcut)
+        # point on every level, forwards and back, and gets that answer (the one the guides and
+        # the one-way check only shortcut)
         doubtful = [i for i, (m, agreed) in enumerate(out) if counts[i] and (m is None or agreed < self.SURE * counts[i])]
         if doubtful:
             again = self._all_points(prev_pyr, cur_pyr, [point_sets[i] for i in doubtful],
@@ -302,7 +305,7 @@ class KeypointFlow:
         return guess, status
 
     def _guided(self, src: list[np.ndarray], dst: list[np.ndarray], points: np.ndarray, groups: list[slice],
-                shift: np.ndarray, finest: np.ndarray, refine_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                shift: np.ndarray, finest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """LK coarse to fine from `src` to `dst`, each face (group) stopping at its `finest` level:
         (N, 2) full-size positions and (N,) bool status (from that level).
 
@@ -310,8 +313,7 @@ class KeypointFlow:
         of them are followed there; their median shift starts every point of the face on the
         next level. On the finest level each point is refined on its own, as in `_track`, on the
         face's region (and one call on the union of regions where joining adds fewer pixels
-        than a call costs). shift: per group, the (dx, dy) where the search starts (full size).
-        refine_only: the finest levels alone, from `shift` (the way back of a move already found)."""
+        than a call costs). shift: per group, the (dx, dy) where the search starts (full size)."""
         top = min(len(src), len(dst)) - 1
         finest = np.minimum(finest, top).tolist()
         half = self.lk["winSize"][0] // 2 + 8
@@ -328,7 +330,7 @@ class KeypointFlow:
         for level in range(top, -1, -1):
             if level < top:
                 shift = [[2 * dx, 2 * dy] for dx, dy in shift]
-            active = [m for m, f in enumerate(finest) if (f == level if refine_only else f <= level)]
+            active = [m for m, f in enumerate(finest) if f <= level]
             if not active:
                 continue
             k = 2.0 ** level
