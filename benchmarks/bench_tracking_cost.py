@@ -47,7 +47,10 @@ from bridge.track.tracker import Tracker  # noqa: E402
 from tests import clips, suite_clips  # noqa: E402
 
 SIZE = (1920, 1080)
-STEPS = ("grey_pyramid", "flow", "seed", "evidence", "association", "smooth", "rest")
+STEPS = ("pyramid", "flow", "seed", "evidence", "association", "smooth", "rest")
+# the frame's grey image: the face stage makes it once per frame, for the landmarker and the
+# tracker (FaceStage.analyse), so it is timed beside the tracker, not in its total
+GREY = "grey"
 
 
 # -- the scenes ----------------------------------------------------------------------------
@@ -118,7 +121,7 @@ def instrument(tracker: Tracker, timer: StepTimer) -> Callable[..., Any]:
     """Wrap the tracker's sub-steps (whatever of them this version of the code has) and return
     the timed `update`. Module-level functions the tracker imports are wrapped in its module."""
     flow = tracker.flow
-    for owner, name, step in [(flow, "frame", "grey_pyramid"), (flow, "pyramid", "grey_pyramid"),
+    for owner, name, step in [(flow, "frame", "pyramid"), (flow, "pyramid", "pyramid"),
                               (flow, "predict_counted", "flow"), (flow, "seed_apart", "seed"), (flow, "seed", "seed"),
                               (tracker, "_pair", "association"), (tracker, "_one_track_per_face", "association"),
                               (tracker, "_smooth", "smooth"), (tracker, "embed", "embed")]:
@@ -128,12 +131,12 @@ def instrument(tracker: Tracker, timer: StepTimer) -> Callable[..., Any]:
 
 
 class TimedGrey:
-    """tracker_module.cv2 stand-in that times cvtColor as grey_pyramid (code that converts
-    in the tracker itself); every other name is OpenCV's."""
+    """tracker_module.cv2 stand-in that times cvtColor as grey (a tracker that converts the
+    frame itself: run with --tracker-converts); every other name is OpenCV's."""
 
     def __init__(self, timer: StepTimer) -> None:
         self._timer = timer
-        self.cvtColor = timer.timed("grey_pyramid", cv2.cvtColor)
+        self.cvtColor = timer.timed(GREY, cv2.cvtColor)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(cv2, name)
@@ -173,18 +176,22 @@ def stats(values: list[float]) -> dict[str, float]:
             "mean": round(float(a.mean()), 3)}
 
 
-def run_clip(clip: clips.Clip, detections: list[list], every: int, warmup: int) -> tuple[list, list, dict]:
-    """Per-frame {step: seconds} (wall, cpu) of one clip through a fresh tracker."""
+def run_clip(clip: clips.Clip, detections: list[list], every: int, warmup: int,
+             tracker_converts: bool = False) -> tuple[list, list, dict]:
+    """Per-frame {step: seconds} (wall, cpu) of one clip through a fresh tracker, given the
+    frame's grey as the stage gives it (timed as GREY), or converting it itself."""
     timer = StepTimer()
     embed = clips.TruthEmbedder(clip)
     tracker = Tracker(embed)
     update = instrument(tracker, timer)
     undo = patch_module(timer)
+    grey = timer.timed(GREY, cv2.cvtColor)
     walls, cpus, shown = [], [], []
     try:
         for i, image in enumerate(clip.frames):
             faces = [f for f in detections[i]] if i % every == 0 else None
-            tracks = update(image, faces, clip.time(i))
+            gray = None if tracker_converts else grey(image, cv2.COLOR_BGR2GRAY)
+            tracks = update(image, faces, clip.time(i), gray=gray)
             wall, cpu = timer.take()
             shown.append(len(tracks))
             if i >= warmup:
@@ -197,8 +204,11 @@ def run_clip(clip: clips.Clip, detections: list[list], every: int, warmup: int) 
 
 
 def summary(frames: list[dict[str, float]]) -> dict[str, Any]:
-    out: dict[str, Any] = {"total": stats([sum(v for k, v in f.items() if k != "embed") for f in frames])}
-    for step in STEPS:
+    """Per step, and "total" (the tracker: every step but the recogniser and the grey image)
+    and "with_grey" (the tracker and the frame's grey image)."""
+    out: dict[str, Any] = {"total": stats([sum(v for k, v in f.items() if k not in ("embed", GREY)) for f in frames]),
+                           "with_grey": stats([sum(v for k, v in f.items() if k != "embed") for f in frames])}
+    for step in (GREY,) + STEPS:
         out[step] = stats([f.get(step, 0.0) for f in frames])
     return out
 
@@ -211,6 +221,8 @@ def main() -> None:
     parser.add_argument("--truth", action="store_true", help="ground-truth detections instead of the CPU models")
     parser.add_argument("--threads", type=int, default=1, help="OpenCV threads (default 1: a fair number on a busy machine)")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each clip (the timings pooled)")
+    parser.add_argument("--tracker-converts", action="store_true",
+                        help="the tracker converts each frame to grey itself (as before the stage shared one)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "tracking_cost.json")
     args = parser.parse_args()
     cv2.setNumThreads(args.threads)
@@ -218,13 +230,14 @@ def main() -> None:
     walls: list[dict[str, float]] = []
     cpus: list[dict[str, float]] = []
     report: dict[str, Any] = {"size": list(SIZE), "faces": 4, "every": args.every, "opencv_threads": args.threads,
-                              "detections": "truth" if args.truth else "ulfd+fr_landmark", "clips": {}}
+                              "detections": "truth" if args.truth else "ulfd+fr_landmark",
+                              "grey": "converted by the tracker" if args.tracker_converts else "given by the stage", "clips": {}}
     for seed in range(args.seeds):
         clip = render_1080(scene_1080(seed, args.frames))
         detections = detections_for(clip, args.truth)
         found = float(np.mean([len(d) for d in detections]))
         for _ in range(args.repeat):
-            w, c, info = run_clip(clip, detections, args.every, warmup=5)
+            w, c, info = run_clip(clip, detections, args.every, warmup=5, tracker_converts=args.tracker_converts)
             walls += w
             cpus += c
         report["clips"][f"hd4-{seed}"] = {"detections_per_frame": round(found, 2), **info,
@@ -233,7 +246,7 @@ def main() -> None:
               f"cpu {summary(c)['total']}", flush=True)
     report["wall_ms"], report["cpu_ms"] = summary(walls), summary(cpus)
     print(f"{'step':14s} {'cpu median':>10s} {'cpu p95':>8s} {'wall median':>11s} {'wall p95':>8s}")
-    for step in ("total",) + STEPS:
+    for step in ("total", "with_grey", GREY) + STEPS:
         c, w = report["cpu_ms"][step], report["wall_ms"][step]
         print(f"{step:14s} {c['median']:10.3f} {c['p95']:8.3f} {w['median']:11.3f} {w['p95']:8.3f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

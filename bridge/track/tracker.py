@@ -161,11 +161,17 @@ class Tracker:
         self.wants_detection = False  # a track was stopped for lack of evidence: look again soon
 
     # -- public -----------------------------------------------------------------
-    def update(self, image_bgr: np.ndarray, faces: list[Face] | None, now: float) -> list[Track]:
-        """Advance one frame. `faces` None: no detection ran on this frame (tracks coast)."""
+    def update(self, image_bgr: np.ndarray, faces: list[Face] | None, now: float,
+               gray: np.ndarray | None = None) -> list[Track]:
+        """Advance one frame. `faces` None: no detection ran on this frame (tracks coast).
+        gray: the frame's grey image when the caller made it already (the stage makes one per
+        frame for the landmarker too); None: converted here."""
         if image_bgr.ndim != 3:
             raise ValueError(f"Tracker.update: expected an H×W×3 BGR image, got shape {image_bgr.shape}")
-        gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
+        if gray is None:
+            gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
+        elif gray.shape != image_bgr.shape[:2]:
+            raise ValueError(f"Tracker.update: grey image {gray.shape} is not the frame's size {image_bgr.shape[:2]}")
         self.stats.frames += 1
         self._budget = min(self._budget + self.embed_budget, 2 * self.embed_budget)  # unused budget carries one frame
         self.wants_detection = False
