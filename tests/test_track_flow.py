@@ -226,3 +226,38 @@ def test_a_face_whose_points_disagree_is_followed_both_ways_on_every_level(monke
     ((full, full_agreed),) = KeypointFlow(detail=0).predict_counted(prev_pyr, cur_pyr, [points])
     assert agreed == full_agreed and agreed < flow.SURE * len(points)
     assert (matrix is None and full is None) or np.array_equal(matrix, full)
+
+
+def test_a_faces_guides_skip_the_level_just_above_its_finest(monkeypatch):
+    """A small face (finest level: full size) is guided on levels 3 and 2 and refined on 0; the
+    half-size level adds nothing its start two levels up does not give. The move is the one
+    every-point full-size flow finds."""
+    from bridge.track import flow as flow_module
+    prev = cv2.resize(_textured(10), (640, 480))
+    cur = cv2.warpAffine(prev, np.float32([[1, 0, 13], [0, 1, -9]]), (640, 480), borderMode=cv2.BORDER_REFLECT)
+    flow = KeypointFlow()
+    face = Face(box=np.array([250, 170, 340, 280], np.float32), score=0.9)
+    points = flow.seed(prev, face)
+    prev_pyr, cur_pyr = flow.pyramid(prev), flow.pyramid(cur)
+    assert len(prev_pyr) == 4
+    levels = []
+    real = cv2.calcOpticalFlowPyrLK
+
+    def spy(src, dst, *args, **kwargs):
+        levels.append(next(n for n, lv in enumerate(prev_pyr + cur_pyr) if np.shares_memory(src, lv)) % 4)
+        return real(src, dst, *args, **kwargs)
+
+    class Spy:
+        calcOpticalFlowPyrLK = staticmethod(spy)
+
+        def __getattr__(self, name):
+            return getattr(cv2, name)
+
+    monkeypatch.setattr(flow_module, "cv2", Spy())
+    ((matrix, agreed),) = flow.predict_counted(prev_pyr, cur_pyr, [points])
+    assert levels == [3, 2, 0]
+    monkeypatch.undo()
+    ((full, _),) = KeypointFlow(detail=0).predict_counted(prev_pyr, cur_pyr, [points])
+    corners = face.box.reshape(2, 2)
+    assert np.abs(corners @ matrix[:, :2].T + matrix[:, 2] - (corners @ full[:, :2].T + full[:, 2])).max() < 0.1
+    assert np.abs(warp_face(matrix, face).box - (face.box + [13, -9, 13, -9])).max() < 0.5

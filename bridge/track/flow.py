@@ -330,7 +330,10 @@ class KeypointFlow:
         for level in range(top, -1, -1):
             if level < top:
                 shift = [[2 * dx, 2 * dy] for dx, dy in shift]
-            active = [m for m, f in enumerate(finest) if f <= level]
+            # a face's guides go on the top level (the reach) and from two levels above its finest
+            # up: the level just above the finest adds nothing the finest does not find from a start
+            # two levels up (a half-pixel error there is 2 px on the finest, well inside the window)
+            active = [m for m, f in enumerate(finest) if f == level or (f + 2 <= level or level == top)]
             if not active:
                 continue
             k = 2.0 ** level
