@@ -17,13 +17,20 @@ CPU time is the fairer number. OpenCV runs with one thread (cv2.setNumThreads(1)
 --threads says otherwise, so the numbers do not depend on how many cores are idle.
 
     .venv/bin/python benchmarks/bench_tracking_cost.py [--seeds 2] [--frames 120] [--every 2] [--truth]
+                                                      [--tracker-converts]
 
-Numbers (busy shared 2-core machine, load 6–13; 1 OpenCV thread, 2 seeds × 90 frames,
-detection every 2 frames, CPU detector + landmarker; ms per frame of thread CPU time, median /
-p95, medians of 5 runs before and 3 after; per sub-step in docs/tracking_cost.md):
+The frame's grey image is made by the face stage once per frame and shared with the landmarker
+(FaceStage.analyse), so it is timed beside the tracker ("grey"); "total" is the tracker alone,
+"with_grey" both. --tracker-converts: the tracker converts each frame itself (as before).
 
-    main 2d1fbd0      total 6.24 / 9.17   flow 3.50 / 5.27   grey+pyramid 1.05 / 1.48
-    issue-14 perf     total 4.59 / 6.95   flow 2.14 / 3.21   grey+pyramid 1.19 / 1.62
+Numbers (busy shared 2-core machine; 1 OpenCV thread, 2 seeds × 90 frames, detection every 2
+frames, CPU detector + landmarker; ms per frame of thread CPU time, median / p95; per sub-step
+in docs/tracking_cost.md):
+
+    main 2d1fbd0       total 6.24 / 9.17   flow 3.50 / 5.27   grey+pyramid 1.05 / 1.48   (load 6-13, 5 runs)
+    main ab20b1e       total 4.58 / 6.27   flow 1.78 / 2.73   grey+pyramid 1.04 / 1.42   (load 9-15, 3 runs)
+    issue-14 perf (2)  total 3.10 / 4.32   flow 1.08 / 1.84   pyramid 0.47 / 0.66, grey 0.52 / 0.76,
+                       with_grey 3.68 / 5.13                                             (same load, alternated)
 """
 
 from __future__ import annotations
