@@ -40,7 +40,7 @@ from bridge.track.gallery import Gallery, crop_quality, normalise
 from bridge.faces.boxes import iou_matrix
 from bridge.track.reid import ReidRule
 from bridge.track.slots import FaceSlots
-from bridge.track.smooth import OneEuroFilter
+from bridge.track.smooth import OneEuroFilter, smooth_together
 from bridge.types import Face, Track
 
 EmbedFn = Callable[[np.ndarray, list[Face]], list[np.ndarray]]
@@ -721,9 +721,12 @@ class Tracker:
 
     def _smooth(self, e: _Entry, face: Face, now: float) -> Face:
         size = face_size(face.box)
-        box = e.box_filter(face.box.reshape(2, 2), now, size).reshape(4)
-        kps = None if face.kps5 is None else e.kps_filter(face.kps5, now, size)
-        lm = None if face.landmarks68 is None else e.lm_filter(face.landmarks68, now, size)
+        parts = [(f, v) for f, v in ((e.box_filter, face.box.reshape(2, 2)), (e.kps_filter, face.kps5),
+                                     (e.lm_filter, face.landmarks68)) if v is not None]
+        done = iter(smooth_together([f for f, _ in parts], [v for _, v in parts], now, size))  # one pass, same numbers
+        box = next(done).reshape(4)
+        kps = None if face.kps5 is None else next(done)
+        lm = None if face.landmarks68 is None else next(done)
         return Face(box=box, score=face.score, kps5=kps, landmarks68=lm,
                     landmark_score=face.landmark_score, embedding=face.embedding)
 
