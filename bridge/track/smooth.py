@@ -72,30 +72,32 @@ def smooth_together(filters: list[OneEuroFilter], values: list[np.ndarray], t: f
     pair of arrays; a filter restarted or fed another shape falls back to its own call (and is
     joined again on the next). Per-call numpy cost was most of the smoothing's time."""
     first = filters[0]
-    shapes = [np.shape(v) for v in values]
-    joinable = (len(filters) > 1 and all(len(s) == 2 and s[1] == 2 for s in shapes)
-                and all(f._t is not None and f._t == first._t and f._x is not None and f._x.shape == s
-                        and (f.min_cutoff, f.beta, f.d_cutoff) == (first.min_cutoff, first.beta, first.d_cutoff)
-                        for f, s in zip(filters, shapes)) and t > first._t)
-    if not joinable:
+    t0, settings = first._t, (first.min_cutoff, first.beta, first.d_cutoff)
+    rows = []
+    for f, v in zip(filters, values):
+        shape = np.shape(v)
+        if (f._t != t0 or f._x is None or f._x.shape != shape or len(shape) != 2 or shape[1] != 2
+                or (f.min_cutoff, f.beta, f.d_cutoff) != settings):
+            rows = []
+            break
+        rows.append(shape[0])
+    if len(rows) < 2 or t0 is None or t <= t0:
         return [f(v, t, scale) for f, v in zip(filters, values)]
-    both = _joint(filters)
-    x = np.concatenate([np.asarray(v, dtype=np.float64) for v in values])
-    joint_x, joint_dx = both
-    dt = t - first._t
+    joint_x, joint_dx = _joint(filters)
+    dt = t - t0
     a_d = _alpha(first.d_cutoff, dt)
-    step = x - joint_x
+    step = np.concatenate(values, dtype=np.float64) - joint_x
     joint_dx += a_d * (step / dt - joint_dx)
     speed = np.sqrt(np.square(joint_dx).sum(axis=-1, keepdims=True))
     rate = (2.0 * math.pi * dt) * (first.min_cutoff + (first.beta / max(scale, 1e-6)) * speed)
     joint_x += rate / (1.0 + rate) * step
-    for f in filters:
-        f._t = t
     out = joint_x.astype(np.float32)
-    bounds = np.cumsum([0] + [s[0] for s in shapes]).tolist()
-    return [out[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-
-
+    done, at = [], 0
+    for f, n in zip(filters, rows):
+        f._t = t
+        done.append(out[at:at + n])
+        at += n
+    return done
 
 def _joint(filters: list[OneEuroFilter]) -> tuple[np.ndarray, np.ndarray]:
     """The filters' states as one (x, dx) pair of arrays, each filter's state a view into it, in
