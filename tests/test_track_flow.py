@@ -261,3 +261,28 @@ def test_a_faces_guides_skip_the_level_just_above_its_finest(monkeypatch):
     corners = face.box.reshape(2, 2)
     assert np.abs(corners @ matrix[:, :2].T + matrix[:, 2] - (corners @ full[:, :2].T + full[:, 2])).max() < 0.1
     assert np.abs(warp_face(matrix, face).box - (face.box + [13, -9, 13, -9])).max() < 0.5
+
+
+def test_faces_whose_points_overlap_are_checked_the_way_back(monkeypatch):
+    """Two faces whose points share ground (one passing in front of the other): points of one
+    may follow the other together and agree, so those faces go the way back too; a face alone
+    does not."""
+    from bridge.track import flow as flow_module
+    prev = cv2.resize(_textured(11), (640, 480))
+    cur = cv2.warpAffine(prev, np.float32([[1, 0, 3], [0, 1, 2]]), (640, 480), borderMode=cv2.BORDER_REFLECT)
+    flow = KeypointFlow()
+    boxes = [(100, 100, 200, 220), (150, 110, 250, 230), (420, 200, 520, 320)]
+    sets = [flow.seed(prev, Face(box=np.array(b, np.float32), score=0.9)) for b in boxes]
+    assert flow._overlapping(np.concatenate(sets), np.concatenate(sets),
+                             [slice(0, len(sets[0])), slice(len(sets[0]), len(sets[0]) + len(sets[1])),
+                              slice(len(sets[0]) + len(sets[1]), sum(map(len, sets)))]) == [0, 1]
+    prev_pyr, cur_pyr = flow.pyramid(prev), flow.pyramid(cur)
+    calls = _lk_directions(flow_module, monkeypatch, prev_pyr, cur_pyr)
+    together = flow.predict_counted(prev_pyr, cur_pyr, sets)
+    assert "back" in calls
+    calls.clear()
+    alone = flow.predict_counted(prev_pyr, cur_pyr, sets[2:])
+    assert set(calls) == {"forward"}
+    for (m, agreed), n in zip(together, map(len, sets)):
+        assert m is not None and agreed >= flow.SURE * n and np.abs(m[:, 2] - [3, 2]).max() < 0.6
+    assert alone[0][1] == together[2][1]

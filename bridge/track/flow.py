@@ -198,10 +198,23 @@ class KeypointFlow:
         shift = (np.zeros((len(groups), 2), np.float32) if shifts is None else
                  np.array([np.asarray(d, np.float32).reshape(2) for d, n in zip(shifts, counts) if n], np.float32))
         p1, st1 = self._guided(prev_pyr, cur_pyr, p0, groups, shift, finest)
-        # no way back here: where most of a face's points agree on one similarity, a point that
-        # went astray alone disagrees with it and RANSAC leaves it out, as the forward-backward
-        # check would have (the way back was a third of the flow's time)
-        out = self._fit(p0, p1, st1, bounds)
+        # one way for a face alone: where most of its points agree on one similarity, a point
+        # that went astray alone disagrees with it and RANSAC leaves it out, as the way back
+        # would have (a third of the flow's time). Where two faces' points overlap, points of one
+        # may follow the other together, agreeing: there the way back (from each point's end,
+        # less its face's median move, on its finest level) finds them out
+        good = st1
+        near = self._overlapping(p0, p1, groups)
+        if near:
+            index = np.concatenate([np.arange(groups[i].start, groups[i].stop) for i in near])
+            sizes = np.cumsum([0] + [groups[i].stop - groups[i].start for i in near]).tolist()
+            sub = [slice(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
+            back = np.array([np.sort(p0[groups[i]] - p1[groups[i]], axis=0)[(groups[i].stop - groups[i].start) // 2]
+                             for i in near], np.float32)
+            p0r, st2 = self._guided(cur_pyr, prev_pyr, p1[index], sub, back, finest[near], refine_only=True)
+            good = st1.copy()
+            good[index] &= st2 & (np.square(p0[index] - p0r).sum(axis=1) < self.max_fb_error ** 2)
+        out = self._fit(p0, p1, good, bounds)
         # a face most of whose points did not agree (a part hidden, a wrong start, blur): the
         # guides may have led its points astray together, so it is followed the full way, each
         # point on every level, forwards and back, and gets that answer (the one the guides and
@@ -213,6 +226,18 @@ class KeypointFlow:
             for i, result in zip(doubtful, again):
                 out[i] = result
         return out
+
+    @staticmethod
+    def _overlapping(p0: np.ndarray, p1: np.ndarray, groups: list[slice]) -> list[int]:
+        """Groups (faces) whose points, before or after the move, share ground with another's."""
+        if len(groups) < 2:
+            return []
+        starts = np.array([g.start for g in groups])
+        low = np.minimum(np.minimum.reduceat(p0, starts), np.minimum.reduceat(p1, starts)).tolist()
+        high = np.maximum(np.maximum.reduceat(p0, starts), np.maximum.reduceat(p1, starts)).tolist()
+        return [i for i in range(len(groups)) if any(
+            j != i and low[i][0] <= high[j][0] and low[j][0] <= high[i][0] and low[i][1] <= high[j][1]
+            and low[j][1] <= high[i][1] for j in range(len(groups)))]
 
     def _all_points(self, prev_pyr: list[np.ndarray], cur_pyr: list[np.ndarray], point_sets: list[np.ndarray],
                     shifts: list[np.ndarray] | None) -> list[tuple[np.ndarray | None, int]]:
@@ -305,7 +330,7 @@ class KeypointFlow:
         return guess, status
 
     def _guided(self, src: list[np.ndarray], dst: list[np.ndarray], points: np.ndarray, groups: list[slice],
-                shift: np.ndarray, finest: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                shift: np.ndarray, finest: np.ndarray, refine_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """LK coarse to fine from `src` to `dst`, each face (group) stopping at its `finest` level:
         (N, 2) full-size positions and (N,) bool status (from that level).
 
@@ -313,7 +338,8 @@ class KeypointFlow:
         of them are followed there; their median shift starts every point of the face on the
         next level. On the finest level each point is refined on its own, as in `_track`, on the
         face's region (and one call on the union of regions where joining adds fewer pixels
-        than a call costs). shift: per group, the (dx, dy) where the search starts (full size)."""
+        than a call costs). shift: per group, the (dx, dy) where the search starts (full size).
+        refine_only: the finest levels alone, from `shift` (the way back of a move already found)."""
         top = min(len(src), len(dst)) - 1
         finest = np.minimum(finest, top).tolist()
         half = self.lk["winSize"][0] // 2 + 8
@@ -333,7 +359,8 @@ class KeypointFlow:
             # a face's guides go on the top level (the reach) and from two levels above its finest
             # up: the level just above the finest adds nothing the finest does not find from a start
             # two levels up (a half-pixel error there is 2 px on the finest, well inside the window)
-            active = [m for m, f in enumerate(finest) if f == level or (f + 2 <= level or level == top)]
+            active = [m for m, f in enumerate(finest)
+                      if f == level or (not refine_only and (f + 2 <= level or level == top))]
             if not active:
                 continue
             k = 2.0 ** level
