@@ -18,9 +18,10 @@ At 1080p that still cost 3.6 ms a frame for four faces: LK's cost is per point a
 point's 21×21 window), and every point went through every level. Now a face is refined only
 down to the level where its points still span `detail` px (a large face stops at half size),
 and above that level only a few guide points are followed, their median shift starting every
-point on the next level (`_guided`), one way only: the consensus of the fit finds a point
-that went astray alone (of 6568 points in the benchmark that went forward, 5 failed the way
-back, and every one of them disagreed with its face's fit anyway). A face whose points do not
+point on the next level (`_guided`), one way only for a face alone: the consensus of the fit
+finds a point that went astray alone (of 6568 points in the benchmark that went forward, 5
+failed the way back, and every one of them disagreed with its face's fit anyway); faces whose
+points overlap another face's also go the way back. A face whose points do not
 mostly agree on the guided answer is followed the full way, both ways (`_track`), so the
 shortcuts never decide a doubtful case. benchmarks/bench_tracking_cost.py measures it.
 """
