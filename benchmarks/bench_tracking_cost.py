@@ -28,9 +28,9 @@ frames, CPU detector + landmarker; ms per frame of thread CPU time, median / p95
 in docs/tracking_cost.md):
 
     main 2d1fbd0       total 6.24 / 9.17   flow 3.50 / 5.27   grey+pyramid 1.05 / 1.48   (load 6-13, 5 runs)
-    main ab20b1e       total 4.58 / 6.27   flow 1.78 / 2.73   grey+pyramid 1.04 / 1.42   (load 9-15, 3 runs)
-    issue-14 perf (2)  total 3.10 / 4.32   flow 1.08 / 1.84   pyramid 0.47 / 0.66, grey 0.52 / 0.76,
-                       with_grey 3.68 / 5.13                                             (same load, alternated)
+    main ab20b1e       total 4.37 / 6.69   flow 1.67 / 2.91   grey+pyramid 1.05 / 1.47   (load 5-3, 3 runs)
+    issue-14 perf (2)  total 2.85 / 4.11   flow 1.02 / 1.56   pyramid 0.46 / 0.57, grey 0.52 / 0.62,
+                       with_grey 3.40 / 4.67                                             (same load, alternated)
 """
 
 from __future__ import annotations
