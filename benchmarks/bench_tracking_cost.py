@@ -17,13 +17,20 @@ CPU time is the fairer number. OpenCV runs with one thread (cv2.setNumThreads(1)
 --threads says otherwise, so the numbers do not depend on how many cores are idle.
 
     .venv/bin/python benchmarks/bench_tracking_cost.py [--seeds 2] [--frames 120] [--every 2] [--truth]
+                                                      [--tracker-converts]
 
-Numbers (busy shared 2-core machine, load 6–13; 1 OpenCV thread, 2 seeds × 90 frames,
-detection every 2 frames, CPU detector + landmarker; ms per frame of thread CPU time, median /
-p95, medians of 5 runs before and 3 after; per sub-step in docs/tracking_cost.md):
+The frame's grey image is made by the face stage once per frame and shared with the landmarker
+(FaceStage.analyse), so it is timed beside the tracker ("grey"); "total" is the tracker alone,
+"with_grey" both. --tracker-converts: the tracker converts each frame itself (as before).
 
-    main 2d1fbd0      total 6.24 / 9.17   flow 3.50 / 5.27   grey+pyramid 1.05 / 1.48
-    issue-14 perf     total 4.59 / 6.95   flow 2.14 / 3.21   grey+pyramid 1.19 / 1.62
+Numbers (busy shared 2-core machine; 1 OpenCV thread, 2 seeds × 90 frames, detection every 2
+frames, CPU detector + landmarker; ms per frame of thread CPU time, median / p95; per sub-step
+in docs/tracking_cost.md):
+
+    main 2d1fbd0       total 6.24 / 9.17   flow 3.50 / 5.27   grey+pyramid 1.05 / 1.48   (load 6-13, 5 runs)
+    main ab20b1e       total 4.37 / 6.69   flow 1.67 / 2.91   grey+pyramid 1.05 / 1.47   (load 5-3, 3 runs)
+    issue-14 perf (2)  total 2.85 / 4.11   flow 1.02 / 1.56   pyramid 0.46 / 0.57, grey 0.52 / 0.62,
+                       with_grey 3.40 / 4.67                                             (same load, alternated)
 """
 
 from __future__ import annotations
@@ -47,7 +54,10 @@ from bridge.track.tracker import Tracker  # noqa: E402
 from tests import clips, suite_clips  # noqa: E402
 
 SIZE = (1920, 1080)
-STEPS = ("grey_pyramid", "flow", "seed", "evidence", "association", "smooth", "rest")
+STEPS = ("pyramid", "flow", "seed", "evidence", "association", "smooth", "rest")
+# the frame's grey image: the face stage makes it once per frame, for the landmarker and the
+# tracker (FaceStage.analyse), so it is timed beside the tracker, not in its total
+GREY = "grey"
 
 
 # -- the scenes ----------------------------------------------------------------------------
@@ -118,7 +128,7 @@ def instrument(tracker: Tracker, timer: StepTimer) -> Callable[..., Any]:
     """Wrap the tracker's sub-steps (whatever of them this version of the code has) and return
     the timed `update`. Module-level functions the tracker imports are wrapped in its module."""
     flow = tracker.flow
-    for owner, name, step in [(flow, "frame", "grey_pyramid"), (flow, "pyramid", "grey_pyramid"),
+    for owner, name, step in [(flow, "frame", "pyramid"), (flow, "pyramid", "pyramid"),
                               (flow, "predict_counted", "flow"), (flow, "seed_apart", "seed"), (flow, "seed", "seed"),
                               (tracker, "_pair", "association"), (tracker, "_one_track_per_face", "association"),
                               (tracker, "_smooth", "smooth"), (tracker, "embed", "embed")]:
@@ -128,12 +138,12 @@ def instrument(tracker: Tracker, timer: StepTimer) -> Callable[..., Any]:
 
 
 class TimedGrey:
-    """tracker_module.cv2 stand-in that times cvtColor as grey_pyramid (code that converts
-    in the tracker itself); every other name is OpenCV's."""
+    """tracker_module.cv2 stand-in that times cvtColor as grey (a tracker that converts the
+    frame itself: run with --tracker-converts); every other name is OpenCV's."""
 
     def __init__(self, timer: StepTimer) -> None:
         self._timer = timer
-        self.cvtColor = timer.timed("grey_pyramid", cv2.cvtColor)
+        self.cvtColor = timer.timed(GREY, cv2.cvtColor)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(cv2, name)
@@ -173,18 +183,22 @@ def stats(values: list[float]) -> dict[str, float]:
             "mean": round(float(a.mean()), 3)}
 
 
-def run_clip(clip: clips.Clip, detections: list[list], every: int, warmup: int) -> tuple[list, list, dict]:
-    """Per-frame {step: seconds} (wall, cpu) of one clip through a fresh tracker."""
+def run_clip(clip: clips.Clip, detections: list[list], every: int, warmup: int,
+             tracker_converts: bool = False) -> tuple[list, list, dict]:
+    """Per-frame {step: seconds} (wall, cpu) of one clip through a fresh tracker, given the
+    frame's grey as the stage gives it (timed as GREY), or converting it itself."""
     timer = StepTimer()
     embed = clips.TruthEmbedder(clip)
     tracker = Tracker(embed)
     update = instrument(tracker, timer)
     undo = patch_module(timer)
+    grey = timer.timed(GREY, cv2.cvtColor)
     walls, cpus, shown = [], [], []
     try:
         for i, image in enumerate(clip.frames):
             faces = [f for f in detections[i]] if i % every == 0 else None
-            tracks = update(image, faces, clip.time(i))
+            gray = None if tracker_converts else grey(image, cv2.COLOR_BGR2GRAY)
+            tracks = update(image, faces, clip.time(i), gray=gray)
             wall, cpu = timer.take()
             shown.append(len(tracks))
             if i >= warmup:
@@ -197,8 +211,11 @@ def run_clip(clip: clips.Clip, detections: list[list], every: int, warmup: int) 
 
 
 def summary(frames: list[dict[str, float]]) -> dict[str, Any]:
-    out: dict[str, Any] = {"total": stats([sum(v for k, v in f.items() if k != "embed") for f in frames])}
-    for step in STEPS:
+    """Per step, and "total" (the tracker: every step but the recogniser and the grey image)
+    and "with_grey" (the tracker and the frame's grey image)."""
+    out: dict[str, Any] = {"total": stats([sum(v for k, v in f.items() if k not in ("embed", GREY)) for f in frames]),
+                           "with_grey": stats([sum(v for k, v in f.items() if k != "embed") for f in frames])}
+    for step in (GREY,) + STEPS:
         out[step] = stats([f.get(step, 0.0) for f in frames])
     return out
 
@@ -211,6 +228,8 @@ def main() -> None:
     parser.add_argument("--truth", action="store_true", help="ground-truth detections instead of the CPU models")
     parser.add_argument("--threads", type=int, default=1, help="OpenCV threads (default 1: a fair number on a busy machine)")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each clip (the timings pooled)")
+    parser.add_argument("--tracker-converts", action="store_true",
+                        help="the tracker converts each frame to grey itself (as before the stage shared one)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "tracking_cost.json")
     args = parser.parse_args()
     cv2.setNumThreads(args.threads)
@@ -218,13 +237,14 @@ def main() -> None:
     walls: list[dict[str, float]] = []
     cpus: list[dict[str, float]] = []
     report: dict[str, Any] = {"size": list(SIZE), "faces": 4, "every": args.every, "opencv_threads": args.threads,
-                              "detections": "truth" if args.truth else "ulfd+fr_landmark", "clips": {}}
+                              "detections": "truth" if args.truth else "ulfd+fr_landmark",
+                              "grey": "converted by the tracker" if args.tracker_converts else "given by the stage", "clips": {}}
     for seed in range(args.seeds):
         clip = render_1080(scene_1080(seed, args.frames))
         detections = detections_for(clip, args.truth)
         found = float(np.mean([len(d) for d in detections]))
         for _ in range(args.repeat):
-            w, c, info = run_clip(clip, detections, args.every, warmup=5)
+            w, c, info = run_clip(clip, detections, args.every, warmup=5, tracker_converts=args.tracker_converts)
             walls += w
             cpus += c
         report["clips"][f"hd4-{seed}"] = {"detections_per_frame": round(found, 2), **info,
@@ -233,7 +253,7 @@ def main() -> None:
               f"cpu {summary(c)['total']}", flush=True)
     report["wall_ms"], report["cpu_ms"] = summary(walls), summary(cpus)
     print(f"{'step':14s} {'cpu median':>10s} {'cpu p95':>8s} {'wall median':>11s} {'wall p95':>8s}")
-    for step in ("total",) + STEPS:
+    for step in ("total", "with_grey", GREY) + STEPS:
         c, w = report["cpu_ms"][step], report["wall_ms"][step]
         print(f"{step:14s} {c['median']:10.3f} {c['p95']:8.3f} {w['median']:11.3f} {w['p95']:8.3f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

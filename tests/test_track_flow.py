@@ -163,3 +163,126 @@ def test_a_point_whose_patch_moves_otherwise_does_not_agree():
     ((matrix, agreed),) = flow.predict_counted(flow.pyramid(prev), flow.pyramid(cur), [points])
     assert matrix is not None and np.abs(matrix[:, 2] - [4, 3]).max() < 0.5
     assert agreed < len(points)
+
+
+def _lk_directions(flow_module, monkeypatch, prev_pyr, cur_pyr) -> list[str]:
+    """Spy on the flow's LK calls: which way each went (prev→cur "forward", cur→prev "back")."""
+    calls = []
+    real = cv2.calcOpticalFlowPyrLK
+
+    def spy(src, dst, *args, **kwargs):
+        ways = {id(lv): "forward" for lv in prev_pyr} | {id(lv): "back" for lv in cur_pyr}
+        calls.append(next((way for lv, way in ((lv, ways[id(lv)]) for lv in prev_pyr + cur_pyr)
+                           if np.shares_memory(src, lv)), "?"))
+        return real(src, dst, *args, **kwargs)
+
+    class Spy:
+        calcOpticalFlowPyrLK = staticmethod(spy)
+
+        def __getattr__(self, name):
+            return getattr(cv2, name)
+
+    monkeypatch.setattr(flow_module, "cv2", Spy())
+    return calls
+
+
+def test_a_face_whose_points_agree_goes_one_way_and_a_stray_point_is_left_out(monkeypatch):
+    """Where a face's points agree on one motion there is no way back: a point whose own
+    neighbourhood moved 8 px more than the face is left out by the fit's consensus."""
+    from bridge.track import flow as flow_module
+    prev = _textured(8)
+    face = _face()
+    flow = KeypointFlow()
+    points = flow.seed(prev, face)
+    cur = cv2.warpAffine(prev, np.float32([[1, 0, 3], [0, 1, -2]]), (320, 240), borderMode=cv2.BORDER_REFLECT)
+    x, y = points[0].astype(int)
+    cur[y - 16 - 2:y + 16 - 2, x - 16 + 11:x + 16 + 11] = prev[y - 16:y + 16, x - 16:x + 16]  # 8 px further
+    prev_pyr, cur_pyr = flow.pyramid(prev), flow.pyramid(cur)
+    calls = _lk_directions(flow_module, monkeypatch, prev_pyr, cur_pyr)
+    ((matrix, agreed),) = flow.predict_counted(prev_pyr, cur_pyr, [points])
+    assert matrix is not None
+    assert np.abs(warp_face(matrix, face).kps5 - (face.kps5 + [3, -2])).max() < 0.5
+    assert flow.SURE * len(points) <= agreed < len(points)  # the stray point is not among them
+    assert calls and set(calls) == {"forward"}
+
+
+def test_a_face_whose_points_disagree_is_followed_both_ways_on_every_level(monkeypatch):
+    """Half a face moves one way and half another (a hand over half of it): too few points agree
+    for the one-way shortcut, so the face is followed the full way, forwards and back, and gets
+    the answer every-point full-size flow gives."""
+    from bridge.track import flow as flow_module
+    prev = _textured(9)
+    face = _face()
+    flow = KeypointFlow()
+    points = flow.seed(prev, face)
+    cur = cv2.warpAffine(prev, np.float32([[1, 0, 4], [0, 1, 1]]), (320, 240), borderMode=cv2.BORDER_REFLECT)
+    right = cv2.warpAffine(prev, np.float32([[1, 0, -5], [0, 1, 3]]), (320, 240), borderMode=cv2.BORDER_REFLECT)
+    cur[:, 160:] = right[:, 160:]
+    prev_pyr, cur_pyr = flow.pyramid(prev), flow.pyramid(cur)
+    calls = _lk_directions(flow_module, monkeypatch, prev_pyr, cur_pyr)
+    ((matrix, agreed),) = flow.predict_counted(prev_pyr, cur_pyr, [points])
+    assert "back" in calls
+    monkeypatch.undo()
+    ((full, full_agreed),) = KeypointFlow(detail=0).predict_counted(prev_pyr, cur_pyr, [points])
+    assert agreed == full_agreed and agreed < flow.SURE * len(points)
+    assert (matrix is None and full is None) or np.array_equal(matrix, full)
+
+
+def test_a_faces_guides_skip_the_level_just_above_its_finest(monkeypatch):
+    """A small face (finest level: full size) is guided on levels 3 and 2 and refined on 0; the
+    half-size level adds nothing its start two levels up does not give. The move is the one
+    every-point full-size flow finds."""
+    from bridge.track import flow as flow_module
+    prev = cv2.resize(_textured(10), (640, 480))
+    cur = cv2.warpAffine(prev, np.float32([[1, 0, 13], [0, 1, -9]]), (640, 480), borderMode=cv2.BORDER_REFLECT)
+    flow = KeypointFlow()
+    face = Face(box=np.array([250, 170, 340, 280], np.float32), score=0.9)
+    points = flow.seed(prev, face)
+    prev_pyr, cur_pyr = flow.pyramid(prev), flow.pyramid(cur)
+    assert len(prev_pyr) == 4
+    levels = []
+    real = cv2.calcOpticalFlowPyrLK
+
+    def spy(src, dst, *args, **kwargs):
+        levels.append(next(n for n, lv in enumerate(prev_pyr + cur_pyr) if np.shares_memory(src, lv)) % 4)
+        return real(src, dst, *args, **kwargs)
+
+    class Spy:
+        calcOpticalFlowPyrLK = staticmethod(spy)
+
+        def __getattr__(self, name):
+            return getattr(cv2, name)
+
+    monkeypatch.setattr(flow_module, "cv2", Spy())
+    ((matrix, agreed),) = flow.predict_counted(prev_pyr, cur_pyr, [points])
+    assert levels == [3, 2, 0]
+    monkeypatch.undo()
+    ((full, _),) = KeypointFlow(detail=0).predict_counted(prev_pyr, cur_pyr, [points])
+    corners = face.box.reshape(2, 2)
+    assert np.abs(corners @ matrix[:, :2].T + matrix[:, 2] - (corners @ full[:, :2].T + full[:, 2])).max() < 0.1
+    assert np.abs(warp_face(matrix, face).box - (face.box + [13, -9, 13, -9])).max() < 0.5
+
+
+def test_faces_whose_points_overlap_are_checked_the_way_back(monkeypatch):
+    """Two faces whose points share ground (one passing in front of the other): points of one
+    may follow the other together and agree, so those faces go the way back too; a face alone
+    does not."""
+    from bridge.track import flow as flow_module
+    prev = cv2.resize(_textured(11), (640, 480))
+    cur = cv2.warpAffine(prev, np.float32([[1, 0, 3], [0, 1, 2]]), (640, 480), borderMode=cv2.BORDER_REFLECT)
+    flow = KeypointFlow()
+    boxes = [(100, 100, 200, 220), (150, 110, 250, 230), (420, 200, 520, 320)]
+    sets = [flow.seed(prev, Face(box=np.array(b, np.float32), score=0.9)) for b in boxes]
+    assert flow._overlapping(np.concatenate(sets), np.concatenate(sets),
+                             [slice(0, len(sets[0])), slice(len(sets[0]), len(sets[0]) + len(sets[1])),
+                              slice(len(sets[0]) + len(sets[1]), sum(map(len, sets)))]) == [0, 1]
+    prev_pyr, cur_pyr = flow.pyramid(prev), flow.pyramid(cur)
+    calls = _lk_directions(flow_module, monkeypatch, prev_pyr, cur_pyr)
+    together = flow.predict_counted(prev_pyr, cur_pyr, sets)
+    assert "back" in calls
+    calls.clear()
+    alone = flow.predict_counted(prev_pyr, cur_pyr, sets[2:])
+    assert set(calls) == {"forward"}
+    for (m, agreed), n in zip(together, map(len, sets)):
+        assert m is not None and agreed >= flow.SURE * n and np.abs(m[:, 2] - [3, 2]).max() < 0.6
+    assert alone[0][1] == together[2][1]

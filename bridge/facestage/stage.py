@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from bridge.faces.landmarks import Landmarker68
 from bridge.faces.lookout import Expected, Lookout
 from bridge.faces.scan import FineScan, Motion, ScanPlan, input_size, smallest_seen
 from bridge.facestage.mapping import BLUR, Mapping
@@ -55,6 +56,7 @@ class Analysed:
     frame: Frame
     faces: list[Face] | None
     times: StageTimes = field(default_factory=StageTimes)
+    grey: np.ndarray | None = None  # the frame's grey image, made once for the landmarker and the tracker
 
 
 @dataclass
@@ -164,6 +166,11 @@ class FaceStage:
         times = StageTimes()
         faces: list[Face] | None = None
         started = time.perf_counter()
+        # one grey image per frame, here where the analysis runs beside the swap of the frame before:
+        # the tracker's flow and the CPU landmarker both read it (each converted the frame itself)
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else None
+        times.track = (time.perf_counter() - started) * 1e3
+        started = time.perf_counter()
         shown = self.last_tracks  # the latest finished frame's (one frame behind when overlapped)
         moving = self.motion.update(image, np.array([t.face.box for t in shown], np.float32)) if self.motion else None
         due = self.detect_every.due(self._index)
@@ -188,12 +195,13 @@ class FaceStage:
                 self._edge_backoff.ran(self._index, _any_new(faces, shown))
             times.detect = (time.perf_counter() - started) * 1e3
             started = time.perf_counter()
-            faces = [f for f in self.landmarker.landmark(image, faces) if _finite(f)]
+            reads = grey if grey is not None and isinstance(self.landmarker, Landmarker68) else image
+            faces = [f for f in self.landmarker.landmark(reads, faces) if _finite(f)]
             times.landmarks = (time.perf_counter() - started) * 1e3
             rate = frame.frame_rate
             self.detect_every.measured(times.detect + times.landmarks, rate[1] / rate[0] if rate[0] else 1 / 30)
         self._index += 1
-        return Analysed(frame, faces, times)
+        return Analysed(frame, faces, times, grey)
 
     def _detect_fine(self, image: np.ndarray, shown: list[Track], moving: np.ndarray | None) -> list[Face]:
         """The whole frame, plus fine tiles when a small tracked face, new motion in a tile that
@@ -236,8 +244,8 @@ class FaceStage:
         image = frame.image
         now = frame.received_at or time.monotonic()
         started = time.perf_counter()
-        tracks = self.mapping.assign(self.tracker.update(image, faces, now))
-        times.track = (time.perf_counter() - started) * 1e3
+        tracks = self.mapping.assign(self.tracker.update(image, faces, now, gray=analysed.grey))
+        times.track += (time.perf_counter() - started) * 1e3
         self._forget_ended(tracks)
         started = time.perf_counter()
         self._swap(image, tracks)

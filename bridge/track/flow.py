@@ -1,9 +1,11 @@
 """Optical-flow keypoint prediction: where a face moved between two frames.
 
 Pyramidal Lucas–Kanade (cv2.calcOpticalFlowPyrLK) follows the face's five keypoints plus a few
-corner features inside its box from the previous grey frame to the current one; points that
-do not come back to where they started (forward–backward check) are dropped, and a similarity
-transform (shift, scale, rotation) fitted to the rest moves the box and every landmark.
+corner features inside its box from the previous grey frame to the current one, and a
+similarity transform (shift, scale, rotation) fitted to the points that agree (RANSAC) moves
+the box and every landmark. A face whose points do not mostly agree is followed again the full
+way, where points that do not come back to where they started (forward–backward check) are
+dropped before the fit.
 
 Cost: cv2.calcOpticalFlowPyrLK on whole frames rebuilds both frames' pyramids and derivatives
 on every call (and Python cannot hand it a prebuilt pyramid). So the pyramid of each frame is
@@ -16,9 +18,12 @@ At 1080p that still cost 3.6 ms a frame for four faces: LK's cost is per point a
 point's 21×21 window), and every point went through every level. Now a face is refined only
 down to the level where its points still span `detail` px (a large face stops at half size),
 and above that level only a few guide points are followed, their median shift starting every
-point on the next level (`_guided`). A face whose points do not mostly agree on the guided
-answer is followed the full way (`_track`), so the shortcut never decides a doubtful case.
-benchmarks/bench_tracking_cost.py measures it.
+point on the next level (`_guided`), one way only for a face alone: the consensus of the fit
+finds a point that went astray alone (of 6568 points in the benchmark that went forward, 5
+failed the way back, and every one of them disagreed with its face's fit anyway); faces whose
+points overlap another face's also go the way back. A face whose points do not
+mostly agree on the guided answer is followed the full way, both ways (`_track`), so the
+shortcuts never decide a doubtful case. benchmarks/bench_tracking_cost.py measures it.
 """
 
 from __future__ import annotations
@@ -194,15 +199,27 @@ class KeypointFlow:
         shift = (np.zeros((len(groups), 2), np.float32) if shifts is None else
                  np.array([np.asarray(d, np.float32).reshape(2) for d, n in zip(shifts, counts) if n], np.float32))
         p1, st1 = self._guided(prev_pyr, cur_pyr, p0, groups, shift, finest)
-        # the way back from each point's end, less its face's median move, on its finest level:
-        # a point that went astray alone starts far from where it began and is found out; a
-        # whole face led astray together fails the agreement below and goes the full way
-        back = np.array([np.sort(p0[g] - p1[g], axis=0)[(g.stop - g.start) // 2] for g in groups], np.float32)
-        p0r, st2 = self._guided(cur_pyr, prev_pyr, p1, groups, back, finest, refine_only=True)
-        out = self._fit(p0, p1, st1 & st2 & (np.square(p0 - p0r).sum(axis=1) < self.max_fb_error ** 2), bounds)
+        # one way for a face alone: where most of its points agree on one similarity, a point
+        # that went astray alone disagrees with it and RANSAC leaves it out, as the way back
+        # would have (a third of the flow's time). Where two faces' points overlap, points of one
+        # may follow the other together, agreeing: there the way back (from each point's end,
+        # less its face's median move, on its finest level) finds them out
+        good = st1
+        near = self._overlapping(p0, p1, groups)
+        if near:
+            index = np.concatenate([np.arange(groups[i].start, groups[i].stop) for i in near])
+            sizes = np.cumsum([0] + [groups[i].stop - groups[i].start for i in near]).tolist()
+            sub = [slice(a, b) for a, b in zip(sizes[:-1], sizes[1:])]
+            back = np.array([np.sort(p0[groups[i]] - p1[groups[i]], axis=0)[(groups[i].stop - groups[i].start) // 2]
+                             for i in near], np.float32)
+            p0r, st2 = self._guided(cur_pyr, prev_pyr, p1[index], sub, back, finest[near], refine_only=True)
+            good = st1.copy()
+            good[index] &= st2 & (np.square(p0[index] - p0r).sum(axis=1) < self.max_fb_error ** 2)
+        out = self._fit(p0, p1, good, bounds)
         # a face most of whose points did not agree (a part hidden, a wrong start, blur): the
         # guides may have led its points astray together, so it is followed the full way, each
-        # point on every level, and gets that answer (the one the guides only shortcut)
+        # point on every level, forwards and back, and gets that answer (the one the guides and
+        # the one-way check only shortcut)
         doubtful = [i for i, (m, agreed) in enumerate(out) if counts[i] and (m is None or agreed < self.SURE * counts[i])]
         if doubtful:
             again = self._all_points(prev_pyr, cur_pyr, [point_sets[i] for i in doubtful],
@@ -210,6 +227,18 @@ class KeypointFlow:
             for i, result in zip(doubtful, again):
                 out[i] = result
         return out
+
+    @staticmethod
+    def _overlapping(p0: np.ndarray, p1: np.ndarray, groups: list[slice]) -> list[int]:
+        """Groups (faces) whose points, before or after the move, share ground with another's."""
+        if len(groups) < 2:
+            return []
+        starts = np.array([g.start for g in groups])
+        low = np.minimum(np.minimum.reduceat(p0, starts), np.minimum.reduceat(p1, starts)).tolist()
+        high = np.maximum(np.maximum.reduceat(p0, starts), np.maximum.reduceat(p1, starts)).tolist()
+        return [i for i in range(len(groups)) if any(
+            j != i and low[i][0] <= high[j][0] and low[j][0] <= high[i][0] and low[i][1] <= high[j][1]
+            and low[j][1] <= high[i][1] for j in range(len(groups)))]
 
     def _all_points(self, prev_pyr: list[np.ndarray], cur_pyr: list[np.ndarray], point_sets: list[np.ndarray],
                     shifts: list[np.ndarray] | None) -> list[tuple[np.ndarray | None, int]]:
@@ -328,7 +357,11 @@ class KeypointFlow:
         for level in range(top, -1, -1):
             if level < top:
                 shift = [[2 * dx, 2 * dy] for dx, dy in shift]
-            active = [m for m, f in enumerate(finest) if (f == level if refine_only else f <= level)]
+            # a face's guides go on the top level (the reach) and from two levels above its finest
+            # up: the level just above the finest adds nothing the finest does not find from a start
+            # two levels up (a half-pixel error there is 2 px on the finest, well inside the window)
+            active = [m for m, f in enumerate(finest)
+                      if f == level or (not refine_only and (f + 2 <= level or level == top))]
             if not active:
                 continue
             k = 2.0 ** level

@@ -40,7 +40,7 @@ from bridge.track.gallery import Gallery, crop_quality, normalise
 from bridge.faces.boxes import iou_matrix
 from bridge.track.reid import ReidRule
 from bridge.track.slots import FaceSlots
-from bridge.track.smooth import OneEuroFilter
+from bridge.track.smooth import OneEuroFilter, smooth_together
 from bridge.types import Face, Track
 
 EmbedFn = Callable[[np.ndarray, list[Face]], list[np.ndarray]]
@@ -161,11 +161,17 @@ class Tracker:
         self.wants_detection = False  # a track was stopped for lack of evidence: look again soon
 
     # -- public -----------------------------------------------------------------
-    def update(self, image_bgr: np.ndarray, faces: list[Face] | None, now: float) -> list[Track]:
-        """Advance one frame. `faces` None: no detection ran on this frame (tracks coast)."""
+    def update(self, image_bgr: np.ndarray, faces: list[Face] | None, now: float,
+               gray: np.ndarray | None = None) -> list[Track]:
+        """Advance one frame. `faces` None: no detection ran on this frame (tracks coast).
+        gray: the frame's grey image when the caller made it already (the stage makes one per
+        frame for the landmarker too); None: converted here."""
         if image_bgr.ndim != 3:
             raise ValueError(f"Tracker.update: expected an H×W×3 BGR image, got shape {image_bgr.shape}")
-        gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
+        if gray is None:
+            gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY)
+        elif gray.shape != image_bgr.shape[:2]:
+            raise ValueError(f"Tracker.update: grey image {gray.shape} is not the frame's size {image_bgr.shape[:2]}")
         self.stats.frames += 1
         self._budget = min(self._budget + self.embed_budget, 2 * self.embed_budget)  # unused budget carries one frame
         self.wants_detection = False
@@ -715,9 +721,12 @@ class Tracker:
 
     def _smooth(self, e: _Entry, face: Face, now: float) -> Face:
         size = face_size(face.box)
-        box = e.box_filter(face.box.reshape(2, 2), now, size).reshape(4)
-        kps = None if face.kps5 is None else e.kps_filter(face.kps5, now, size)
-        lm = None if face.landmarks68 is None else e.lm_filter(face.landmarks68, now, size)
+        parts = [(f, v) for f, v in ((e.box_filter, face.box.reshape(2, 2)), (e.kps_filter, face.kps5),
+                                     (e.lm_filter, face.landmarks68)) if v is not None]
+        done = iter(smooth_together([f for f, _ in parts], [v for _, v in parts], now, size))  # one pass, same numbers
+        box = next(done).reshape(4)
+        kps = None if face.kps5 is None else next(done)
+        lm = None if face.landmarks68 is None else next(done)
         return Face(box=box, score=face.score, kps5=kps, landmarks68=lm,
                     landmark_score=face.landmark_score, embedding=face.embedding)
 
