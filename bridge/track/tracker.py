@@ -257,9 +257,12 @@ class Tracker:
         if self.embed is not None:
             embeddings.update(self._embed(image, faces, [j for j in fresh if j not in embeddings]))
             pairs, fresh = self._reclaim(image, gray, visible, pairs, fresh, faces, embeddings)
+            fresh = self._not_twice(visible, pairs, fresh, faces, embeddings)
         unmatched = [e for i, e in enumerate(visible) if i not in matched_t]
+        placed = {visible[r].id for r, _ in pairs}
+        poor = {j for j, w in self._crop_faults(gray, faces, fresh, placed).items() if w is not None}
         revived, weak = self._reidentify([e for e in self._entries.values() if not e.visible] + unmatched,
-                                         faces, fresh, embeddings, now)
+                                         faces, fresh, embeddings, now, poor)
 
         on_track = [(visible[r], c) for r, c in pairs]  # (track, detection) of this frame
         for e, j in on_track:
@@ -315,6 +318,29 @@ class Tracker:
             visible[r].raw, visible[r].velocity = faces[j], np.zeros(2, np.float32)
             self.stats.reclaimed += 1
         return list(held.items()), fresh
+
+    def _not_twice(self, visible: list[_Entry], pairs: list[tuple[int, int]], fresh: list[int], faces: list[Face],
+                   embeddings: dict[int, np.ndarray]) -> list[int]:
+        """Fresh detections that are not a second box on a face a track already holds this frame
+        (a look-again crop or a box over part of the face beside it): one that overlaps the
+        track's detection and is clearly that track's person, more than any lost person's, starts
+        no track (a second track on one person is two ID switches when it is relabelled)."""
+        lost = [e for e in self._entries.values() if not e.visible and not e.gallery.empty]
+        out = []
+        for j in fresh:
+            v = embeddings.get(j)
+            twin = v is not None and any(
+                not visible[r].gallery.provisional
+                and iou_matrix(faces[j].box[None], faces[c].box[None])[0, 0] > 0
+                and visible[r].gallery.similarity(v) >= self.rule.threshold
+                and visible[r].gallery.similarity(v) - max([o.gallery.similarity(v) for o in lost], default=-1.0)
+                >= self.rule.margin
+                for r, c in pairs)
+            if twin:
+                self.stats.duplicates += 1
+            else:
+                out.append(j)
+        return out
 
     def _crop_faults(self, gray: np.ndarray, faces: list[Face], idx: list[int], placed: set[int]) -> dict[int, str | None]:
         """Why each of faces[idx] is not a crop worth learning from (gallery.crop_quality), with the
@@ -382,9 +408,11 @@ class Tracker:
             self._coast(e, prediction, pyramid, shape, now)
 
     def _reidentify(self, candidates: list[_Entry], faces: list[Face], fresh: list[int],
-                    embeddings: dict[int, np.ndarray], now: float) -> tuple[dict[int, _Entry], set[int]]:
+                    embeddings: dict[int, np.ndarray], now: float,
+                    poor: set[int] = frozenset()) -> tuple[dict[int, _Entry], set[int]]:  # type: ignore[assignment]
         """{detection index: track} for fresh detections that are a lost (or astray) person, and
-        the detections among them taken back on a weak embedding (tentatively)."""
+        the detections among them taken back on a weak embedding or by where they came out
+        (tentatively). poor: fresh detections whose crop is not worth learning from."""
         out: dict[int, _Entry] = {}
         with_gallery = [e for e in candidates if not e.gallery.empty]
         dets = [j for j in fresh if j in embeddings]
@@ -414,6 +442,20 @@ class Tracker:
                                       np.array([faces[j].box for j in rest], np.float32), self.rule,
                                       contradicts).items():
                 out[rest[c]] = lost[r]
+        # coming out from behind a face or an object, too poorly seen to tell: the track lost
+        # close by moments ago, tentatively (a new id, relabelled on the first good crop, is two
+        # ID switches); not a track that left the frame, nor a fragment never confirmed a face
+        lost = [e for e in candidates if not e.visible and e not in out.values() and e.confirmed
+                and not e.gallery.empty and e.lost_why != "left"]
+        rest = [j for j in fresh if j not in out and j in poor]
+        if lost and rest:
+            sims = np.array([[e.gallery.similarity(embeddings[j]) if j in embeddings and not e.gallery.provisional
+                              else np.nan for j in rest] for e in lost])
+            for c, r in reid.by_emerging(np.array([self._ahead(e, now) for e in lost], np.float32),
+                                         np.array([now - e.last_seen for e in lost]),
+                                         np.array([faces[j].box for j in rest], np.float32), sims, self.rule).items():
+                out[rest[c]] = lost[r]
+                weak.add(rest[c])
         return out, weak
 
     def _learn(self, image: np.ndarray, gray: np.ndarray, faces: list[Face], on_track: list[tuple[_Entry, int]],
