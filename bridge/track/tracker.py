@@ -323,8 +323,10 @@ class Tracker:
                    embeddings: dict[int, np.ndarray]) -> list[int]:
         """Fresh detections that are not a second box on a face a track already holds this frame
         (a look-again crop or a box over part of the face beside it): one that overlaps the
-        track's detection and is clearly that track's person, more than any lost person's, starts
-        no track (a second track on one person is two ID switches when it is relabelled)."""
+        track's detection and is surely that track's person (SAME_FACE), more than any lost
+        person's, starts no track (a second track on one person is two ID switches when it is
+        relabelled). A face half behind the one in front can embed like it (cosine 0.4-0.6): such
+        a box is a face of its own and keeps its detection."""
         lost = [e for e in self._entries.values() if not e.visible and not e.gallery.empty]
         out = []
         for j in fresh:
@@ -332,7 +334,7 @@ class Tracker:
             twin = v is not None and any(
                 not visible[r].gallery.provisional
                 and iou_matrix(faces[j].box[None], faces[c].box[None])[0, 0] > 0
-                and visible[r].gallery.similarity(v) >= self.rule.threshold
+                and visible[r].gallery.similarity(v) >= self.SAME_FACE
                 and visible[r].gallery.similarity(v) - max([o.gallery.similarity(v) for o in lost], default=-1.0)
                 >= self.rule.margin
                 for r, c in pairs)
@@ -656,6 +658,7 @@ class Tracker:
     UNSURE_LANDMARKS = 0.5  # landmark score under which a detection's embedding is no evidence
     CONFIRM_HITS = 2  # detections after which a track no landmark score confirmed is drawn anyway (a real
     # face blurred on every frame; fragments of a face are found once or twice)
+    SAME_FACE = 0.7  # least similarity of a second box to the track whose detection it overlaps to be taken for that face
     CLEAR_OF = 0.05  # share of a blurred detection another face may cover and it still confirms its track
     AHEAD_S = 0.1  # longest a velocity is extrapolated (beyond it a fast face has likely turned)
     MAX_GUESSED = 2  # frames a track may be shown on its velocity alone (constant velocity is 1-6 % off by
