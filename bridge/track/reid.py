@@ -52,7 +52,7 @@ class ReidRule:
     place_iou: float = 0.3
     weak_threshold: float = 0.3
     weak_margin: float = 0.2
-    emerge_s: float = 2.0
+    emerge_s: float = 3.0
     emerge_distance: float = 1.5
     emerge_margin: float = 0.1
     emerge_ratio: float = 1.5
@@ -112,13 +112,14 @@ def by_place(last_boxes: np.ndarray, lost_for: np.ndarray, boxes: np.ndarray, ru
 
 
 def by_emerging(last_boxes: np.ndarray, lost_for: np.ndarray, boxes: np.ndarray, similarity: np.ndarray,
-                rule: ReidRule) -> dict[int, int]:
+                rule: ReidRule, allowed: np.ndarray | None = None) -> dict[int, int]:
     """{face index: lost-track index} for faces too poorly seen to say who they are (half behind
     another face or an object) that show up near where a track was lost moments ago.
 
     similarity: (lost × faces) gallery similarity, NaN where unknown (counted as unlike). A crop
     half behind another face embeds like nobody (often not even like its own person), so a low
     similarity is no contradiction; only a clear preference among close candidates counts.
+    allowed: (lost × faces) False where a pair may not be made at all.
     Tentative: the caller verifies it on the face's next good crop."""
     if len(last_boxes) == 0 or len(boxes) == 0:
         return {}
@@ -127,6 +128,8 @@ def by_emerging(last_boxes: np.ndarray, lost_for: np.ndarray, boxes: np.ndarray,
     centres_f = (boxes[:, :2] + boxes[:, 2:]) / 2
     dist = np.linalg.norm(centres_l[:, None] - centres_f[None], axis=2) / sizes[:, None]
     near = (dist <= rule.emerge_distance) & (lost_for[:, None] <= rule.emerge_s)
+    if allowed is not None:
+        near &= allowed
     picks = []
     for c in range(len(boxes)):
         rows = np.nonzero(near[:, c])[0]

@@ -259,10 +259,11 @@ class Tracker:
             pairs, fresh = self._reclaim(image, gray, visible, pairs, fresh, faces, embeddings)
             fresh = self._not_twice(visible, pairs, fresh, faces, embeddings)
         unmatched = [e for i, e in enumerate(visible) if i not in matched_t]
-        placed = {visible[r].id for r, _ in pairs}
-        poor = {j for j, w in self._crop_faults(gray, faces, fresh, placed).items() if w is not None}
+        # a face half behind another is boxed by the part that shows: touching another detection's
+        # box at all, its crop embeds like nobody ("covered"; a shown track's own box is no other face)
+        faults = self._crop_faults(gray, faces, fresh, {e.id for e in visible}, self.CLEAR_OF)
         revived, weak = self._reidentify([e for e in self._entries.values() if not e.visible] + unmatched,
-                                         faces, fresh, embeddings, now, poor)
+                                         faces, fresh, embeddings, now, faults)
 
         on_track = [(visible[r], c) for r, c in pairs]  # (track, detection) of this frame
         for e, j in on_track:
@@ -344,16 +345,18 @@ class Tracker:
                 out.append(j)
         return out
 
-    def _crop_faults(self, gray: np.ndarray, faces: list[Face], idx: list[int], placed: set[int]) -> dict[int, str | None]:
+    def _crop_faults(self, gray: np.ndarray, faces: list[Face], idx: list[int], placed: set[int],
+                     max_covered: float = 0.2) -> dict[int, str | None]:
         """Why each of faces[idx] is not a crop worth learning from (gallery.crop_quality), with the
         other detections and the shown tracks no detection placed (`placed`: their ids) as faces
-        that may cover it: a face half behind an undetected one embeds like neither."""
+        that may cover it (more than `max_covered` of it): a face half behind an undetected one
+        embeds like neither."""
         boxes = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
         unplaced = [e.raw.box for e in self._entries.values() if e.visible and e.id not in placed]
         out: dict[int, str | None] = {}
         for j in idx:
             others = np.vstack([np.delete(boxes, j, axis=0), np.array(unplaced, np.float32).reshape(-1, 4)])
-            out[j] = crop_quality(gray, faces[j], others=others)
+            out[j] = crop_quality(gray, faces[j], others=others, max_covered=max_covered)
         return out
 
     def _pair(self, image: np.ndarray, visible: list[_Entry], predictions: list[Face], faces: list[Face],
@@ -411,10 +414,10 @@ class Tracker:
 
     def _reidentify(self, candidates: list[_Entry], faces: list[Face], fresh: list[int],
                     embeddings: dict[int, np.ndarray], now: float,
-                    poor: set[int] = frozenset()) -> tuple[dict[int, _Entry], set[int]]:  # type: ignore[assignment]
+                    faults: dict[int, str | None] | None = None) -> tuple[dict[int, _Entry], set[int]]:
         """{detection index: track} for fresh detections that are a lost (or astray) person, and
         the detections among them taken back on a weak embedding or by where they came out
-        (tentatively). poor: fresh detections whose crop is not worth learning from."""
+        (tentatively). faults: why each fresh detection's crop is not worth learning from."""
         out: dict[int, _Entry] = {}
         with_gallery = [e for e in candidates if not e.gallery.empty]
         dets = [j for j in fresh if j in embeddings]
@@ -446,16 +449,22 @@ class Tracker:
                 out[rest[c]] = lost[r]
         # coming out from behind a face or an object, too poorly seen to tell: the track lost
         # close by moments ago, tentatively (a new id, relabelled on the first good crop, is two
-        # ID switches); not a track that left the frame, nor a fragment never confirmed a face
-        lost = [e for e in candidates if not e.visible and e not in out.values() and e.confirmed
-                and not e.gallery.empty and e.lost_why != "left"]
-        rest = [j for j in fresh if j not in out and j in poor]
+        # ID switches); not a track that left the frame, nor a fragment never confirmed a face.
+        # A shown track no detection matched counts too for a face against another face: its own
+        # face, half over the other, embeds like nobody, and appearance turned the match down (a
+        # blurred-looking crop of a still face is no such excuse: there appearance stands)
+        faults = faults or {}
+        lost = [e for e in candidates if e not in out.values() and e.confirmed and not e.gallery.empty
+                and (e.visible or e.lost_why != "left")]
+        rest = [j for j in fresh if j not in out and faults.get(j) is not None]
         if lost and rest:
             sims = np.array([[e.gallery.similarity(embeddings[j]) if j in embeddings and not e.gallery.provisional
                               else np.nan for j in rest] for e in lost])
+            allowed = np.array([[not e.visible or faults[j] == "covered" for j in rest] for e in lost])
             for c, r in reid.by_emerging(np.array([self._ahead(e, now) for e in lost], np.float32),
                                          np.array([now - e.last_seen for e in lost]),
-                                         np.array([faces[j].box for j in rest], np.float32), sims, self.rule).items():
+                                         np.array([faces[j].box for j in rest], np.float32), sims, self.rule,
+                                         allowed).items():
                 out[rest[c]] = lost[r]
                 weak.add(rest[c])
         return out, weak
