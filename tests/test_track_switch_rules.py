@@ -142,3 +142,19 @@ def test_a_shown_track_whose_own_half_seen_face_appearance_turned_down_keeps_it(
     assert [t.id for t in tracker.update(IMAGE, [], 0.1)] == [a.id]  # a detection frame that missed it
     tracks = tracker.update(IMAGE, [face(110.0), face(170.0)], 0.2)
     assert len(tracks) == 2 and ids_by_x(tracks, (110, 170))[110] == a.id
+
+
+def test_a_good_crop_does_not_undo_a_revival_of_someone_never_seen_well():
+    """A was only ever seen cut by the frame's edge (its gallery holds a poor crop only). Out
+    from behind C, half seen, it takes A's id back by place; its first good crop is unlike that
+    poor crop, which says nothing about who it is: it keeps the id and the gallery learns it."""
+    D = np.eye(16, dtype=np.float32)[5]
+    look = {0: D, 60: NOISE, 120: C, 40: B}
+    tracker = Tracker(scripted(look), recheck_s=2.0)
+    (a,) = tracker.update(IMAGE, [face(0.0)], 0.0)
+    tracker.update(IMAGE, [face(0.0)], 0.2)
+    assert tracker.update(GONE, None, 0.3) == []
+    tracks = ids_by_x(tracker.update(IMAGE, [face(60.0), face(120.0)], 1.3), (60, 120))
+    assert tracks[60] == a.id
+    later = ids_by_x(tracker.update(IMAGE, [face(40.0), face(120.0)], 1.5), (40, 120))
+    assert later[40] == a.id

@@ -6,8 +6,9 @@
 - evidence.py: a track no detection confirms is drawn only while its face is still there
   (flow inliers and patch agreement; out of frame ends it);
 - reid.py: a face no track claimed gets a lost person's id back (by gallery; tentatively on a
-  weak embedding that points at one person only, confirmed or undone on the next good crop; or
-  by place moments after a miss), and a periodic re-check repairs ids swapped while faces
+  weak embedding that points at one person only, confirmed or undone on the next good crop; by
+  place moments after a miss; or, tentatively, a half-seen face coming out from behind another
+  face or an object takes the track lost close by), and a periodic re-check repairs ids swapped while faces
   crossed; a young track is re-checked on its first good crops (a newcomer that is someone
   back is relabelled, and its id dropped);
 - gallery.py: several quality-gated embeddings per person, matched by the best;
@@ -20,7 +21,9 @@ an occluding face, a blurred box half on the wall, are found once or twice). Emb
 per-frame budget (`embed_budget`, on average: a frame may add the frame before's unused share),
 most needed first: near-ties, new faces, faces with no gallery yet, tentative and young tracks,
 then periodic re-checks; what does not fit waits for the next frame. A fresh detection that is
-clearly the person of a track motion gave another face takes that track back (`_reclaim`).
+clearly the person of a track motion gave another face takes that track back (`_reclaim`); one
+that is surely the person of a track whose detection it overlaps is a second box on that face
+and starts no track (`_not_twice`).
 """
 
 from __future__ import annotations
@@ -524,7 +527,9 @@ class Tracker:
             if not good or now <= e.revived_at:
                 return  # the crop it was revived on, or a weak one: neither confirms nor undoes it (nor is learnt)
             e.tentative = False
-            if e.gallery.similarity(v) < self.rule.threshold:  # not who the weak embedding said
+            # not who the weak embedding (or the place) said; a gallery of poor crops only (the person
+            # never seen well) cannot say so: the good crop replaces it below
+            if e.gallery.similarity(v) < self.rule.threshold and not e.gallery.provisional:
                 best = reid.better_elsewhere(-1.0, [o.gallery.similarity(v) for o in lost], self.rule)
                 e = self._undo_revival(e, now) if best is None else self._hand_back(e, lost[best], now)
         # a gallery holding only a poor crop says little about who this is: a good crop is judged
