@@ -135,9 +135,11 @@ def instrument(tracker, log: Log) -> None:
             log.embeds.append((log.frame, np.asarray(faces[j].box, np.float32), v))
         return out
 
-    for name, fn in list(locals().items()):
-        if name in orig:
-            setattr(t, name, fn)
+    wrapped = {"_pair": _pair, "_reclaim": _reclaim, "_reidentify": _reidentify, "_new": _new, "_take_face": _take_face,
+               "_swap_people": _swap_people, "_stop": _stop, "_lose": _lose, "_embed": _embed, "_drop": _drop,
+               "_missed": _missed}
+    for name, fn in wrapped.items():  # on the instance: the class (and other trackers) stay as they are
+        setattr(t, name, fn)
 
 
 def run(kit: ev.Kit, clip, verbose: bool = True) -> dict:
