@@ -11,7 +11,9 @@ tentatively; the tracker confirms or undoes it on the face's next good crop.
 
 A face that went out of sight moments ago and shows again where it was is the same person
 too (`by_place`): a face so small or blurred that its embedding is weak still keeps its id
-after a short miss.
+after a short miss. A face coming out from behind another face or an object, its crop too
+poor to tell, close to where a track was lost moments ago takes it back tentatively
+(`by_emerging`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from bridge.track.association import face_size
 from bridge.track.gallery import Gallery
 from bridge.faces.boxes import iou_matrix
 
@@ -36,6 +39,11 @@ class ReidRule:
         blurred crop: its embedding is weak) still takes back the lost person it resembles at
         least `weak_threshold` and clearly more than every other lost person (by `weak_margin`),
         tentatively: the track's first good crop confirms it or gives the face an id of its own.
+    emerge_s, emerge_distance, emerge_margin, emerge_ratio: a face too poorly seen to tell
+        (coming out from behind another face or an object) that shows up within
+        `emerge_distance` face sizes of where a track was lost at most `emerge_s` ago takes that
+        track back tentatively: the only one that close, else the one its embedding favours by
+        `emerge_margin`, else the nearest when the next is `emerge_ratio` times as far.
     """
 
     threshold: float = 0.5
@@ -44,6 +52,10 @@ class ReidRule:
     place_iou: float = 0.3
     weak_threshold: float = 0.3
     weak_margin: float = 0.2
+    emerge_s: float = 3.0
+    emerge_distance: float = 1.5
+    emerge_margin: float = 0.1
+    emerge_ratio: float = 1.5
 
 
 def by_appearance(galleries: list[Gallery], embeddings: list[np.ndarray], rule: ReidRule) -> dict[int, int]:
@@ -97,6 +109,47 @@ def by_place(last_boxes: np.ndarray, lost_for: np.ndarray, boxes: np.ndarray, ru
         return {}
     rows, cols = linear_sum_assignment(np.where(ok, -iou, 1.0))
     return {int(c): int(r) for r, c in zip(rows, cols) if ok[r, c]}
+
+
+def by_emerging(last_boxes: np.ndarray, lost_for: np.ndarray, boxes: np.ndarray, similarity: np.ndarray,
+                rule: ReidRule, allowed: np.ndarray | None = None) -> dict[int, int]:
+    """{face index: lost-track index} for faces too poorly seen to say who they are (half behind
+    another face or an object) that show up near where a track was lost moments ago.
+
+    similarity: (lost × faces) gallery similarity, NaN where unknown (counted as unlike). A crop
+    half behind another face embeds like nobody (often not even like its own person), so a low
+    similarity is no contradiction; only a clear preference among close candidates counts.
+    allowed: (lost × faces) False where a pair may not be made at all.
+    Tentative: the caller verifies it on the face's next good crop."""
+    if len(last_boxes) == 0 or len(boxes) == 0:
+        return {}
+    sizes = np.array([face_size(b) for b in last_boxes], np.float32)
+    centres_l = (last_boxes[:, :2] + last_boxes[:, 2:]) / 2
+    centres_f = (boxes[:, :2] + boxes[:, 2:]) / 2
+    dist = np.linalg.norm(centres_l[:, None] - centres_f[None], axis=2) / sizes[:, None]
+    near = (dist <= rule.emerge_distance) & (lost_for[:, None] <= rule.emerge_s)
+    if allowed is not None:
+        near &= allowed
+    picks = []
+    for c in range(len(boxes)):
+        rows = np.nonzero(near[:, c])[0]
+        if len(rows) == 0:
+            continue
+        if len(rows) > 1:
+            sims = np.nan_to_num(similarity[rows, c], nan=0.0)
+            by_sim, by_dist = np.argsort(sims)[::-1], np.argsort(dist[rows, c])
+            if sims[by_sim[0]] - sims[by_sim[1]] >= rule.emerge_margin:
+                rows = rows[by_sim[:1]]
+            elif dist[rows[by_dist[1]], c] >= rule.emerge_ratio * dist[rows[by_dist[0]], c]:
+                rows = rows[by_dist[:1]]
+            else:
+                continue  # two lost people as likely: naming either is a guess
+        picks.append((float(dist[rows[0], c]), c, int(rows[0])))
+    out: dict[int, int] = {}
+    for _, c, r in sorted(picks):  # one face per lost track: the closest
+        if r not in out.values():
+            out[c] = r
+    return out
 
 
 def better_elsewhere(own: float, others: list[float], rule: ReidRule) -> int | None:

@@ -6,8 +6,9 @@
 - evidence.py: a track no detection confirms is drawn only while its face is still there
   (flow inliers and patch agreement; out of frame ends it);
 - reid.py: a face no track claimed gets a lost person's id back (by gallery; tentatively on a
-  weak embedding that points at one person only, confirmed or undone on the next good crop; or
-  by place moments after a miss), and a periodic re-check repairs ids swapped while faces
+  weak embedding that points at one person only, confirmed or undone on the next good crop; by
+  place moments after a miss; or, tentatively, a half-seen face coming out from behind another
+  face or an object takes the track lost close by), and a periodic re-check repairs ids swapped while faces
   crossed; a young track is re-checked on its first good crops (a newcomer that is someone
   back is relabelled, and its id dropped);
 - gallery.py: several quality-gated embeddings per person, matched by the best;
@@ -20,7 +21,9 @@ an occluding face, a blurred box half on the wall, are found once or twice). Emb
 per-frame budget (`embed_budget`, on average: a frame may add the frame before's unused share),
 most needed first: near-ties, new faces, faces with no gallery yet, tentative and young tracks,
 then periodic re-checks; what does not fit waits for the next frame. A fresh detection that is
-clearly the person of a track motion gave another face takes that track back (`_reclaim`).
+clearly the person of a track motion gave another face takes that track back (`_reclaim`); one
+that is surely the person of a track whose detection it overlaps is a second box on that face
+and starts no track (`_not_twice`).
 """
 
 from __future__ import annotations
@@ -263,9 +266,13 @@ class Tracker:
         if self.embed is not None:
             embeddings.update(self._embed(image, faces, [j for j in fresh if j not in embeddings]))
             pairs, fresh = self._reclaim(image, gray, visible, pairs, fresh, faces, embeddings)
+            fresh = self._not_twice(visible, pairs, fresh, faces, embeddings)
         unmatched = [e for i, e in enumerate(visible) if i not in matched_t]
+        # a face half behind another is boxed by the part that shows: touching another detection's
+        # box at all, its crop embeds like nobody ("covered"; a shown track's own box is no other face)
+        faults = self._crop_faults(gray, faces, fresh, {e.id for e in visible}, self.CLEAR_OF)
         revived, weak = self._reidentify([e for e in self._entries.values() if not e.visible] + unmatched,
-                                         faces, fresh, embeddings, now)
+                                         faces, fresh, embeddings, now, faults)
 
         on_track = [(visible[r], c) for r, c in pairs]  # (track, detection) of this frame
         for e, j in on_track:
@@ -322,16 +329,43 @@ class Tracker:
             self.stats.reclaimed += 1
         return list(held.items()), fresh
 
-    def _crop_faults(self, gray: np.ndarray, faces: list[Face], idx: list[int], placed: set[int]) -> dict[int, str | None]:
+    def _not_twice(self, visible: list[_Entry], pairs: list[tuple[int, int]], fresh: list[int], faces: list[Face],
+                   embeddings: dict[int, np.ndarray]) -> list[int]:
+        """Fresh detections that are not a second box on a face a track already holds this frame
+        (a look-again crop or a box over part of the face beside it): one that overlaps the
+        track's detection and is surely that track's person (SAME_FACE), more than any lost
+        person's, starts no track (a second track on one person is two ID switches when it is
+        relabelled). A face half behind the one in front can embed like it (cosine 0.4-0.6): such
+        a box is a face of its own and keeps its detection."""
+        lost = [e for e in self._entries.values() if not e.visible and not e.gallery.empty]
+        out = []
+        for j in fresh:
+            v = embeddings.get(j)
+            twin = v is not None and any(
+                not visible[r].gallery.provisional
+                and iou_matrix(faces[j].box[None], faces[c].box[None])[0, 0] > 0
+                and visible[r].gallery.similarity(v) >= self.SAME_FACE
+                and visible[r].gallery.similarity(v) - max([o.gallery.similarity(v) for o in lost], default=-1.0)
+                >= self.rule.margin
+                for r, c in pairs)
+            if twin:
+                self.stats.duplicates += 1
+            else:
+                out.append(j)
+        return out
+
+    def _crop_faults(self, gray: np.ndarray, faces: list[Face], idx: list[int], placed: set[int],
+                     max_covered: float = 0.2) -> dict[int, str | None]:
         """Why each of faces[idx] is not a crop worth learning from (gallery.crop_quality), with the
         other detections and the shown tracks no detection placed (`placed`: their ids) as faces
-        that may cover it: a face half behind an undetected one embeds like neither."""
+        that may cover it (more than `max_covered` of it): a face half behind an undetected one
+        embeds like neither."""
         boxes = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
         unplaced = [e.raw.box for e in self._entries.values() if e.visible and e.id not in placed]
         out: dict[int, str | None] = {}
         for j in idx:
             others = np.vstack([np.delete(boxes, j, axis=0), np.array(unplaced, np.float32).reshape(-1, 4)])
-            out[j] = crop_quality(gray, faces[j], others=others)
+            out[j] = crop_quality(gray, faces[j], others=others, max_covered=max_covered)
         return out
 
     def _pair(self, image: np.ndarray, visible: list[_Entry], predictions: list[Face], faces: list[Face],
@@ -388,9 +422,11 @@ class Tracker:
             self._coast(e, prediction, pyramid, shape, now)
 
     def _reidentify(self, candidates: list[_Entry], faces: list[Face], fresh: list[int],
-                    embeddings: dict[int, np.ndarray], now: float) -> tuple[dict[int, _Entry], set[int]]:
+                    embeddings: dict[int, np.ndarray], now: float,
+                    faults: dict[int, str | None] | None = None) -> tuple[dict[int, _Entry], set[int]]:
         """{detection index: track} for fresh detections that are a lost (or astray) person, and
-        the detections among them taken back on a weak embedding (tentatively)."""
+        the detections among them taken back on a weak embedding or by where they came out
+        (tentatively). faults: why each fresh detection's crop is not worth learning from."""
         out: dict[int, _Entry] = {}
         with_gallery = [e for e in candidates if not e.gallery.empty]
         dets = [j for j in fresh if j in embeddings]
@@ -420,6 +456,26 @@ class Tracker:
                                       np.array([faces[j].box for j in rest], np.float32), self.rule,
                                       contradicts).items():
                 out[rest[c]] = lost[r]
+        # coming out from behind a face or an object, too poorly seen to tell: the track lost
+        # close by moments ago, tentatively (a new id, relabelled on the first good crop, is two
+        # ID switches); not a track that left the frame, nor a fragment never confirmed a face.
+        # A shown track no detection matched counts too for a face against another face: its own
+        # face, half over the other, embeds like nobody, and appearance turned the match down (a
+        # blurred-looking crop of a still face is no such excuse: there appearance stands)
+        faults = faults or {}
+        lost = [e for e in candidates if e not in out.values() and e.confirmed and not e.gallery.empty
+                and (e.visible or e.lost_why != "left")]
+        rest = [j for j in fresh if j not in out and faults.get(j) is not None]
+        if lost and rest:
+            sims = np.array([[e.gallery.similarity(embeddings[j]) if j in embeddings and not e.gallery.provisional
+                              else np.nan for j in rest] for e in lost])
+            allowed = np.array([[not e.visible or faults[j] == "covered" for j in rest] for e in lost])
+            for c, r in reid.by_emerging(np.array([self._ahead(e, now) for e in lost], np.float32),
+                                         np.array([now - e.last_seen for e in lost]),
+                                         np.array([faces[j].box for j in rest], np.float32), sims, self.rule,
+                                         allowed).items():
+                out[rest[c]] = lost[r]
+                weak.add(rest[c])
         return out, weak
 
     def _learn(self, image: np.ndarray, gray: np.ndarray, faces: list[Face], on_track: list[tuple[_Entry, int]],
@@ -477,7 +533,9 @@ class Tracker:
             if not good or now <= e.revived_at:
                 return  # the crop it was revived on, or a weak one: neither confirms nor undoes it (nor is learnt)
             e.tentative = False
-            if e.gallery.similarity(v) < self.rule.threshold:  # not who the weak embedding said
+            # not who the weak embedding (or the place) said; a gallery of poor crops only (the person
+            # never seen well) cannot say so: the good crop replaces it below
+            if e.gallery.similarity(v) < self.rule.threshold and not e.gallery.provisional:
                 best = reid.better_elsewhere(-1.0, [o.gallery.similarity(v) for o in lost], self.rule)
                 e = self._undo_revival(e, now) if best is None else self._hand_back(e, lost[best], now)
         # a gallery holding only a poor crop says little about who this is: a good crop is judged
@@ -620,6 +678,7 @@ class Tracker:
     UNSURE_LANDMARKS = 0.5  # landmark score under which a detection's embedding is no evidence
     CONFIRM_HITS = 2  # detections after which a track no landmark score confirmed is drawn anyway (a real
     # face blurred on every frame; fragments of a face are found once or twice)
+    SAME_FACE = 0.7  # least similarity of a second box to the track whose detection it overlaps to be taken for that face
     CLEAR_OF = 0.05  # share of a blurred detection another face may cover and it still confirms its track
     AHEAD_S = 0.1  # longest a velocity is extrapolated (beyond it a fast face has likely turned)
     MAX_GUESSED = 2  # frames a track may be shown on its velocity alone (constant velocity is 1-6 % off by
