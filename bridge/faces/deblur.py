@@ -26,6 +26,7 @@ import math
 
 import cv2
 import numpy as np
+from scipy import fft
 
 MIN_SMEAR = 2.0  # px of the picture deblurred: below it the smear is within the detector's tolerance
 NOISE = 0.01  # Wiener's noise-to-signal power: lower sharpens more and rings more (0.003 found fewer)
@@ -57,8 +58,8 @@ def estimate_smear(gray: np.ndarray, box: np.ndarray) -> tuple[float, float]:
     derivative = np.diff(turned, axis=1)
     derivative -= derivative.mean(axis=1, keepdims=True)
     n = derivative.shape[1]
-    spectrum = np.fft.rfft(derivative, n=2 * n, axis=1)
-    correlation = np.fft.irfft(np.abs(spectrum) ** 2, axis=1).sum(axis=0)[:n]
+    spectrum = fft.rfft(derivative, n=2 * n, axis=1)
+    correlation = fft.irfft(np.abs(spectrum) ** 2, axis=1).sum(axis=0)[:n]
     hi = min(n // 2, MAX_SMEAR + BIAS)
     if hi <= BIAS + 2:
         return 0.0, 0.0
@@ -90,17 +91,19 @@ def deblur(image: np.ndarray, dx: float, dy: float, noise: float = NOISE) -> np.
     kernel = line_kernel(dx, dy)
     n = kernel.shape[0]
     h, w = image.shape[:2]
-    padded = cv2.copyMakeBorder(image, n, n, n, n, cv2.BORDER_REFLECT).astype(np.float32)
+    # mirrored by the kernel's size at least, and up to sizes the FFT is fast at
+    extra_h, extra_w = cv2.getOptimalDFTSize(h + 2 * n) - h - 2 * n, cv2.getOptimalDFTSize(w + 2 * n) - w - 2 * n
+    padded = cv2.copyMakeBorder(image, n, n + extra_h, n, n + extra_w, cv2.BORDER_REFLECT).astype(np.float32)
     ph, pw = padded.shape[:2]
     psf = np.zeros((ph, pw), np.float32)
     psf[:n, :n] = kernel
     psf = np.roll(psf, (-(n // 2), -(n // 2)), axis=(0, 1))  # the kernel's centre at the origin: no shift
-    transfer = np.fft.rfft2(psf)
-    gain = np.conj(transfer) / (np.abs(transfer) ** 2 + noise)
+    transfer = fft.rfft2(psf)
+    gain = (np.conj(transfer) / (np.abs(transfer) ** 2 + noise)).astype(np.complex64)
+    planes = np.ascontiguousarray(np.moveaxis(padded, -1, 0)) if padded.ndim == 3 else padded  # channels first: contiguous FFTs
+    out = fft.irfft2(fft.rfft2(planes) * gain, s=(ph, pw))
     if padded.ndim == 3:
-        out = np.fft.irfft2(np.fft.rfft2(padded, axes=(0, 1)) * gain[..., None], s=(ph, pw), axes=(0, 1))
-    else:
-        out = np.fft.irfft2(np.fft.rfft2(padded) * gain, s=(ph, pw))
+        out = np.moveaxis(out, 0, -1)
     return np.clip(out[n:n + h, n:n + w], 0, 255).astype(np.uint8)
 
 
