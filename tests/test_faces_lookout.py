@@ -133,7 +133,7 @@ def _moving_at(boxes, shape=(720, 1280), step=8):
 
 
 def test_movers_are_face_sized_places_of_motion_no_detection_or_expected_face_explains():
-    lookout = Lookout(Counting(), min_cells=12)
+    lookout = Lookout(Counting(), min_cells=12, movers=True)
     moving = _moving_at([(100, 100, 180, 190), (600, 100, 680, 190), (900, 500, 910, 508), (300, 400, 420, 520)])
     detected = [Face(box=np.float32([605, 105, 675, 185]), score=0.9)]
     expected = [Expected(np.float32([310, 410, 410, 510]), 0.0)]
@@ -153,8 +153,9 @@ def test_a_crop_aimed_at_unexplained_motion_finds_a_face_the_whole_frame_missed(
     whole = ulfd.detect(image)
     missed = [k for k in range(4) if k not in found(truth, whole)]
     assert missed
-    lookout = Lookout(ulfd, crops_per_frame=4)
+    lookout = Lookout(ulfd, crops_per_frame=4, movers=True)
     moving = _moving_at([truth[k] + np.float32([-8, -8, 8, 8]) for k in missed])
     assert found(truth, lookout.look(image, whole, [], moving)) == set(range(4))
     assert lookout.crops == len(missed)
-    assert Lookout(ulfd, crops_per_frame=4).look(image, whole, []) is whole
+    assert Lookout(ulfd, crops_per_frame=4, movers=True).look(image, whole, []) is whole
+    assert Lookout(ulfd, crops_per_frame=4).look(image, whole, [], moving) is whole  # off by default

@@ -33,7 +33,24 @@ NOISE = 0.01  # Wiener's noise-to-signal power: lower sharpens more and rings mo
 
 
 MAX_SMEAR = 60  # px of the picture: the longest smear looked for
+SMEAR_ANISOTROPY = 0.6  # weakest / strongest gradient axis at most this: smeared one way (identity suite, faces the
+# quality gate calls blurred: moving ones 0.20-0.57 (10th-90th percentile), still or sharp ones 0.58-0.98 mostly)
 BIAS = 3  # px the derivative's self-correlation dip lies beyond the smear's length (measured, see above)
+
+
+def smeared_one_way(gray: np.ndarray, box: np.ndarray, most: float = SMEAR_ANISOTROPY) -> bool:
+    """Whether the picture in `box` lacks gradient along one direction far more than across it
+    (weakest / strongest structure-tensor axis <= `most`): motion smears one way, while a face
+    soft for other reasons (defocus, half behind an object, dim light) is about as soft every way."""
+    h, w = gray.shape[:2]
+    x0, y0 = max(0, int(round(box[0]))), max(0, int(round(box[1])))
+    x1, y1 = min(w, int(round(box[2]))), min(h, int(round(box[3])))
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return False
+    patch = gray[y0:y1, x0:x1].astype(np.float32)
+    gx, gy = cv2.Sobel(patch, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(patch, cv2.CV_32F, 0, 1, ksize=3)
+    weak, strong = np.linalg.eigvalsh(np.array([[(gx * gx).sum(), (gx * gy).sum()], [(gx * gy).sum(), (gy * gy).sum()]], np.float64))
+    return bool(weak <= most * max(strong, 1e-6))
 
 
 def estimate_smear(gray: np.ndarray, box: np.ndarray) -> tuple[float, float]:
