@@ -1,4 +1,4 @@
-"""Undoing motion blur before the detector looks again.
+"""Undoing motion blur: before the detector looks again, and before a blurred face is embedded.
 
 A face moving fast is smeared along its path over the exposure: a line-shaped blur kernel as
 long as the distance it moved while the shutter was open. The detector (ULFD) was trained on
@@ -17,7 +17,9 @@ by the true smear: smear >= 25 px 14 / 53 / 74 %, 16-25 px 71 / 74 / 93 %, under
 
 On the real photos of .assets with a synthetic smear (the same line kernel), the true smear
 found 93-100 % at 15-40 px of the detector's input, against 4-96 % plain.
-It costs a few milliseconds: FFTs of a 320x240 picture per colour.
+It costs a few milliseconds: FFTs of a 320x240 picture per colour. `sharpened_around` undoes
+the smear around one face for the recogniser (track/sharpen.py); `smeared_one_way` tells a
+motion smear from a face soft every way.
 """
 
 from __future__ import annotations
@@ -30,8 +32,6 @@ from scipy import fft
 
 MIN_SMEAR = 2.0  # px of the picture deblurred: below it the smear is within the detector's tolerance
 NOISE = 0.01  # Wiener's noise-to-signal power: lower sharpens more and rings more (0.003 found fewer)
-
-
 MAX_SMEAR = 60  # px of the picture: the longest smear looked for
 SMEAR_ANISOTROPY = 0.6  # weakest / strongest gradient axis at most this: smeared one way (identity suite, faces the
 # quality gate calls blurred: moving ones 0.20-0.57 (10th-90th percentile), still or sharp ones 0.58-0.98 mostly)
