@@ -26,7 +26,8 @@ from bridge.swap.compose import Compose
 from bridge.swap.fallback import SwapFallback
 from bridge.swap.label import Label
 from bridge.track.evidence import Evidence
-from bridge.track.tracker import Tracker, embed_with
+from bridge.track.sharpen import embed_sharpened
+from bridge.track.tracker import Tracker
 from bridge.types import Face, Target
 
 
@@ -162,7 +163,7 @@ def build_face_stage(profile: Profile) -> FaceStage:
     library = target_library(profile, analysis, [swapper])
     targets = load_targets(profile, library)
     t = profile.tracking
-    tracker = Tracker(embed_with(analysis.recogniser), forget_s=t.forget_s, max_coast_s=t.max_coast_s,
+    tracker = Tracker(embed_sharpened(analysis.recogniser), forget_s=t.forget_s, max_coast_s=t.max_coast_s,
                       recheck_s=t.recheck_s, reid_threshold=t.reid_threshold, min_cutoff=t.smoothing_min_cutoff,
                       beta=t.smoothing_beta, gallery_size=t.gallery_size, embed_budget=t.embed_budget,
                       evidence=Evidence(min_agreement=t.coast_agreement))
