@@ -9,7 +9,6 @@ import pytest
 
 from bridge.faces.deblur import deblur, estimate_smear, line_kernel
 from bridge.faces.detect import UlfdDetector
-from bridge.faces.lookout import Expected, Lookout
 from tests.clips import found
 from tests.suite_clips import photo
 
@@ -94,27 +93,6 @@ def test_a_tiny_smear_or_a_box_off_the_picture_leaves_the_picture_alone(portrait
     _, picture, _ = portraits[0]
     assert deblur(picture, 1.0, 0.5) is picture
     assert estimate_smear(cv2.cvtColor(picture, cv2.COLOR_BGR2GRAY), np.float32([400, 300, 460, 380])) == (0.0, 0.0)
-
-
-def test_the_look_again_crop_finds_a_smeared_face_the_plain_crop_misses(ulfd):
-    """A real face smeared 45 px in a 1280x720 frame, where the tracker expects it: the plain
-    crop misses it, with `unblur`, the second look with the smear undone finds it."""
-    image = photo("obama.jpg")
-    box = max(ulfd.detect(image), key=lambda f: f.box[3] - f.box[1]).box
-    scale = 150 / (box[3] - box[1])
-    face = cv2.copyMakeBorder(cv2.resize(image, None, fx=scale, fy=scale), 200, 200, 200, 200, cv2.BORDER_REPLICATE)
-    box = box * scale + 200
-    frame = np.full((720, 1280, 3), 120, np.uint8)
-    fx, fy = int(box[0]) - 80, int(box[1]) - 80
-    frame[250:570, 500:820] = face[fy:fy + 320, fx:fx + 320]
-    truth = box + np.float32([500 - fx, 250 - fy, 500 - fx, 250 - fy])
-    frame = cv2.filter2D(frame, -1, line_kernel(45, 8))
-    expected = [Expected(truth + 8, 0.1)]
-    plain = Lookout(ulfd)
-    assert found(truth[None], plain.look(frame, [], expected)) == set()
-    again = Lookout(ulfd, unblur=True)
-    assert found(truth[None], again.look(frame, [], expected)) == {0}
-    assert again.deblurred == 1 and again.crops == 2
 
 
 def test_a_motion_smear_is_told_from_a_face_soft_every_way(portraits):

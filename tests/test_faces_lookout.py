@@ -123,39 +123,3 @@ def test_a_stray_find_is_kept_only_when_the_landmarker_takes_it_for_a_face():
     assert [float(f.box[0]) for f in lookout.look(image, [], [expected])] == [490.0]
     lookout.landmarker = Scoring({490: 0.1})
     assert lookout.look(image, [], [expected]) == []
-
-
-def _moving_at(boxes, shape=(720, 1280), step=8):
-    moving = np.zeros((shape[0] // step, shape[1] // step), bool)
-    for x0, y0, x1, y1 in boxes:
-        moving[int(y0) // step:int(y1) // step + 1, int(x0) // step:int(x1) // step + 1] = True
-    return moving
-
-
-def test_movers_are_face_sized_places_of_motion_no_detection_or_expected_face_explains():
-    lookout = Lookout(Counting(), min_cells=12, movers=True)
-    moving = _moving_at([(100, 100, 180, 190), (600, 100, 680, 190), (900, 500, 910, 508), (300, 400, 420, 520)])
-    detected = [Face(box=np.float32([605, 105, 675, 185]), score=0.9)]
-    expected = [Expected(np.float32([310, 410, 410, 510]), 0.0)]
-    places = lookout.movers(moving, 8, detected, expected)
-    assert len(places) == 1  # the detected one, the expected one and the speck are explained or too small
-    assert np.allclose(places[0].box, [96, 96, 184, 192]) and places[0].lost_for == float("inf")
-    assert lookout.movers(None, 8, [], []) == []
-
-
-def test_a_crop_aimed_at_unexplained_motion_finds_a_face_the_whole_frame_missed(ulfd):
-    """The small faces the whole-frame pass misses, moving where no track expects a face: the
-    crops left in the budget look there and find them; without motion, nothing is looked for."""
-    actors = [Actor(f, [Key(0, 200 + f * 300, 250 + (f % 2) * 250, 34 + 2 * f)]) for f in range(4)]
-    clip = clips.render(actors, (1280, 720), frames=1, seed=11)
-    image = clip.frames[0]
-    _, truth = clip.truth_boxes(0)
-    whole = ulfd.detect(image)
-    missed = [k for k in range(4) if k not in found(truth, whole)]
-    assert missed
-    lookout = Lookout(ulfd, crops_per_frame=4, movers=True)
-    moving = _moving_at([truth[k] + np.float32([-8, -8, 8, 8]) for k in missed])
-    assert found(truth, lookout.look(image, whole, [], moving)) == set(range(4))
-    assert lookout.crops == len(missed)
-    assert Lookout(ulfd, crops_per_frame=4, movers=True).look(image, whole, []) is whole
-    assert Lookout(ulfd, crops_per_frame=4).look(image, whole, [], moving) is whole  # off by default

@@ -13,7 +13,11 @@ Measured on frames of the identity suite's fast clips (faces 80-180 px tall, sme
 ULFD on a crop three face sizes wide around the true place, shrunk to its 320x240 input:
 direction within 2-7 degrees (median); found plain / deblurred by the estimate / deblurred
 by the true smear: smear >= 25 px 14 / 53 / 74 %, 16-25 px 71 / 74 / 93 %, under 16 px
-93 / 85 / 94 %. Deblurring a sharp face can lose it, so it is the second look, after a plain one.
+93 / 85 / 94 %. Deblurring a sharp face can lose it, so it can only be a second look.
+Used that way (a deblurred second look in faces/lookout.py's crops) it found faces, but the
+tracker did not use them well: fast-2 leaks 28.8 -> 23.3 %, ghosts 0.74 -> 6.6 %, ID switches
+5 -> 8, also gated by detector or landmark score; it was dropped. Look-again crops aimed at
+motion nothing explains were dropped too: an ID switch more on small-0 and held-out crowd-0.
 
 On the real photos of .assets with a synthetic smear (the same line kernel), the true smear
 found 93-100 % at 15-40 px of the detector's input, against 4-96 % plain.

@@ -190,8 +190,7 @@ class FaceStage:
                 faces = self.detector.detect(image)
             if self.lookout is not None:  # a face the tracker expects that this pass missed: look closer
                 now = frame.received_at or time.monotonic()
-                faces = self.lookout.look(image, faces, [Expected(b, s) for b, s in self.tracker.expected(now)], moving,
-                                          Motion.STEP)
+                faces = self.lookout.look(image, faces, [Expected(b, s) for b, s in self.tracker.expected(now)])
             if edge:
                 self._edge_backoff.ran(self._index, _any_new(faces, shown))
             times.detect = (time.perf_counter() - started) * 1e3

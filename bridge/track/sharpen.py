@@ -37,11 +37,10 @@ def embed_sharpened(recogniser: object) -> EmbedFn:
     `embed(image, faces)` fills `face.embedding`: blurred crops are embedded deblurred."""
 
     def embed(image: np.ndarray, faces: list[Face]) -> list[np.ndarray]:
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         out: list[np.ndarray | None] = [None] * len(faces)
         plain = []
         for k, face in enumerate(faces):
-            if face.kps5 is not None and crop_quality(gray, face) == "blurred" and smeared_one_way(gray, face.box):
+            if _smeared(image, face):
                 region, offset = sharpened_around(image, face.box)
                 moved = replace(face, box=(face.box - np.tile(offset, 2)).astype(np.float32),
                                 kps5=(face.kps5 - offset).astype(np.float32),
@@ -57,3 +56,22 @@ def embed_sharpened(recogniser: object) -> EmbedFn:
         return out  # type: ignore[return-value]
 
     return embed
+
+
+def _smeared(image: np.ndarray, face: Face) -> bool:
+    """Whether the gallery's gate calls the crop blurred and the blur runs one way. Both read
+    only the box, so only the box is made grey (the whole frame was 0.5 ms at 1080p a call)."""
+    if face.kps5 is None:
+        return False
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = (float(v) for v in face.box)
+    if x0 <= 1 or y0 <= 1 or x1 >= w - 1 or y1 >= h - 1:
+        return False  # cut by the frame's edge: the gate calls it partial, not blurred
+    rx0, ry0 = max(0, int(x0) - 2), max(0, int(y0) - 2)  # a margin: the gate's edge test stays the frame's
+    rx1, ry1 = min(w, int(np.ceil(x1)) + 2), min(h, int(np.ceil(y1)) + 2)
+    region = image[ry0:ry1, rx0:rx1]
+    gray = cv2.cvtColor(region, cv2.COLOR_BGR2GRAY) if region.ndim == 3 else region
+    offset = np.float32([rx0, ry0])
+    local = replace(face, box=(face.box - np.tile(offset, 2)).astype(np.float32),
+                    kps5=(np.asarray(face.kps5, np.float32) - offset), landmarks68=None)
+    return crop_quality(gray, local) == "blurred" and smeared_one_way(gray, local.box)
