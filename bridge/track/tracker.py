@@ -81,6 +81,7 @@ class _Entry:
     guessed: int = 0  # frames in a row shown on its velocity alone (flow failed on a fast face)
     lost_why: str = ""  # why it was last stopped (evidence.py's reasons, "occluded", ...)
     confirmed: bool = False  # a detection of it was surely a face (landmarks), or it was detected often: drawn
+    detected_box: np.ndarray | None = None  # box of its last sure detection (coasting may have drifted since)
 
     def restart_smoothing(self) -> None:
         for f in (self.kps_filter, self.box_filter, self.lm_filter):
@@ -210,6 +211,29 @@ class Tracker:
             if e.visible or (since <= recent_s and e.hits > 0 and e.lost_why != "left"):
                 out.append((self._ahead(e, now), max(1e-3, since) if not e.visible else 0.0))
         return out
+
+    def hidden(self, now: float, within_s: float = 3.0) -> list[Track]:
+        """Established tracks stopped behind a detected face within `within_s`, where their face
+        should be: the person may still show beside the face in front (the face stage covers what
+        shows). It is placed where it was last surely detected (coasting onto the face in front, and
+        boxes over a face half behind another, drift). One ends for good once a face that arrived
+        since (new, or back) is followed at its place: that is the face, under whichever id; of two
+        at one place the later one counts."""
+        shown = [e for e in self._entries.values() if e.visible]
+        out: list[tuple[_Entry, np.ndarray]] = []
+        for e in sorted(self._entries.values(), key=lambda e: -e.last_seen):
+            if (e.visible or e.lost_why != "occluded" or now - e.last_seen > within_s or e.hits < self.CONFIRM_HITS
+                    or e.detected_box is None):
+                continue
+            # where it was last detected: coasting on a face going behind another drifts onto that face
+            box = (e.detected_box + np.tile(self._drift(e, now), 2)).astype(np.float32)
+            arrived = np.array([o.raw.box for o in shown if max(o.first_seen, o.revived_at) > e.last_seen], np.float32)
+            if iou_matrix(box[None], arrived.reshape(-1, 4)).max(initial=0.0) >= 0.3:
+                e.lost_why = "found"
+            elif iou_matrix(box[None], np.array([b for _, b in out], np.float32).reshape(-1, 4)).max(initial=0.0) < 0.3:
+                out.append((e, box))
+        return [Track(id=e.id, face=Face(box=box, score=e.raw.score), state="fallback", misses=e.misses,
+                      embedding=e.gallery.mean, reidentified=e.reidentified) for e, box in out]
 
     @property
     def lost_ids(self) -> list[int]:
@@ -373,6 +397,7 @@ class Tracker:
         moved = prediction[0]
         if moved is not None and covered(moved.box, detected) >= self.occlusion:
             self._lose(e, now)  # hidden behind a detected face: wait for re-identification
+            e.lost_why = "occluded"
             self.stats.hidden["occluded"] += 1
         elif moved is not None and e.hits < 2 and e.reidentified == 0 and covered(moved.box, detected) >= 0.15:
             # seen once, then missed right against a detected face: a fragment of that face
@@ -573,6 +598,8 @@ class Tracker:
     def _match(self, e: _Entry, face: Face, pyramid: list[np.ndarray] | None, now: float) -> None:
         self._follow(e, face, now)
         e.raw = face
+        if face.landmark_score is None or face.landmark_score >= self.UNSURE_LANDMARKS:
+            e.detected_box = face.box
         e.face = self._smooth(e, face, now)
         e.reference = face_patch(pyramid, face.box) if pyramid is not None else None
         e.state, e.misses, e.guessed = "detected", 0, 0
