@@ -5,7 +5,7 @@ pair), and its track is stopped as hidden. Yet the part beside the face in front
 real person. While a shown face still covers such a hidden track's box, and enough of that box
 shows beside it, the showing part is blurred (the swap fallback's look): the face in front keeps
 its swap, and the face behind is never on air. Once the face in front has moved off it (the face
-behind shows whole and the detector finds it again) or after `hold_s`, the cover ends.
+behind shows whole and the detector finds it again), or it stopped showing, the cover ends.
 """
 
 from __future__ import annotations
@@ -34,17 +34,26 @@ class HiddenCover:
     margin: float = 0.2
     blur: float = 0.15
 
+    def __post_init__(self) -> None:
+        self._seen: set[int] = set()  # hidden track ids of the last frame
+        self._covering: set[int] = set()  # those covered on the last frame
+
     def behind(self, hidden: list[Track], shown: list[Track], shape: tuple[int, ...]) -> list[Track]:
-        """The hidden tracks to cover on this frame: behind a shown face, partly showing beside it."""
+        """The hidden tracks to cover on this frame: behind a shown face, partly showing beside it,
+        on every frame since it was hidden (a face that was hidden whole, or out from behind, has
+        since moved: its last place is a guess, and the detector's turn)."""
         boxes = np.array([t.face.box for t in shown], np.float32).reshape(-1, 4)
         out = []
         for t in hidden:
+            if t.id in self._seen and t.id not in self._covering:
+                continue
             box = np.asarray(t.face.box, np.float32)
             if not len(boxes) or covered(box, boxes) < self.min_behind:
                 continue
             region = _clipped(box, shape)  # the box alone: its margin is hair and background
             if region is not None and self._free(region, shown).sum() >= self.min_showing * _area(box):
                 out.append(t)
+        self._seen, self._covering = {t.id for t in hidden}, {t.id for t in out}
         return out
 
     def paint(self, image: np.ndarray, box: np.ndarray, front: list[Track]) -> None:

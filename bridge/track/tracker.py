@@ -82,6 +82,7 @@ class _Entry:
     lost_why: str = ""  # why it was last stopped (evidence.py's reasons, "occluded", ...)
     confirmed: bool = False  # a detection of it was surely a face (landmarks), or it was detected often: drawn
     detected_box: np.ndarray | None = None  # box of its last sure detection (coasting may have drifted since)
+    detected_at: float = -1e9
 
     def restart_smoothing(self) -> None:
         for f in (self.kps_filter, self.box_filter, self.lm_filter):
@@ -223,10 +224,9 @@ class Tracker:
         out: list[tuple[_Entry, np.ndarray]] = []
         for e in sorted(self._entries.values(), key=lambda e: -e.last_seen):
             if (e.visible or e.lost_why != "occluded" or now - e.last_seen > within_s or e.hits < self.CONFIRM_HITS
-                    or e.detected_box is None):
+                    or e.last_seen - e.detected_at > self.SURE_S):
                 continue
-            # where it was last detected: coasting on a face going behind another drifts onto that face
-            box = (e.detected_box + np.tile(self._drift(e, now), 2)).astype(np.float32)
+            box = np.asarray(e.detected_box, np.float32)
             arrived = np.array([o.raw.box for o in shown if max(o.first_seen, o.revived_at) > e.last_seen], np.float32)
             if iou_matrix(box[None], arrived.reshape(-1, 4)).max(initial=0.0) >= 0.3:
                 e.lost_why = "found"
@@ -599,7 +599,7 @@ class Tracker:
         self._follow(e, face, now)
         e.raw = face
         if face.landmark_score is None or face.landmark_score >= self.UNSURE_LANDMARKS:
-            e.detected_box = face.box
+            e.detected_box, e.detected_at = face.box, now
         e.face = self._smooth(e, face, now)
         e.reference = face_patch(pyramid, face.box) if pyramid is not None else None
         e.state, e.misses, e.guessed = "detected", 0, 0
@@ -638,6 +638,7 @@ class Tracker:
         e.age += 1
         e.last_seen = now
 
+    SURE_S = 0.3  # a hidden face is covered only where it was surely detected this shortly before (else it has moved)
     UNSURE_LANDMARKS = 0.5  # landmark score under which a detection's embedding is no evidence
     CONFIRM_HITS = 2  # detections after which a track no landmark score confirmed is drawn anyway (a real
     # face blurred on every frame; fragments of a face are found once or twice)
