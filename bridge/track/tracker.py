@@ -598,7 +598,7 @@ class Tracker:
     def _match(self, e: _Entry, face: Face, pyramid: list[np.ndarray] | None, now: float) -> None:
         self._follow(e, face, now)
         e.raw = face
-        if face.landmark_score is None or face.landmark_score >= self.UNSURE_LANDMARKS:
+        if face.landmarks68 is None or face.landmark_score >= self.UNSURE_LANDMARKS:  # no landmarker: nothing to doubt
             e.detected_box, e.detected_at = face.box, now
         e.face = self._smooth(e, face, now)
         e.reference = face_patch(pyramid, face.box) if pyramid is not None else None
