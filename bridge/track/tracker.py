@@ -83,6 +83,7 @@ class _Entry:
     confirmed: bool = False  # a detection of it was surely a face (landmarks), or it was detected often: drawn
     detected_box: np.ndarray | None = None  # box of its last sure detection (coasting may have drifted since)
     detected_at: float = -1e9
+    detected_velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # its velocity then
 
     def restart_smoothing(self) -> None:
         for f in (self.kps_filter, self.box_filter, self.lm_filter):
@@ -227,6 +228,8 @@ class Tracker:
                     or e.last_seen - e.detected_at > self.SURE_S):
                 continue
             box = np.asarray(e.detected_box, np.float32)
+            if float(np.linalg.norm(e.detected_velocity)) * (now - e.detected_at) > self.HIDDEN_DRIFT * face_size(box):
+                continue  # it was moving when last surely seen: it has gone on from there
             arrived = np.array([o.raw.box for o in shown if max(o.first_seen, o.revived_at) > e.last_seen], np.float32)
             if iou_matrix(box[None], arrived.reshape(-1, 4)).max(initial=0.0) >= 0.3:
                 e.lost_why = "found"
@@ -599,7 +602,7 @@ class Tracker:
         self._follow(e, face, now)
         e.raw = face
         if face.landmarks68 is None or face.landmark_score >= self.UNSURE_LANDMARKS:  # no landmarker: nothing to doubt
-            e.detected_box, e.detected_at = face.box, now
+            e.detected_box, e.detected_at, e.detected_velocity = face.box, now, e.velocity
         e.face = self._smooth(e, face, now)
         e.reference = face_patch(pyramid, face.box) if pyramid is not None else None
         e.state, e.misses, e.guessed = "detected", 0, 0
@@ -638,6 +641,7 @@ class Tracker:
         e.age += 1
         e.last_seen = now
 
+    HIDDEN_DRIFT = 0.3  # face sizes a hidden face may have gone (at its last sure velocity) and still be covered there
     SURE_S = 0.3  # a hidden face is covered only where it was surely detected this shortly before (else it has moved)
     UNSURE_LANDMARKS = 0.5  # landmark score under which a detection's embedding is no evidence
     CONFIRM_HITS = 2  # detections after which a track no landmark score confirmed is drawn anyway (a real
