@@ -6,6 +6,7 @@ real person. While a shown face still covers such a hidden track's box, and enou
 shows beside it, the showing part is blurred (the swap fallback's look): the face in front keeps
 its swap, and the face behind is never on air. Once the face in front has moved off it (the face
 behind shows whole and the detector finds it again), or it stopped showing, the cover ends.
+A cover is on air like a swap: it is in the frame's drawn faces and the status, state "fallback".
 """
 
 from __future__ import annotations

@@ -218,9 +218,10 @@ class Tracker:
         """Established tracks stopped behind a detected face within `within_s`, where their face
         should be: the person may still show beside the face in front (the face stage covers what
         shows). It is placed where it was last surely detected (coasting onto the face in front, and
-        boxes over a face half behind another, drift). One ends for good once a face that arrived
-        since (new, or back) is followed at its place: that is the face, under whichever id; of two
-        at one place the later one counts."""
+        boxes over a face half behind another, drift), and only while it cannot have gone far from
+        there at the velocity it had then (a face crossing behind another moves on). One ends for
+        good once a face that arrived since (new, or back) is followed at its place: that is the
+        face, under whichever id; of two at one place the later one counts."""
         shown = [e for e in self._entries.values() if e.visible]
         out: list[tuple[_Entry, np.ndarray]] = []
         for e in sorted(self._entries.values(), key=lambda e: -e.last_seen):
