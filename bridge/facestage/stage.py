@@ -19,6 +19,7 @@ import numpy as np
 from bridge.faces.landmarks import Landmarker68
 from bridge.faces.lookout import Expected, Lookout
 from bridge.faces.scan import FineScan, Motion, ScanPlan, input_size, smallest_seen
+from bridge.facestage.cover import HiddenCover
 from bridge.facestage.mapping import BLUR, Mapping
 from bridge.obs.commands import Command
 from bridge.facestage.swapping import FaceToSwap, Swapping
@@ -134,7 +135,8 @@ class FaceStage:
     def __init__(self, detector: Detector, landmarker: Landmarker, tracker: Tracker, mapping: Mapping,
                  swapping: Swapping, targets: dict[str, Target], *, detect_every: int | str = 1,
                  reload_targets: Callable[[], dict[str, Target]] | None = None, blur: float = 0.15,
-                 scan: FineScan | None = None, detect_on_change: bool = True, lookout: Lookout | None = None):
+                 scan: FineScan | None = None, detect_on_change: bool = True, lookout: Lookout | None = None,
+                 cover: HiddenCover | None = None):
         self.detector, self.landmarker, self.tracker = detector, landmarker, tracker
         self.scan = scan
         self.lookout = lookout
@@ -146,12 +148,15 @@ class FaceStage:
         self._tile_backoff: dict[int, Backoff] = {}
         self._last_scan = -self.SCAN_PERIOD
         self.mapping, self.swapping, self.targets = mapping, swapping, targets
+        # a face hidden behind another, showing beside it, gets the fallback's blur (off with fallback "pass")
+        self.cover = cover if cover is not None else HiddenCover() if swapping.fallback.mode != "pass" else None
         self.detect_every = DetectEvery(detect_every)
         self.reload = reload_targets
         self.blur = blur
         self.coverage = CoverageLedger()
         self.times = StageTimes()
-        self.last_tracks: list[Track] = []
+        self.last_tracks: list[Track] = []  # what went on air: followed faces and covers of hidden ones
+        self.followed: list[Track] = []  # the tracker's faces alone: where detection looks (covers are guesses)
         self._index = 0
         self._live_ids: set[int] = set()
 
@@ -171,7 +176,7 @@ class FaceStage:
         grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else None
         times.track = (time.perf_counter() - started) * 1e3
         started = time.perf_counter()
-        shown = self.last_tracks  # the latest finished frame's (one frame behind when overlapped)
+        shown = self.followed  # the latest finished frame's (one frame behind when overlapped)
         moving = self.motion.update(image, np.array([t.face.box for t in shown], np.float32)) if self.motion else None
         due = self.detect_every.due(self._index)
         edge = False
@@ -244,13 +249,15 @@ class FaceStage:
         image = frame.image
         now = frame.received_at or time.monotonic()
         started = time.perf_counter()
-        tracks = self.mapping.assign(self.tracker.update(image, faces, now, gray=analysed.grey))
+        shown = self.tracker.update(image, faces, now, gray=analysed.grey)
+        hidden = self.cover.behind(self.tracker.hidden(now), shown, image.shape) if self.cover else []
+        tracks = self.mapping.assign(shown + hidden)
         times.track += (time.perf_counter() - started) * 1e3
         self._forget_ended(tracks)
         started = time.perf_counter()
         self._swap(image, tracks)
         times.swap = (time.perf_counter() - started) * 1e3
-        self.times, self.last_tracks = times, tracks
+        self.times, self.last_tracks, self.followed = times, tracks, shown
         frame.drawn = [{"id": t.id, "slot": getattr(t, "slot", None), "box": [float(v) for v in t.face.box],
                         "person": t.person, "target": t.target, "state": t.state, "misses": t.misses} for t in tracks]
         frame.timings.update({step: ms / 1e3 for step, ms in vars(times).items() if ms})
@@ -261,8 +268,10 @@ class FaceStage:
             self.swapping.swap_faces(image, [])
             return
         jobs: list[FaceToSwap] = []
+        hidden = [t for t in tracks if t.state == "fallback" and t.target is not None]
+        behind = {t.id for t in hidden}
         for track in tracks:
-            if track.target is None:
+            if track.target is None or track.id in behind:
                 continue
             if track.target == BLUR:
                 _blur_box(image, _grown(track.face.box, PANIC_MARGIN) if self.mapping.panic else track.face.box, self.blur)
@@ -272,10 +281,14 @@ class FaceStage:
                 continue
             jobs.append(FaceToSwap(track.id, track.face, target))
         self.swapping.swap_faces(image, jobs)
+        if hidden and self.cover is not None:  # after the swaps: the faces in front keep theirs
+            front = [t for t in tracks if t.target is not None and t.id not in behind]
+            for track in hidden:
+                self.cover.paint(image, track.face.box, front)
         swapped = {job.track_id for job in jobs}
         for track in tracks:
             failed = track.id in self.swapping.failed_tracks
-            if track.target == BLUR or failed and self.swapping.fallback.mode != "pass":
+            if track.target == BLUR or track.id in behind or failed and self.swapping.fallback.mode != "pass":
                 shown = "fallback"
             elif track.id in swapped and not failed:
                 shown = "swapped"

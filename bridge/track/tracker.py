@@ -84,6 +84,9 @@ class _Entry:
     guessed: int = 0  # frames in a row shown on its velocity alone (flow failed on a fast face)
     lost_why: str = ""  # why it was last stopped (evidence.py's reasons, "occluded", ...)
     confirmed: bool = False  # a detection of it was surely a face (landmarks), or it was detected often: drawn
+    detected_box: np.ndarray | None = None  # box of its last sure detection (coasting may have drifted since)
+    detected_at: float = -1e9
+    detected_velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # its velocity then
 
     def restart_smoothing(self) -> None:
         for f in (self.kps_filter, self.box_filter, self.lm_filter):
@@ -219,6 +222,31 @@ class Tracker:
             if e.visible or (since <= recent_s and e.hits > 0 and e.lost_why != "left"):
                 out.append((self._ahead(e, now), max(1e-3, since) if not e.visible else 0.0))
         return out
+
+    def hidden(self, now: float, within_s: float = 3.0) -> list[Track]:
+        """Established tracks stopped behind a detected face within `within_s`, where their face
+        should be: the person may still show beside the face in front (the face stage covers what
+        shows). It is placed where it was last surely detected (coasting onto the face in front, and
+        boxes over a face half behind another, drift), and only while it cannot have gone far from
+        there at the velocity it had then (a face crossing behind another moves on). One ends for
+        good once a face that arrived since (new, or back) is followed at its place: that is the
+        face, under whichever id; of two at one place the later one counts."""
+        shown = [e for e in self._entries.values() if e.visible]
+        out: list[tuple[_Entry, np.ndarray]] = []
+        for e in sorted(self._entries.values(), key=lambda e: -e.last_seen):
+            if (e.visible or e.lost_why != "occluded" or now - e.last_seen > within_s or e.hits < self.CONFIRM_HITS
+                    or e.last_seen - e.detected_at > self.SURE_S):
+                continue
+            box = np.asarray(e.detected_box, np.float32)
+            if float(np.linalg.norm(e.detected_velocity)) * (now - e.detected_at) > self.HIDDEN_DRIFT * face_size(box):
+                continue  # it was moving when last surely seen: it has gone on from there
+            arrived = np.array([o.raw.box for o in shown if max(o.first_seen, o.revived_at) > e.last_seen], np.float32)
+            if iou_matrix(box[None], arrived.reshape(-1, 4)).max(initial=0.0) >= 0.3:
+                e.lost_why = "found"
+            elif iou_matrix(box[None], np.array([b for _, b in out], np.float32).reshape(-1, 4)).max(initial=0.0) < 0.3:
+                out.append((e, box))
+        return [Track(id=e.id, face=Face(box=box, score=e.raw.score), state="fallback", misses=e.misses,
+                      embedding=e.gallery.mean, reidentified=e.reidentified) for e, box in out]
 
     @property
     def lost_ids(self) -> list[int]:
@@ -413,6 +441,7 @@ class Tracker:
         moved = prediction[0]
         if moved is not None and covered(moved.box, detected) >= self.occlusion:
             self._lose(e, now)  # hidden behind a detected face: wait for re-identification
+            e.lost_why = "occluded"
             self.stats.hidden["occluded"] += 1
         elif moved is not None and e.hits < 2 and e.reidentified == 0 and covered(moved.box, detected) >= 0.15:
             # seen once, then missed right against a detected face: a fragment of that face
@@ -637,6 +666,8 @@ class Tracker:
     def _match(self, e: _Entry, face: Face, pyramid: list[np.ndarray] | None, now: float) -> None:
         self._follow(e, face, now)
         e.raw = face
+        if face.landmarks68 is None or face.landmark_score >= self.UNSURE_LANDMARKS:  # no landmarker: nothing to doubt
+            e.detected_box, e.detected_at, e.detected_velocity = face.box, now, e.velocity
         e.face = self._smooth(e, face, now)
         e.reference = face_patch(pyramid, face.box) if pyramid is not None else None
         e.state, e.misses, e.guessed = "detected", 0, 0
@@ -675,6 +706,8 @@ class Tracker:
         e.age += 1
         e.last_seen = now
 
+    HIDDEN_DRIFT = 0.3  # face sizes a hidden face may have gone (at its last sure velocity) and still be covered there
+    SURE_S = 0.3  # a hidden face is covered only where it was surely detected this shortly before (else it has moved)
     UNSURE_LANDMARKS = 0.5  # landmark score under which a detection's embedding is no evidence
     CONFIRM_HITS = 2  # detections after which a track no landmark score confirmed is drawn anyway (a real
     # face blurred on every frame; fragments of a face are found once or twice)
