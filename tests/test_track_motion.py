@@ -215,3 +215,20 @@ def test_a_doubted_blurred_detection_against_another_face_waits_for_confirmation
     neighbour = Face(box=np.float32([150, 60, 240, 160]), score=0.9)
     shown = tracker.update(smeared(100), [_landmarked(100, 0.0), neighbour], 0.0)
     assert [t.face.box[0] for t in shown] == [150]
+
+
+def test_a_fast_face_that_coasted_keeps_its_id_on_its_one_sharp_detection_whatever_its_gallery_says():
+    """Blur hides a fast face now and then; its gallery, learnt from crops blur spoils, may not
+    know its own sharp crop. One detection in its gates that no other track could take: motion
+    has settled it (one id, not a new track beside a lost one)."""
+    tracker, id_, x = coasted(SPEED)
+    sharp = Face(box=np.float32([x, 80, x + 70, 150]), score=0.9, landmark_score=1.0)
+    assert [t.id for t in tracker.update(scene(x), [sharp], 3 * DT)] == [id_]
+
+
+def test_a_still_face_that_coasted_still_lets_appearance_tell_someone_else_on_a_sharp_crop():
+    """No speed to excuse a miss (someone stepped in where it was): appearance still vetoes."""
+    tracker, id_, x = coasted(0.0)
+    sharp = Face(box=np.float32([x + 4, 80, x + 74, 150]), score=0.9, landmark_score=1.0)
+    assert [t.id for t in tracker.update(scene(x), [sharp], 3 * DT)] != [id_]
+

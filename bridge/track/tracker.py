@@ -409,6 +409,7 @@ class Tracker:
         for i, e in enumerate(visible):
             if e.misses > 0 and not e.gallery.empty:
                 unsure.update(int(j) for j in np.nonzero(cost[i] < FORBIDDEN)[0])
+        settled = [i for i, e in enumerate(visible) if self._lone_fast_match(cost, i, e)]
         if unsure and self.embed is not None:
             self.stats.ambiguous += len(unsure)
             embeddings.update(self._embed(image, faces, sorted(unsure)))
@@ -419,6 +420,7 @@ class Tracker:
             fast = [i for i, e in enumerate(visible) if self._fast(e)]
             similarity[np.ix_(fast, sorted(blurred))] = np.nan
             similarity[:, sorted(merged)] = np.nan
+            similarity[settled] = np.nan  # embedded all the same: what the gallery learns stays as it was
             cost = association.add_appearance(cost, similarity, unsure, self.gates)
         pairs = association.assign(cost)
         # a detection on a track the gates let go (lagging, drifted) is that track's face
@@ -717,6 +719,14 @@ class Tracker:
     MAX_GUESSED = 2  # frames a track may be shown on its velocity alone (constant velocity is 1-6 % off by
     # IoU 0.3 one or two frames ahead on the suite's fast zig-zags, 7-12 % three frames ahead)
     FAST = 0.1  # face sizes a frame above which a face whose flow failed is taken to be blurred by its speed
+
+    def _lone_fast_match(self, cost: np.ndarray, i: int, e: _Entry) -> bool:
+        """A fast track that coasted (blur hides a fast face from the detector now and then) with
+        one detection in its gates that no other track could take: motion has settled it, and its
+        gallery (learnt from crops that blur spoils) must not send its own face to a new track."""
+        ok = cost < FORBIDDEN
+        js = np.nonzero(ok[i])[0]
+        return self._fast(e) and e.misses <= 1 and len(js) == 1 and int(ok[:, js[0]].sum()) == 1
 
     def _fast(self, e: _Entry) -> bool:
         """Moving fast enough for motion blur to explain a flow failure (a still face whose flow
