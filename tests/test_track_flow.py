@@ -165,15 +165,12 @@ def test_a_point_whose_patch_moves_otherwise_does_not_agree():
     assert agreed < len(points)
 
 
-def _lk_directions(flow_module, monkeypatch, prev_pyr, cur_pyr) -> list[str]:
-    """Spy on the flow's LK calls: which way each went (prev→cur "forward", cur→prev "back")."""
-    calls = []
+def _spy_on_lk(flow_module, monkeypatch, record) -> None:
+    """Route the flow module's cv2.calcOpticalFlowPyrLK calls through `record(src)` first."""
     real = cv2.calcOpticalFlowPyrLK
 
     def spy(src, dst, *args, **kwargs):
-        ways = {id(lv): "forward" for lv in prev_pyr} | {id(lv): "back" for lv in cur_pyr}
-        calls.append(next((way for lv, way in ((lv, ways[id(lv)]) for lv in prev_pyr + cur_pyr)
-                           if np.shares_memory(src, lv)), "?"))
+        record(src)
         return real(src, dst, *args, **kwargs)
 
     class Spy:
@@ -183,6 +180,14 @@ def _lk_directions(flow_module, monkeypatch, prev_pyr, cur_pyr) -> list[str]:
             return getattr(cv2, name)
 
     monkeypatch.setattr(flow_module, "cv2", Spy())
+
+
+def _lk_directions(flow_module, monkeypatch, prev_pyr, cur_pyr) -> list[str]:
+    """Spy on the flow's LK calls: which way each went (prev→cur "forward", cur→prev "back")."""
+    calls = []
+    ways = {id(lv): "forward" for lv in prev_pyr} | {id(lv): "back" for lv in cur_pyr}
+    _spy_on_lk(flow_module, monkeypatch, lambda src: calls.append(
+        next((ways[id(lv)] for lv in prev_pyr + cur_pyr if np.shares_memory(src, lv)), "?")))
     return calls
 
 
@@ -241,19 +246,8 @@ def test_a_faces_guides_skip_the_level_just_above_its_finest(monkeypatch):
     prev_pyr, cur_pyr = flow.pyramid(prev), flow.pyramid(cur)
     assert len(prev_pyr) == 4
     levels = []
-    real = cv2.calcOpticalFlowPyrLK
-
-    def spy(src, dst, *args, **kwargs):
-        levels.append(next(n for n, lv in enumerate(prev_pyr + cur_pyr) if np.shares_memory(src, lv)) % 4)
-        return real(src, dst, *args, **kwargs)
-
-    class Spy:
-        calcOpticalFlowPyrLK = staticmethod(spy)
-
-        def __getattr__(self, name):
-            return getattr(cv2, name)
-
-    monkeypatch.setattr(flow_module, "cv2", Spy())
+    _spy_on_lk(flow_module, monkeypatch, lambda src: levels.append(
+        next(n for n, lv in enumerate(prev_pyr + cur_pyr) if np.shares_memory(src, lv)) % 4))
     ((matrix, agreed),) = flow.predict_counted(prev_pyr, cur_pyr, [points])
     assert levels == [3, 2, 0]
     monkeypatch.undo()

@@ -99,6 +99,7 @@ def smooth_together(filters: list[OneEuroFilter], values: list[np.ndarray], t: f
         at += n
     return done
 
+
 def _joint(filters: list[OneEuroFilter]) -> tuple[np.ndarray, np.ndarray]:
     """The filters' states as one (x, dx) pair of arrays, each filter's state a view into it, in
     this order (joined now unless they already are)."""
