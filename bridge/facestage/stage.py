@@ -16,7 +16,6 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from bridge.faces.landmarks import Landmarker68
 from bridge.faces.lookout import Expected, Lookout
 from bridge.faces.scan import FineScan, Motion, ScanPlan, input_size, smallest_seen
 from bridge.facestage.cover import HiddenCover
@@ -200,7 +199,7 @@ class FaceStage:
                 self._edge_backoff.ran(self._index, _any_new(faces, shown))
             times.detect = (time.perf_counter() - started) * 1e3
             started = time.perf_counter()
-            reads = grey if grey is not None and isinstance(self.landmarker, Landmarker68) else image
+            reads = grey if grey is not None and getattr(self.landmarker, "reads_grey", False) else image
             faces = [f for f in self.landmarker.landmark(reads, faces) if _finite(f)]
             times.landmarks = (time.perf_counter() - started) * 1e3
             rate = frame.frame_rate

@@ -366,16 +366,20 @@ class Tracker:
         relabelled). A face half behind the one in front can embed like it (cosine 0.4-0.6): such
         a box is a face of its own and keeps its detection."""
         lost = [e for e in self._entries.values() if not e.visible and not e.gallery.empty]
+        held = [(visible[r].gallery, faces[c].box) for r, c in pairs if not visible[r].gallery.provisional]
         out = []
         for j in fresh:
             v = embeddings.get(j)
-            twin = v is not None and any(
-                not visible[r].gallery.provisional
-                and iou_matrix(faces[j].box[None], faces[c].box[None])[0, 0] > 0
-                and visible[r].gallery.similarity(v) >= self.SAME_FACE
-                and visible[r].gallery.similarity(v) - max([o.gallery.similarity(v) for o in lost], default=-1.0)
-                >= self.rule.margin
-                for r, c in pairs)
+            twin = False
+            if v is not None and held:
+                touching = iou_matrix(faces[j].box[None], np.array([box for _, box in held], np.float32))[0] > 0
+                best_lost = max([o.gallery.similarity(v) for o in lost], default=-1.0)
+                for (gallery, _), touches in zip(held, touching):
+                    if touches:
+                        own = gallery.similarity(v)
+                        if own >= self.SAME_FACE and own - best_lost >= self.rule.margin:
+                            twin = True
+                            break
             if twin:
                 self.stats.duplicates += 1
             else:
@@ -409,7 +413,7 @@ class Tracker:
         for i, e in enumerate(visible):
             if e.misses > 0 and not e.gallery.empty:
                 unsure.update(int(j) for j in np.nonzero(cost[i] < FORBIDDEN)[0])
-        settled = [i for i, e in enumerate(visible) if self._lone_fast_match(cost, i, e)]
+        settled = self._lone_fast_matches(cost, visible)
         if unsure and self.embed is not None:
             self.stats.ambiguous += len(unsure)
             embeddings.update(self._embed(image, faces, sorted(unsure)))
@@ -720,13 +724,14 @@ class Tracker:
     # IoU 0.3 one or two frames ahead on the suite's fast zig-zags, 7-12 % three frames ahead)
     FAST = 0.1  # face sizes a frame above which a face whose flow failed is taken to be blurred by its speed
 
-    def _lone_fast_match(self, cost: np.ndarray, i: int, e: _Entry) -> bool:
-        """A fast track that coasted (blur hides a fast face from the detector now and then) with
-        one detection in its gates that no other track could take: motion has settled it, and its
-        gallery (learnt from crops that blur spoils) must not send its own face to a new track."""
+    def _lone_fast_matches(self, cost: np.ndarray, visible: list[_Entry]) -> list[int]:
+        """Fast tracks that coasted (blur hides a fast face from the detector now and then) with
+        one detection in their gates that no other track could take: motion has settled them, and
+        a gallery learnt from crops that blur spoils must not send its own face to a new track."""
         ok = cost < FORBIDDEN
-        js = np.nonzero(ok[i])[0]
-        return self._fast(e) and e.misses <= 1 and len(js) == 1 and int(ok[:, js[0]].sum()) == 1
+        per_track, per_detection = ok.sum(axis=1), ok.sum(axis=0)
+        return [i for i, e in enumerate(visible)
+                if per_track[i] == 1 and per_detection[int(np.argmax(ok[i]))] == 1 and e.misses <= 1 and self._fast(e)]
 
     def _fast(self, e: _Entry) -> bool:
         """Moving fast enough for motion blur to explain a flow failure (a still face whose flow
