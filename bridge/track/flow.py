@@ -28,6 +28,7 @@ shortcuts never decide a doubtful case. benchmarks/bench_tracking_cost.py measur
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import cv2
@@ -137,7 +138,7 @@ class KeypointFlow:
                 points.append(np.stack([gx.ravel(), gy.ravel()], 1).astype(np.float32))
         if not points:
             return np.zeros((0, 2), np.float32)
-        return np.concatenate(points).astype(np.float32)
+        return np.concatenate(points).astype(np.float32, copy=False)
 
     def seed_apart(self, frame: np.ndarray | list[np.ndarray], face: Face, others: list[np.ndarray]) -> np.ndarray:
         """`seed`, leaving out points inside other faces' boxes: where two faces overlap, a point
@@ -146,7 +147,7 @@ class KeypointFlow:
         points = self.seed(frame, face)
         if len(points) == 0 or len(others) == 0:
             return points
-        (px0, py0), (px1, py1) = points.min(axis=0).tolist(), points.max(axis=0).tolist()
+        (px0, py0), (px1, py1) = np.minimum.reduce(points).tolist(), np.maximum.reduce(points).tolist()
         near = [b for b in others if b[0] <= px1 and b[2] >= px0 and b[1] <= py1 and b[3] >= py0]
         if not near:  # no other face's box reaches these points (the usual case)
             return points
@@ -196,9 +197,9 @@ class KeypointFlow:
         cur_pyr = self.pyramid(cur) if isinstance(cur, np.ndarray) else cur
         if self.detail <= 0:
             return self._all_points(prev_pyr, cur_pyr, point_sets, shifts)
-        bounds = np.cumsum([0] + counts)
-        groups = [slice(int(a), int(b)) for a, b, n in zip(bounds[:-1], bounds[1:], counts) if n]
-        p0 = np.concatenate(point_sets).reshape(-1, 2).astype(np.float32)
+        bounds = list(itertools.accumulate(counts, initial=0))
+        groups = [slice(a, b) for a, b, n in zip(bounds[:-1], bounds[1:], counts) if n]
+        p0 = np.concatenate(point_sets).reshape(-1, 2).astype(np.float32, copy=False)
         finest = self.finest_levels(p0, groups, min(len(prev_pyr), len(cur_pyr)) - 1)
         shift = (np.zeros((len(groups), 2), np.float32) if shifts is None else
                  np.array([np.asarray(d, np.float32).reshape(2) for d, n in zip(shifts, counts) if n], np.float32))
@@ -248,11 +249,11 @@ class KeypointFlow:
                     shifts: list[np.ndarray] | None) -> list[tuple[np.ndarray | None, int]]:
         """`predict_counted` with every point on every level down to full size (`_track`)."""
         counts = [len(p) for p in point_sets]
-        bounds = np.cumsum([0] + counts)
-        groups = [slice(int(a), int(b)) for a, b, n in zip(bounds[:-1], bounds[1:], counts) if n]
+        bounds = list(itertools.accumulate(counts, initial=0))
+        groups = [slice(a, b) for a, b, n in zip(bounds[:-1], bounds[1:], counts) if n]
         if not groups:
             return [(None, 0)] * len(point_sets)
-        p0 = np.concatenate(point_sets).reshape(-1, 2).astype(np.float32)
+        p0 = np.concatenate(point_sets).reshape(-1, 2).astype(np.float32, copy=False)
         ahead = None if shifts is None else np.repeat(
             np.array([np.asarray(d, np.float32).reshape(2) for d in shifts], np.float32), counts, axis=0)
         p1, st1 = self._track(prev_pyr, cur_pyr, p0, groups, ahead)
@@ -260,10 +261,10 @@ class KeypointFlow:
         return self._fit(p0, p1, st1 & st2 & (np.square(p0 - p0r).sum(axis=1) < self.max_fb_error ** 2), bounds)
 
     def _fit(self, p0: np.ndarray, p1: np.ndarray, good: np.ndarray,
-             bounds: np.ndarray) -> list[tuple[np.ndarray | None, int]]:
+             bounds: list[int]) -> list[tuple[np.ndarray | None, int]]:
         """Per point set (bounds: where each starts in p0/p1), its similarity and inlier count."""
         out: list[tuple[np.ndarray | None, int]] = []
-        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+        for a, b in zip(bounds[:-1], bounds[1:]):
             sl = slice(a, b)
             g = good[sl]
             kept = int(np.count_nonzero(g))
@@ -290,7 +291,7 @@ class KeypointFlow:
         starts = np.array([g.start for g in groups])
         extent = np.maximum.reduceat(points, starts) - np.minimum.reduceat(points, starts)
         size = np.sqrt(np.maximum(extent[:, 0], 1.0) * np.maximum(extent[:, 1], 1.0))
-        return np.clip(np.floor(np.log2(size / self.detail)), 0, top).astype(int)
+        return np.minimum(np.maximum(np.floor(np.log2(size / self.detail)), 0), top).astype(int)  # np.clip's
 
     def _track(self, src: list[np.ndarray], dst: list[np.ndarray], points: np.ndarray,
                groups: list[slice], ahead: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -390,7 +391,8 @@ class KeypointFlow:
                     continue
                 parts = [every[m] if finest[m] == level else guides[m] for m in ms]
                 index = parts[0] if len(parts) == 1 else np.concatenate(parts)
-                start = points[index] / np.float32(k) - np.float32([x0, y0])
+                # (on full size, scaling by 1 is left out: the same numbers)
+                start = (points[index] if level == 0 else points[index] / np.float32(k)) - np.float32([x0, y0])
                 if len(ms) == 1:
                     initial = start + np.float32(shift[ms[0]])
                 else:
@@ -405,7 +407,7 @@ class KeypointFlow:
                 for m, part in zip(ms, parts):
                     n = len(part)
                     if finest[m] == level:
-                        out[part] = points[part] + step[at:at + n] * np.float32(k)
+                        out[part] = points[part] + (step[at:at + n] if level == 0 else step[at:at + n] * np.float32(k))
                         status[part] = ok[at:at + n]
                     else:
                         shift[m] = np.sort(step[at:at + n], axis=0)[n // 2].tolist()

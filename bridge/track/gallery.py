@@ -66,8 +66,8 @@ class CropLook:
             return self.cut
         if others is not None and len(others):
             x0, y0, x1, y1 = self.box
-            ix = np.clip(np.minimum(x1, others[:, 2]) - np.maximum(x0, others[:, 0]), 0, None)
-            iy = np.clip(np.minimum(y1, others[:, 3]) - np.maximum(y0, others[:, 1]), 0, None)
+            ix = np.maximum(np.minimum(x1, others[:, 2]) - np.maximum(x0, others[:, 0]), 0)  # np.clip's numbers
+            iy = np.maximum(np.minimum(y1, others[:, 3]) - np.maximum(y0, others[:, 1]), 0)
             if float((ix * iy).max()) > max_covered * max(1.0, (x1 - x0) * (y1 - y0)):
                 return "covered"
         if not self._read:

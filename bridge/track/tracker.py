@@ -660,10 +660,11 @@ class Tracker:
                 e.near = False
             return
         boxes = np.array([e.raw.box for e in shown], np.float32)
-        for k in association.duplicates(boxes, [e.state == "detected" for e in shown], [e.first_seen for e in shown]):
+        iou = iou_matrix(boxes, boxes)
+        for k in association.duplicates(boxes, [e.state == "detected" for e in shown], [e.first_seen for e in shown], iou):
             self._lose(shown[k], shown[k].last_seen)
             self.stats.duplicates += 1
-        touching = iou_matrix(boxes, boxes) > 0
+        touching = iou > 0
         np.fill_diagonal(touching, False)
         for e, t in zip(shown, touching.any(axis=1)):
             e.near = bool(t)
@@ -741,7 +742,7 @@ class Tracker:
 
     def _drift(self, e: _Entry, now: float) -> np.ndarray:
         """How far `e` moved since last seen at its velocity (constant velocity, at most AHEAD_S)."""
-        return e.velocity * np.float32(np.clip(now - e.last_seen, 0.0, self.AHEAD_S))
+        return e.velocity * np.float32(min(max(now - e.last_seen, 0.0), self.AHEAD_S))
 
     def _shifted(self, e: _Entry, now: float) -> Face:
         """`e`'s last face moved on by its drift to `now`."""
