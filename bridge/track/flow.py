@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 
 from bridge.faces.align import transform_points
-from bridge.track.pyrdown import pyr_down
+from bridge.track.pyrdown import pyr_down, warm_up
 from bridge.types import Face
 
 
@@ -109,6 +109,7 @@ class KeypointFlow:
         self.min_points = max(min_points, 2)
         self.features = features
         self.detail = detail
+        warm_up()  # the pyramid's kernel, before the first frame rather than on it
 
     def seed(self, frame: np.ndarray | list[np.ndarray], face: Face) -> np.ndarray:
         """Points to follow for one face: its kps5 (if any) and corners inside the inner box.

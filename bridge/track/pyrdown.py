@@ -19,10 +19,16 @@ import numpy as np
 
 def pyr_down(image: np.ndarray) -> np.ndarray:
     """cv2.pyrDown(image) with the default size and border: a 2-D uint8 image of at least 3×3
-    px here, anything else by OpenCV."""
+    px here (a view made contiguous first: one compiled kernel), anything else by OpenCV."""
     if image.dtype != np.uint8 or image.ndim != 2 or min(image.shape) < 3:
         return cv2.pyrDown(image)
-    return _pyr_down(image)
+    return _pyr_down(np.ascontiguousarray(image))
+
+
+def warm_up() -> None:
+    """Compile the kernel now (or load it from numba's cache: 0.5-2 s once a process), so that
+    the first live frame does not wait for it."""
+    _pyr_down(np.zeros((3, 3), np.uint8))
 
 
 @numba.njit(inline="always")
