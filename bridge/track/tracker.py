@@ -393,13 +393,11 @@ class Tracker:
         other detections and the shown tracks no detection placed (`placed`: their ids) as faces
         that may cover it (more than `max_covered` of it): a face half behind an undetected one
         embeds like neither."""
-        boxes = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
         unplaced = [e.raw.box for e in self._entries.values() if e.visible and e.id not in placed]
-        out: dict[int, str | None] = {}
-        for j in idx:
-            others = np.vstack([np.delete(boxes, j, axis=0), np.array(unplaced, np.float32).reshape(-1, 4)])
-            out[j] = looks[j].fault(others, max_covered)
-        return out
+        # every detection's box, then the unplaced tracks': each detection's others are all rows but its own
+        boxes = np.array([f.box for f in faces] + unplaced, np.float32).reshape(-1, 4)
+        rows = np.arange(len(boxes))
+        return {j: looks[j].fault(boxes[rows != j], max_covered) for j in idx}
 
     def _pair(self, image: np.ndarray, visible: list[_Entry], predictions: list[Face], faces: list[Face],
               embeddings: dict[int, np.ndarray], blurred: set[int] = frozenset(),  # type: ignore[assignment]
