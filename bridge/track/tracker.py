@@ -283,7 +283,7 @@ class Tracker:
         # a motion-blurred crop (or one whose landmarks the blur threw off: "profile"), or one the
         # landmarker hardly takes for a face (one box over two overlapping faces), embeds like
         # nobody: appearance must not veto the match motion makes
-        looks = [CropLook(gray, f) for f in faces]  # each crop read once, asked about against other faces below
+        looks = [CropLook(gray, f) for f in faces]  # each crop read once, asked about against others below
         blurred = {j for j, look in enumerate(looks) if look.fault() in ("blurred", "profile")}
         merged = {j for j, f in enumerate(faces) if f.landmark_score is not None and f.landmark_score < self.UNSURE_LANDMARKS}
         pairs = self._pair(image, visible, [predicted[e.id][0] or self._shifted(e, now) for e in visible], faces,
@@ -659,7 +659,8 @@ class Tracker:
             return
         boxes = np.array([e.raw.box for e in shown], np.float32)
         iou = iou_matrix(boxes, boxes)
-        for k in association.duplicates(boxes, [e.state == "detected" for e in shown], [e.first_seen for e in shown], iou):
+        for k in association.duplicates(boxes, [e.state == "detected" for e in shown], [e.first_seen for e in shown],
+                                        iou):
             self._lose(shown[k], shown[k].last_seen)
             self.stats.duplicates += 1
         touching = iou > 0
