@@ -31,6 +31,9 @@ in docs/tracking_cost.md):
     main ab20b1e       total 4.37 / 6.69   flow 1.67 / 2.91   grey+pyramid 1.05 / 1.47   (load 5-3, 3 runs)
     issue-14 perf (2)  total 2.85 / 4.11   flow 1.02 / 1.56   pyramid 0.46 / 0.57, grey 0.52 / 0.62,
                        with_grey 3.40 / 4.67                                             (same load, alternated)
+    main 6dd819a       total 3.76 / 5.97   flow 1.34 / 2.33   pyramid 0.51 / 0.88, grey 0.53 / 0.78  (load 10-12, 3 runs)
+    issue-14 perf (3)  total 2.69 / 3.70   flow 1.08 / 1.57   pyramid 0.26 / 0.46, grey 0.52 / 0.62,
+                       with_grey 3.24 / 4.25                                             (same load, alternated)
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 import cv2
 import numpy as np
 
-from bridge.track.gallery import Gallery, crop_quality
+from bridge.track import gallery
+from bridge.track.gallery import CropLook, Gallery, crop_quality
 from bridge.types import Face
 
 
@@ -68,3 +69,25 @@ def test_quality_gate_skips_tiny_blurred_and_profile_crops():
     assert crop_quality(cv2.GaussianBlur(gray, (0, 0), 6), _face([100, 60, 200, 170])) == "blurred"
     assert crop_quality(gray, _face([100, 60, 200, 170], yaw=0.6)) == "profile"
     assert crop_quality(gray, _face([0, 60, 100, 170])) == "partial"  # cut by the frame's edge
+
+
+def test_a_crops_look_read_once_answers_as_the_gate_does_against_any_other_faces(monkeypatch):
+    """The tracker reads each detection's crop once a frame (CropLook) and asks about it against
+    different other faces: every answer is crop_quality's, and the pixels are read once."""
+    sharp, blurred = _face_image(), cv2.GaussianBlur(_face_image(), (0, 0), 6)
+    beside, over = np.float32([[205, 60, 300, 170]]), np.float32([[60, 60, 160, 170], [205, 60, 300, 170]])
+    resized, resize = [], cv2.resize
+    monkeypatch.setattr(gallery.cv2, "resize", lambda *a, **k: resized.append(1) or resize(*a, **k))
+    for gray in (sharp, blurred):
+        for face in (_face([100, 60, 200, 170]), _face([100, 60, 200, 170], yaw=0.6), _face([100, 60, 130, 95]),
+                     _face([0, 60, 100, 170])):
+            look = CropLook(gray, face)
+            before = len(resized)
+            for others, most in ((None, 0.2), (beside, 0.2), (over, 0.2), (over, 0.05), (over, 0.9), (beside[:0], 0.2)):
+                assert look.fault(others, most) == crop_quality(gray, face, others=others, max_covered=most)
+            assert len(resized) - before <= 7  # once for the look, once per crop_quality asked beside it
+    look = CropLook(blurred, _face([100, 60, 200, 170]))
+    start = len(resized)
+    assert look.fault(over) == "covered" and len(resized) == start  # covered: its pixels not read yet
+    assert look.fault() == "blurred" and look.fault(beside) == "blurred" and look.fault(over, 0.9) == "blurred"
+    assert len(resized) - start == 1  # read once, however often asked

@@ -39,7 +39,7 @@ from bridge.track import association, reid
 from bridge.track.association import FORBIDDEN, Gates, covered, face_size
 from bridge.track.evidence import Evidence, agreement, face_patch
 from bridge.track.flow import KeypointFlow, warp_face
-from bridge.track.gallery import Gallery, crop_quality, normalise
+from bridge.track.gallery import CropLook, Gallery, normalise
 from bridge.faces.boxes import iou_matrix
 from bridge.track.reid import ReidRule
 from bridge.track.slots import FaceSlots
@@ -283,7 +283,8 @@ class Tracker:
         # a motion-blurred crop (or one whose landmarks the blur threw off: "profile"), or one the
         # landmarker hardly takes for a face (one box over two overlapping faces), embeds like
         # nobody: appearance must not veto the match motion makes
-        blurred = {j for j, f in enumerate(faces) if crop_quality(gray, f) in ("blurred", "profile")}
+        looks = [CropLook(gray, f) for f in faces]  # each crop read once, asked about against others below
+        blurred = {j for j, look in enumerate(looks) if look.fault() in ("blurred", "profile")}
         merged = {j for j, f in enumerate(faces) if f.landmark_score is not None and f.landmark_score < self.UNSURE_LANDMARKS}
         pairs = self._pair(image, visible, [predicted[e.id][0] or self._shifted(e, now) for e in visible], faces,
                            embeddings, blurred, merged)
@@ -293,12 +294,12 @@ class Tracker:
         fresh = [j for j in range(len(faces)) if j not in matched_d]
         if self.embed is not None:
             embeddings.update(self._embed(image, faces, [j for j in fresh if j not in embeddings]))
-            pairs, fresh = self._reclaim(image, gray, visible, pairs, fresh, faces, embeddings)
+            pairs, fresh = self._reclaim(image, looks, visible, pairs, fresh, faces, embeddings)
             fresh = self._not_twice(visible, pairs, fresh, faces, embeddings)
         unmatched = [e for i, e in enumerate(visible) if i not in matched_t]
         # a face half behind another is boxed by the part that shows: touching another detection's
         # box at all, its crop embeds like nobody ("covered"; a shown track's own box is no other face)
-        faults = self._crop_faults(gray, faces, fresh, {e.id for e in visible}, self.CLEAR_OF)
+        faults = self._crop_faults(looks, faces, fresh, {e.id for e in visible}, self.CLEAR_OF)
         revived, weak = self._reidentify([e for e in self._entries.values() if not e.visible] + unmatched,
                                          faces, fresh, embeddings, now, faults)
 
@@ -309,8 +310,8 @@ class Tracker:
             e = (self._revive(revived[j], faces[j], pyramid, now, tentative=j in weak) if j in revived
                  else self._new(faces[j], pyramid, now))
             on_track.append((e, j))
-        self._confirm_smeared(gray, faces, on_track)
-        self._learn(image, gray, faces, on_track, embeddings, now)
+        self._confirm_smeared(looks, faces, on_track)
+        self._learn(image, looks, faces, on_track, embeddings, now)
 
         taken = {e.id for e in revived.values()}
         detected = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
@@ -318,7 +319,7 @@ class Tracker:
             if e.id not in taken and e.visible:
                 self._missed(e, predicted[e.id], detected, pyramid, gray.shape, now)
 
-    def _confirm_smeared(self, gray: np.ndarray, faces: list[Face], on_track: list[tuple[_Entry, int]]) -> None:
+    def _confirm_smeared(self, looks: list[CropLook], faces: list[Face], on_track: list[tuple[_Entry, int]]) -> None:
         """A detection whose landmarks are unsure but whose crop is motion-blurred, clear of every
         other face, confirms its track: blur explains the landmarker's doubt (a fast newcomer is
         swapped at once), while a fragment of a face (a brow above an occluder) touches that face."""
@@ -326,10 +327,10 @@ class Tracker:
         for e, j in on_track:
             if not e.confirmed:
                 others = np.delete(boxes, j, axis=0)
-                if crop_quality(gray, faces[j], others=others, max_covered=self.CLEAR_OF) == "blurred":
+                if looks[j].fault(others, self.CLEAR_OF) == "blurred":
                     e.confirmed = True
 
-    def _reclaim(self, image: np.ndarray, gray: np.ndarray, visible: list[_Entry], pairs: list[tuple[int, int]],
+    def _reclaim(self, image: np.ndarray, looks: list[CropLook], visible: list[_Entry], pairs: list[tuple[int, int]],
                  fresh: list[int], faces: list[Face], embeddings: dict[int, np.ndarray]
                  ) -> tuple[list[tuple[int, int]], list[int]]:
         """A fresh detection that is clearly the person of a track motion gave another detection
@@ -337,7 +338,7 @@ class Tracker:
         its own face back, and the detection it held becomes fresh (someone back, or new). Judged
         on a good crop, and only when the detection the track held looks clearly less like it."""
         held = dict(pairs)
-        good = {j: w is None for j, w in self._crop_faults(gray, faces, fresh, {visible[r].id for r in held}).items()}
+        good = {j: w is None for j, w in self._crop_faults(looks, faces, fresh, {visible[r].id for r in held}).items()}
         for j in list(fresh):
             if j not in embeddings or not held:
                 continue
@@ -386,19 +387,17 @@ class Tracker:
                 out.append(j)
         return out
 
-    def _crop_faults(self, gray: np.ndarray, faces: list[Face], idx: list[int], placed: set[int],
+    def _crop_faults(self, looks: list[CropLook], faces: list[Face], idx: list[int], placed: set[int],
                      max_covered: float = 0.2) -> dict[int, str | None]:
         """Why each of faces[idx] is not a crop worth learning from (gallery.crop_quality), with the
         other detections and the shown tracks no detection placed (`placed`: their ids) as faces
         that may cover it (more than `max_covered` of it): a face half behind an undetected one
         embeds like neither."""
-        boxes = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
         unplaced = [e.raw.box for e in self._entries.values() if e.visible and e.id not in placed]
-        out: dict[int, str | None] = {}
-        for j in idx:
-            others = np.vstack([np.delete(boxes, j, axis=0), np.array(unplaced, np.float32).reshape(-1, 4)])
-            out[j] = crop_quality(gray, faces[j], others=others, max_covered=max_covered)
-        return out
+        # every detection's box, then the unplaced tracks': each detection's others are all rows but its own
+        boxes = np.array([f.box for f in faces] + unplaced, np.float32).reshape(-1, 4)
+        rows = np.arange(len(boxes))
+        return {j: looks[j].fault(boxes[rows != j], max_covered) for j in idx}
 
     def _pair(self, image: np.ndarray, visible: list[_Entry], predictions: list[Face], faces: list[Face],
               embeddings: dict[int, np.ndarray], blurred: set[int] = frozenset(),  # type: ignore[assignment]
@@ -513,7 +512,7 @@ class Tracker:
                 weak.add(rest[c])
         return out, weak
 
-    def _learn(self, image: np.ndarray, gray: np.ndarray, faces: list[Face], on_track: list[tuple[_Entry, int]],
+    def _learn(self, image: np.ndarray, looks: list[CropLook], faces: list[Face], on_track: list[tuple[_Entry, int]],
                embeddings: dict[int, np.ndarray], now: float) -> None:
         """Embeddings for this frame's detected tracks: those computed already, then (within the
         budget) tracks with no gallery yet and re-checks that are due. Each is checked against
@@ -521,7 +520,7 @@ class Tracker:
         learnt into the gallery."""
         if self.embed is None:
             return
-        why = self._crop_faults(gray, faces, [j for _, j in on_track], {e.id for e, _ in on_track})
+        why = self._crop_faults(looks, faces, [j for _, j in on_track], {e.id for e, _ in on_track})
         good = {j: w is None for j, w in why.items()}
         # a crop another face covers is not learnt, but it still tells a lost person back (the
         # re-check's threshold and margin guard it)
@@ -659,10 +658,12 @@ class Tracker:
                 e.near = False
             return
         boxes = np.array([e.raw.box for e in shown], np.float32)
-        for k in association.duplicates(boxes, [e.state == "detected" for e in shown], [e.first_seen for e in shown]):
+        iou = iou_matrix(boxes, boxes)
+        for k in association.duplicates(boxes, [e.state == "detected" for e in shown], [e.first_seen for e in shown],
+                                        iou):
             self._lose(shown[k], shown[k].last_seen)
             self.stats.duplicates += 1
-        touching = iou_matrix(boxes, boxes) > 0
+        touching = iou > 0
         np.fill_diagonal(touching, False)
         for e, t in zip(shown, touching.any(axis=1)):
             e.near = bool(t)
@@ -740,7 +741,7 @@ class Tracker:
 
     def _drift(self, e: _Entry, now: float) -> np.ndarray:
         """How far `e` moved since last seen at its velocity (constant velocity, at most AHEAD_S)."""
-        return e.velocity * np.float32(np.clip(now - e.last_seen, 0.0, self.AHEAD_S))
+        return e.velocity * np.float32(min(max(now - e.last_seen, 0.0), self.AHEAD_S))
 
     def _shifted(self, e: _Entry, now: float) -> Face:
         """`e`'s last face moved on by its drift to `now`."""
