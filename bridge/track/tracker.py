@@ -87,6 +87,7 @@ class _Entry:
     detected_box: np.ndarray | None = None  # box of its last sure detection (coasting may have drifted since)
     detected_at: float = -1e9
     detected_velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # its velocity then
+    sure_centres: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (time, box centre) of recent sure detections
 
     def restart_smoothing(self) -> None:
         for f in (self.kps_filter, self.box_filter, self.lm_filter):
@@ -228,7 +229,8 @@ class Tracker:
         should be: the person may still show beside the face in front (the face stage covers what
         shows). It is placed where it was last surely detected (coasting onto the face in front, and
         boxes over a face half behind another, drift), and only while it cannot have gone far from
-        there at the velocity it had then (a face crossing behind another moves on). One ends for
+        there at the velocity it had then, read over its sure detections of the moments before (a
+        face crossing behind another moves on; a still one's box jitters). One ends for
         good once a face that arrived since (new, or back) is followed at its place: that is the
         face, under whichever id; of two at one place the later one counts."""
         shown = [e for e in self._entries.values() if e.visible]
@@ -673,7 +675,7 @@ class Tracker:
         self._follow(e, face, now)
         e.raw = face
         if face.landmarks68 is None or face.landmark_score >= self.UNSURE_LANDMARKS:  # no landmarker: nothing to doubt
-            e.detected_box, e.detected_at, e.detected_velocity = face.box, now, e.velocity
+            e.detected_box, e.detected_at, e.detected_velocity = face.box, now, self._sure_velocity(e, face.box, now)
         e.face = self._smooth(e, face, now)
         e.reference = face_patch(pyramid, face.box) if pyramid is not None else None
         e.state, e.misses, e.guessed = "detected", 0, 0
@@ -683,6 +685,17 @@ class Tracker:
                        or e.hits >= self.CONFIRM_HITS)
         e.age += 1
         e.last_seen = e.last_detected = now
+
+    def _sure_velocity(self, e: _Entry, box: np.ndarray, now: float) -> np.ndarray:
+        """`e`'s velocity read over its sure detections of the last SURE_BASELINE_S (one frame's
+        step of a detector's box is mostly its jitter, tens of px/s on a still face, more on a box
+        another face is eating into); its frame-to-frame velocity while it has none that old."""
+        centre = ((box[:2] + box[2:]) / 2).astype(np.float32)
+        e.sure_centres = [(t, c) for t, c in e.sure_centres if now - t <= self.SURE_BASELINE_S] + [(now, centre)]
+        then, was = e.sure_centres[0]
+        if now - then < 0.5 * self.SURE_BASELINE_S:
+            return e.velocity
+        return ((centre - was) / np.float32(now - then)).astype(np.float32)
 
     def _coast(self, e: _Entry, prediction: tuple[Face | None, int], pyramid: list[np.ndarray] | None,
                shape: tuple[int, ...], now: float) -> None:
@@ -713,6 +726,7 @@ class Tracker:
         e.last_seen = now
 
     HIDDEN_DRIFT = 0.3  # face sizes a hidden face may have gone (at its last sure velocity) and still be covered there
+    SURE_BASELINE_S = 0.4  # the span a hidden face's last velocity is read over (see _sure_velocity)
     SURE_S = 0.3  # a hidden face is covered only where it was surely detected this shortly before (else it has moved)
     UNSURE_LANDMARKS = 0.5  # landmark score under which a detection's embedding is no evidence
     CONFIRM_HITS = 2  # detections after which a track no landmark score confirmed is drawn anyway (a real
