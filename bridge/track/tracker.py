@@ -4,7 +4,8 @@
 - association.py: which detection is which track (motion cost, appearance on near-ties,
   Hungarian), and detections that take over a track the gates let go;
 - evidence.py: a track no detection confirms is drawn only while its face is still there
-  (flow inliers and patch agreement; out of frame ends it);
+  (flow inliers and patch agreement; out of frame ends it); one stopped on its patch alone,
+  flow holding, is covered where flow put it until the detector has looked (`doubted`);
 - reid.py: a face no track claimed gets a lost person's id back (by gallery; tentatively on a
   weak embedding that points at one person only, confirmed or undone on the next good crop; by
   place moments after a miss; or, tentatively, a half-seen face coming out from behind another
@@ -87,6 +88,7 @@ class _Entry:
     detected_box: np.ndarray | None = None  # box of its last sure detection (coasting may have drifted since)
     detected_at: float = -1e9
     detected_velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # its velocity then
+    doubted: tuple[np.ndarray, float] | None = None  # (box, when) flow last put it at, its look disagreeing
     sure_centres: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (time, box centre) of recent sure detections
 
     def restart_smoothing(self) -> None:
@@ -249,6 +251,24 @@ class Tracker:
                 out.append((e, box))
         return [Track(id=e.id, face=Face(box=box, score=e.raw.score), state="fallback", misses=e.misses,
                       embedding=e.gallery.mean, reidentified=e.reidentified) for e, box in out]
+
+    def doubted(self, now: float, within_s: float = 0.05) -> list[Track]:
+        """Tracks stopped this shortly before (the frame they stopped, at 30 fps) because their face
+        patch no longer looks like the face, though their flow held and the detector's last run had
+        them: the face has most likely turned or gone half behind something, so where flow put it
+        is covered rather than shown raw. Only until the detector has looked again (a stopped track
+        asks for a detection on the next frame), and not where a shown track is now; a face that
+        left and whose flow followed the background is covered there for that one frame."""
+        shown = np.array([e.raw.box for e in self._entries.values() if e.visible], np.float32).reshape(-1, 4)
+        out = []
+        for e in self._entries.values():
+            if e.visible or e.lost_why != "look" or e.doubted is None or now - e.doubted[1] > within_s:
+                continue
+            box = np.asarray(e.doubted[0], np.float32)
+            if iou_matrix(box[None], shown).max(initial=0.0) < 0.3:
+                out.append(Track(id=e.id, face=Face(box=box, score=e.raw.score), state="fallback", misses=e.misses,
+                                 embedding=e.gallery.mean, reidentified=e.reidentified))
+        return out
 
     @property
     def lost_ids(self) -> list[int]:
@@ -716,6 +736,8 @@ class Tracker:
         why = self.evidence.why_not(inliers, look, moved.box, shape)
         if why is not None:
             self._stop(e, why, now)
+            if why == "look" and not guessed and e.confirmed and e.misses == 0:
+                e.doubted = (moved.box, now)
             return
         self._follow(e, moved, now)
         e.guessed = e.guessed + 1 if guessed else 0
