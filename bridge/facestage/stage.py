@@ -250,6 +250,8 @@ class FaceStage:
         started = time.perf_counter()
         shown = self.tracker.update(image, faces, now, gray=analysed.grey)
         hidden = self.cover.behind(self.tracker.hidden(now), shown, image.shape) if self.cover else []
+        if self.cover:  # a face whose look went odd while its flow held: covered until the detector looks
+            hidden += [t for t in self.tracker.doubted(now) if t.id not in {h.id for h in hidden}]
         tracks = self.mapping.assign(shown + hidden)
         times.track += (time.perf_counter() - started) * 1e3
         self._forget_ended(tracks)

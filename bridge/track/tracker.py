@@ -4,7 +4,8 @@
 - association.py: which detection is which track (motion cost, appearance on near-ties,
   Hungarian), and detections that take over a track the gates let go;
 - evidence.py: a track no detection confirms is drawn only while its face is still there
-  (flow inliers and patch agreement; out of frame ends it);
+  (flow inliers and patch agreement; out of frame ends it); one stopped on its patch alone,
+  flow holding, is covered where flow put it until the detector has looked (`doubted`);
 - reid.py: a face no track claimed gets a lost person's id back (by gallery; tentatively on a
   weak embedding that points at one person only, confirmed or undone on the next good crop; by
   place moments after a miss; or, tentatively, a half-seen face coming out from behind another
@@ -87,6 +88,8 @@ class _Entry:
     detected_box: np.ndarray | None = None  # box of its last sure detection (coasting may have drifted since)
     detected_at: float = -1e9
     detected_velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # its velocity then
+    doubted: tuple[np.ndarray, float] | None = None  # (box, when) flow last put it at, its look disagreeing
+    sure_centres: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (time, box centre) of recent sure detections
 
     def restart_smoothing(self) -> None:
         for f in (self.kps_filter, self.box_filter, self.lm_filter):
@@ -228,7 +231,8 @@ class Tracker:
         should be: the person may still show beside the face in front (the face stage covers what
         shows). It is placed where it was last surely detected (coasting onto the face in front, and
         boxes over a face half behind another, drift), and only while it cannot have gone far from
-        there at the velocity it had then (a face crossing behind another moves on). One ends for
+        there at the velocity it had then, read over its sure detections of the moments before (a
+        face crossing behind another moves on; a still one's box jitters). One ends for
         good once a face that arrived since (new, or back) is followed at its place: that is the
         face, under whichever id; of two at one place the later one counts."""
         shown = [e for e in self._entries.values() if e.visible]
@@ -247,6 +251,24 @@ class Tracker:
                 out.append((e, box))
         return [Track(id=e.id, face=Face(box=box, score=e.raw.score), state="fallback", misses=e.misses,
                       embedding=e.gallery.mean, reidentified=e.reidentified) for e, box in out]
+
+    def doubted(self, now: float, within_s: float = 0.05) -> list[Track]:
+        """Tracks stopped this shortly before (the frame they stopped, at 30 fps) because their face
+        patch no longer looks like the face, though their flow held and the detector's last run had
+        them: the face has most likely turned or gone half behind something, so where flow put it
+        is covered rather than shown raw. Only until the detector has looked again (a stopped track
+        asks for a detection on the next frame), and not where a shown track is now; a face that
+        left and whose flow followed the background is covered there for that one frame."""
+        shown = np.array([e.raw.box for e in self._entries.values() if e.visible], np.float32).reshape(-1, 4)
+        out = []
+        for e in self._entries.values():
+            if e.visible or e.lost_why != "look" or e.doubted is None or now - e.doubted[1] > within_s:
+                continue
+            box = np.asarray(e.doubted[0], np.float32)
+            if iou_matrix(box[None], shown).max(initial=0.0) < 0.3:
+                out.append(Track(id=e.id, face=Face(box=box, score=e.raw.score), state="fallback", misses=e.misses,
+                                 embedding=e.gallery.mean, reidentified=e.reidentified))
+        return out
 
     @property
     def lost_ids(self) -> list[int]:
@@ -674,7 +696,7 @@ class Tracker:
         self._follow(e, face, now)
         e.raw = face
         if face.landmarks68 is None or face.landmark_score >= self.UNSURE_LANDMARKS:  # no landmarker: nothing to doubt
-            e.detected_box, e.detected_at, e.detected_velocity = face.box, now, e.velocity
+            e.detected_box, e.detected_at, e.detected_velocity = face.box, now, self._sure_velocity(e, face.box, now)
         e.face = self._smooth(e, face, now)
         e.reference = face_patch(pyramid, face.box) if pyramid is not None else None
         e.state, e.misses, e.guessed = "detected", 0, 0
@@ -684,6 +706,17 @@ class Tracker:
                        or e.hits >= self.CONFIRM_HITS)
         e.age += 1
         e.last_seen = e.last_detected = now
+
+    def _sure_velocity(self, e: _Entry, box: np.ndarray, now: float) -> np.ndarray:
+        """`e`'s velocity read over its sure detections of the last SURE_BASELINE_S (one frame's
+        step of a detector's box is mostly its jitter, tens of px/s on a still face, more on a box
+        another face is eating into); its frame-to-frame velocity while it has none that old."""
+        centre = ((box[:2] + box[2:]) / 2).astype(np.float32)
+        e.sure_centres = [(t, c) for t, c in e.sure_centres if now - t <= self.SURE_BASELINE_S] + [(now, centre)]
+        then, was = e.sure_centres[0]
+        if now - then < 0.5 * self.SURE_BASELINE_S:
+            return e.velocity
+        return ((centre - was) / np.float32(now - then)).astype(np.float32)
 
     def _coast(self, e: _Entry, prediction: tuple[Face | None, int], pyramid: list[np.ndarray] | None,
                shape: tuple[int, ...], now: float) -> None:
@@ -704,6 +737,8 @@ class Tracker:
         why = self.evidence.why_not(inliers, look, moved.box, shape)
         if why is not None:
             self._stop(e, why, now)
+            if why == "look" and not guessed and e.confirmed and e.misses == 0:
+                e.doubted = (moved.box, now)
             return
         self._follow(e, moved, now)
         e.guessed = e.guessed + 1 if guessed else 0
@@ -714,6 +749,7 @@ class Tracker:
         e.last_seen = now
 
     HIDDEN_DRIFT = 0.3  # face sizes a hidden face may have gone (at its last sure velocity) and still be covered there
+    SURE_BASELINE_S = 0.4  # the span a hidden face's last velocity is read over (see _sure_velocity)
     SURE_S = 0.3  # a hidden face is covered only where it was surely detected this shortly before (else it has moved)
     UNSURE_LANDMARKS = 0.5  # landmark score under which a detection's embedding is no evidence
     CONFIRM_HITS = 2  # detections after which a track no landmark score confirmed is drawn anyway (a real
