@@ -248,6 +248,15 @@ class Tracker:
         return [Track(id=e.id, face=Face(box=box, score=e.raw.score), state="fallback", misses=e.misses,
                       embedding=e.gallery.mean, reidentified=e.reidentified) for e, box in out]
 
+    def smeared(self, now: float, recent_s: float = 0.2) -> list[tuple[int, np.ndarray, np.ndarray, float]]:
+        """(id, box moved on by its velocity, velocity px/s, when last seen) of each confirmed track
+        stopped within `recent_s` because its flow or its look failed (a face smeared by its
+        motion; also one that set off from rest, so no velocity is asked for): the face stage
+        looks for that face on a deblurred crop and covers it there (facestage/chase.py);
+        nothing here changes."""
+        return [(e.id, self._ahead(e, now), e.velocity.copy(), e.last_seen) for e in self._entries.values()
+                if not e.visible and e.confirmed and e.lost_why in ("flow", "look") and now - e.last_seen <= recent_s]
+
     @property
     def lost_ids(self) -> list[int]:
         """Ids waiting for their person to come back."""
