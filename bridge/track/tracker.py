@@ -87,6 +87,7 @@ class _Entry:
     detected_box: np.ndarray | None = None  # box of its last sure detection (coasting may have drifted since)
     detected_at: float = -1e9
     detected_velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # its velocity then
+    slid: bool = False  # matched by motion to a box over two faces since its last good crop: re-checked on the next
 
     def restart_smoothing(self) -> None:
         for f in (self.kps_filter, self.box_filter, self.lm_filter):
@@ -293,10 +294,12 @@ class Tracker:
         # landmarker hardly takes for a face (one box over two overlapping faces), embeds like
         # nobody: appearance must not veto the match motion makes
         blurred = {j for j, f in enumerate(faces) if crop_quality(gray, f) in ("blurred", "profile")}
-        merged = {j for j, f in enumerate(faces) if f.landmark_score is not None and f.landmark_score < self.UNSURE_LANDMARKS}
+        merged = {j for j, f in enumerate(faces) if self._unsure(f)}
         pairs = self._pair(image, visible, [predicted[e.id][0] or self._shifted(e, now) for e in visible], faces,
                            embeddings, blurred, merged)
         matched_t, matched_d = {r for r, _ in pairs}, {c for _, c in pairs}
+        for r, c in pairs:  # motion alone held it on a box over two faces: it may have slid onto the other
+            visible[r].slid = visible[r].slid or c in merged
 
         # unmatched detections: a lost person come back, or someone new
         fresh = [j for j in range(len(faces)) if j not in matched_d]
@@ -539,12 +542,14 @@ class Tracker:
                 and (e.gallery.empty or now - e.last_embedded >= self.recheck_s or (e.crossed and not e.near)
                      # a poor-crop gallery or a tentative revival: on the very first good crop
                      or ((e.gallery.provisional or e.tentative) and now > e.last_embedded and checkable[j])
+                     # after a box over two faces, the first good crop says whose face it holds now
+                     or (e.slid and why[j] in (None, "blurred") and not self._unsure(faces[j]))
                      or ((e.doubt is not None or self._young(e, now))
                          and now - e.last_embedded >= self.provisional_s and checkable[j]))]
         # no gallery first, then a tentative revival or a gallery holding only a poor crop now that
         # a good one is there (a face cut by the frame's edge as it walked in: until a good crop
         # replaces it, the person could not be recognised on return), then young tracks
-        want.sort(key=lambda p: (not p[0].gallery.empty, not (p[0].gallery.provisional or p[0].tentative),
+        want.sort(key=lambda p: (not p[0].gallery.empty, not (p[0].gallery.provisional or p[0].tentative or p[0].slid),
                                  not self._young(p[0], now), p[0].last_embedded))
         embeddings = {**embeddings, **self._embed(image, faces, [j for _, j in want])}
         checked = [(e, embeddings[j]) for e, j in on_track if j in embeddings]
@@ -552,7 +557,7 @@ class Tracker:
             self._swap_people(checked[a][0], checked[b][0])
         for e, j in on_track:
             if j in embeddings and e.id in self._entries and e.visible:
-                self._check_and_learn(e, embeddings[j], good[j], now)
+                self._check_and_learn(e, embeddings[j], good[j], now, clear=why[j] in (None, "blurred"))
 
     def _swap_people(self, a: _Entry, b: _Entry) -> None:
         """Two faces that crossed carry each other's ids: each person takes their id, gallery and
@@ -568,8 +573,16 @@ class Tracker:
         """A track whose identity is still checked on every few crops (see young_s)."""
         return e.reidentified == 0 and e.embedded < self.young_embeddings and now - e.first_seen < self.young_s
 
-    def _check_and_learn(self, e: _Entry, v: np.ndarray, good: bool, now: float) -> None:
-        crossed = e.crossed
+    def _unsure(self, face: Face) -> bool:
+        """A detection the landmarker hardly takes for a face (one box over two faces)."""
+        return face.landmark_score is not None and face.landmark_score < self.UNSURE_LANDMARKS
+
+    def _check_and_learn(self, e: _Entry, v: np.ndarray, good: bool, now: float, clear: bool | None = None) -> None:
+        """clear: the crop shows this face alone, whole, and sure (good, or only blurred: it is
+        embedded deblurred); default `good`."""
+        clear = good if clear is None else clear
+        crossed, slid = e.crossed, e.slid and clear
+        e.slid = e.slid and not clear
         e.last_embedded, e.crossed = now, False
         e.embedded += 1
         lost = [o for o in self._entries.values() if not o.visible and not o.gallery.empty]
@@ -585,7 +598,13 @@ class Tracker:
         # a gallery holding only a poor crop says little about who this is: a good crop is judged
         # against the lost people as if the track had no gallery yet
         own = -1.0 if e.gallery.provisional and good else e.gallery.similarity(v)
-        best = reid.better_elsewhere(own, [o.gallery.similarity(v) for o in lost], self.rule)
+        sims = [o.gallery.similarity(v) for o in lost]
+        best = reid.better_elsewhere(own, sims, self.rule)
+        # after a box over two faces, a good crop unlike the track and like one lost person only
+        # is that person's face, onto which the track slid (their galleries, learnt from blurred
+        # or overlapping crops, are weak: a weak likeness that clear is enough, and is final)
+        if best is None and slid:
+            best = reid.slid_onto(own, sims, self.rule)
         if best is not None:
             self._hand_over(e, lost[best], now)
             e = lost[best]

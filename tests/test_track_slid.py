@@ -1,0 +1,41 @@
+"""A track that motion held on one box over two faces can slide onto the other face (a blurred
+pair on the suite's fast clips: the box over both, then the other face's own box, all by motion).
+The first clear crop after such a box re-checks whose face it holds: unlike the track and like one
+lost person only, it is that person's face (scripted recogniser, as tests/test_track_switch_rules.py)."""
+
+import numpy as np
+
+from bridge.track.tracker import Tracker
+from bridge.types import Face
+from tests.test_track_switch_rules import A, C, IMAGE, NOISE, face, ids_by_x, scripted, two_then_gone
+
+C_WEAK = (0.36 * C + np.sqrt(1 - 0.36 ** 2) * NOISE).astype(np.float32)  # C's face, blurred: 0.36 like C's gallery
+
+
+def merged(x: float) -> Face:
+    """One box over two faces: the landmarker hardly takes it for a face."""
+    f = face(x)
+    f.landmark_score = 0.1
+    return f
+
+
+def _slide(tracker: Tracker, over_two: bool) -> tuple[dict[int, int], list]:
+    seen = two_then_gone(tracker)  # A at 100 and C at 220, both lost
+    assert ids_by_x(tracker.update(IMAGE, [face(100.0)], 0.4)) == {100: seen[100]}  # A back; C still lost
+    tracker.update(IMAGE, [merged(140.0) if over_two else face(140.0)], 0.5)
+    return seen, tracker.update(IMAGE, [face(180.0)], 0.6)  # motion gives A's track C's face
+
+
+def test_a_track_that_slid_over_a_box_of_two_faces_hands_the_face_to_its_person() -> None:
+    tracker = Tracker(scripted({100: A, 220: C, 140: NOISE, 180: C_WEAK}), recheck_s=2.0)
+    seen, tracks = _slide(tracker, over_two=True)
+    assert [t.id for t in tracks] == [seen[220]], "the face is C's: C's id takes it"
+    assert tracker.lost_ids == [seen[100]], "A's track waits for A"
+
+
+def test_without_a_box_over_two_faces_a_weak_likeness_moves_no_id() -> None:
+    """The same weak crop on a track that only ever matched sure boxes: not re-checked early, and
+    a likeness of 0.36 is under the re-check's threshold anyway."""
+    tracker = Tracker(scripted({100: A, 220: C, 140: A, 180: C_WEAK}), recheck_s=2.0)
+    seen, tracks = _slide(tracker, over_two=False)
+    assert [t.id for t in tracks] == [seen[100]]
