@@ -109,3 +109,34 @@ def test_a_face_a_shown_track_holds_is_not_covered_again(models, dash: sc.Clip) 
     shown = [Track(id=3, face=Face(box=truth.astype(np.float32), score=1.0))]
     grey = cv2.cvtColor(dash.frames[i], cv2.COLOR_BGR2GRAY)
     assert chase.cover(dash.frames[i], grey, [(9, truth, np.zeros(2, np.float32), dash.time(i - 1))], shown, dash.time(i)) == []
+
+
+def test_the_real_stage_blurs_a_chased_face_under_its_lost_id(tmp_path, models_dir, dash: sc.Clip, monkeypatch) -> None:
+    """The CPU demo profile's face stage: a track lost as the face set off (listed by the tracker,
+    here scripted) is chased, drawn as state "fallback" under its id, and its smeared face is
+    blurred in the output; the picture beside it is untouched."""
+    from bridge.facestage.build import build_face_stage
+    from bridge.facestage.stage import Analysed
+    from bridge.profile import load_profile
+    from bridge.types import Frame
+    from tests.e2e_tools import face_profile
+
+    stage = build_face_stage(load_profile(face_profile(tmp_path, detect_every=2)))
+    assert stage.chase is not None, "the demo profile chases (look_again on, fallback not pass)"
+    rest, seen = dash.truth[REST][0].box, 1000.0 + dash.time(REST)
+    monkeypatch.setattr(stage.tracker, "smeared", lambda now, recent_s=0.2: [(99, rest, np.zeros(2, np.float32), seen)])
+    covered = []
+    for i in range(REST + 1, REST + 5):
+        image = dash.frames[i].copy()
+        frame = Frame(image=image, sequence=i, frame_rate=(30, 1), received_at=1000.0 + dash.time(i))
+        out = stage.finish(Analysed(frame, [], grey=cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)))
+        drawn = [d for d in out.drawn if d["id"] == 99]
+        if drawn:
+            assert drawn[0]["state"] == "fallback" and _iou(np.float32(drawn[0]["box"]), dash.truth[i][0].box) >= 0.3
+            x0, y0, x1, y1 = (int(v) for v in dash.truth[i][0].box)
+            changed = np.abs(out.image.astype(int) - dash.frames[i].astype(int)).sum(axis=2) > 6
+            covered.append(float(changed[y0:y1, x0:x1].mean()))
+            band = changed[max(0, y0 - 40):y1 + 40]  # the face's rows (the output's label sits in a corner)
+            assert not band[:, :max(0, x0 - 120)].any() and not band[:, x1 + 160:].any(), "pixels far off changed"
+    assert len(covered) >= 2, f"covered on {len(covered)} of 4 frames"
+    assert min(covered) >= 0.5, f"the face only partly blurred ({min(covered):.2f} of its box)"
