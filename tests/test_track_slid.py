@@ -39,3 +39,33 @@ def test_without_a_box_over_two_faces_a_weak_likeness_moves_no_id() -> None:
     tracker = Tracker(scripted({100: A, 220: C, 140: A, 180: C_WEAK}), recheck_s=2.0)
     seen, tracks = _slide(tracker, over_two=False)
     assert [t.id for t in tracks] == [seen[100]]
+
+
+B_NOISE = np.eye(16, dtype=np.float32)[7]
+A_WEAK = (0.35 * A + np.sqrt(1 - 0.35 ** 2) * NOISE).astype(np.float32)  # A's face, a weak embedding
+A_WEAK_GOOD = (0.35 * A + np.sqrt(1 - 0.35 ** 2) * B_NOISE).astype(np.float32)  # another, on a crop the gate passes
+
+
+def _weak_return(step: float) -> tuple[dict[int, int], list, Tracker]:
+    """A and C lost; A comes back on a weak embedding (taken back tentatively), and its next
+    crop, `step` px on, passes the quality gate yet still embeds weakly like A."""
+    tracker = Tracker(scripted({100: A, 220: C, 130: A_WEAK, int(130 + step): A_WEAK_GOOD}), recheck_s=2.0)
+    seen = two_then_gone(tracker)
+    assert [t.id for t in tracker.update(IMAGE, [face(130.0)], 1.3)] == [seen[100]]
+    return seen, tracker.update(IMAGE, [face(130.0 + step)], 1.3 + 1 / 30), tracker
+
+
+def test_a_fast_face_taken_back_on_a_weak_embedding_keeps_its_id_on_a_weak_good_crop() -> None:
+    """Moving 15 px a frame (a fifth of its width): the crop the gate passes still embeds only
+    0.35 like A, and like no one else: the id stands (it was undone into a new id, and the
+    person relabelled a few frames later: two ID switches)."""
+    seen, tracks, tracker = _weak_return(15.0)
+    assert [t.id for t in tracks] == [seen[100]]
+    assert tracker.lost_ids == [seen[220]]
+
+
+def test_a_still_face_taken_back_on_a_weak_embedding_is_undone_on_a_weak_good_crop() -> None:
+    """Still, a good crop has no blur to excuse it: 0.35 is someone new."""
+    seen, tracks, tracker = _weak_return(1.0)
+    assert len(tracks) == 1 and tracks[0].id not in seen.values()
+    assert sorted(tracker.lost_ids) == sorted(seen.values())

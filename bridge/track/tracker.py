@@ -592,8 +592,12 @@ class Tracker:
             e.tentative = False
             # not who the weak embedding (or the place) said; a gallery of poor crops only (the person
             # never seen well) cannot say so: the good crop replaces it below
-            if e.gallery.similarity(v) < self.rule.threshold and not e.gallery.provisional:
-                best = reid.better_elsewhere(-1.0, [o.gallery.similarity(v) for o in lost], self.rule)
+            own, sims = e.gallery.similarity(v), [o.gallery.similarity(v) for o in lost]
+            # a fast face's crop that passes the gate still embeds weakly (0.3-0.5 to its own
+            # person, against 0.0-0.2 to others): one that still points at this person stands
+            stands = self._fast(e) and own >= self.rule.weak_threshold and own - max(sims, default=-1.0) >= self.rule.margin
+            if own < self.rule.threshold and not e.gallery.provisional and not stands:
+                best = reid.better_elsewhere(-1.0, sims, self.rule)
                 e = self._undo_revival(e, now) if best is None else self._hand_back(e, lost[best], now)
         # a gallery holding only a poor crop says little about who this is: a good crop is judged
         # against the lost people as if the track had no gallery yet
