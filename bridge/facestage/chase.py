@@ -20,7 +20,9 @@ id is spent, nothing is learnt. It ends when a shown track is on the face again,
 after its last find.
 
 Measured on the identity suite's fast clips (detect_every 2): fast-2 leaks 28.8 -> 19.9 % (78 ->
-54 face-frames), ghosts unchanged; --quick and the held-out --quick: nothing worse. Tried and
+54 face-frames), ghosts unchanged; --quick: reentry-0 leaks 2.09 -> 1.57 %, the rest the same;
+held-out --quick: reentry-0 leaks 3.91 -> 2.86 %, crowd-0 2.14 -> 1.43 %, occlude_object-0 IDF1
+0.964 -> 0.962 (with the slid re-check of tracker.py, measured together). Tried and
 dropped: covering on a miss where what changed lies (the change trails the face and spreads
 over its body: 4 ghost frames on fast-2, 1.8 %); moving the lost track to each find so that a
 detection there takes its id back by place (fast-2 IDF1 0.724 -> 0.653, leaks 54 -> 68); two

@@ -87,7 +87,7 @@ class _Entry:
     detected_box: np.ndarray | None = None  # box of its last sure detection (coasting may have drifted since)
     detected_at: float = -1e9
     detected_velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # its velocity then
-    slid: bool = False  # matched by motion to a box over two faces since its last good crop: re-checked on the next
+    slid: bool = False  # fast, matched by motion to a box over two faces since its last good crop: re-checked on the next
 
     def restart_smoothing(self) -> None:
         for f in (self.kps_filter, self.box_filter, self.lm_filter):
@@ -298,8 +298,8 @@ class Tracker:
         pairs = self._pair(image, visible, [predicted[e.id][0] or self._shifted(e, now) for e in visible], faces,
                            embeddings, blurred, merged)
         matched_t, matched_d = {r for r, _ in pairs}, {c for _, c in pairs}
-        for r, c in pairs:  # motion alone held it on a box over two faces: it may have slid onto the other
-            visible[r].slid = visible[r].slid or c in merged
+        for r, c in pairs:  # motion alone held a fast face on a box over two faces: it may have slid onto the other
+            visible[r].slid = visible[r].slid or (c in merged and self._fast(visible[r]))
 
         # unmatched detections: a lost person come back, or someone new
         fresh = [j for j in range(len(faces)) if j not in matched_d]
