@@ -18,6 +18,8 @@ Used that way (a deblurred second look in faces/lookout.py's crops) it found fac
 tracker did not use them well: fast-2 leaks 28.8 -> 23.3 %, ghosts 0.74 -> 6.6 %, ID switches
 5 -> 8, also gated by detector or landmark score; it was dropped. Look-again crops aimed at
 motion nothing explains were dropped too: an ID switch more on small-0 and held-out crowd-0.
+What is used: finds that only cover a lost fast face, never start or move a track
+(facestage/chase.py: fast-2 leaks 28.8 -> 19.9 %, ghosts unchanged).
 
 On the real photos of .assets with a synthetic smear (the same line kernel), the true smear
 found 93-100 % at 15-40 px of the detector's input, against 4-96 % plain.

@@ -13,6 +13,7 @@ import numpy as np
 from bridge.faces.builders import DETECTORS, LANDMARKERS, RECOGNISERS
 from bridge.faces.lookout import Lookout
 from bridge.faces.scan import FineScan
+from bridge.facestage.chase import SmearChase
 from bridge.facestage.mapping import Mapping, SceneOverride
 from bridge.facestage.stage import FaceStage
 from bridge.facestage.swapping import Swapping
@@ -175,6 +176,7 @@ def build_face_stage(profile: Profile) -> FaceStage:
                      Swapping(swapper, compose, fallback), targets, detect_every=profile.analysis.detect_every,
                       reload_targets=lambda: load_targets(profile, library), scan=scan,
                       detect_on_change=a.detect_on_change,
-                      lookout=Lookout(analysis.detector, a.look_again, landmarker=analysis.landmarker) if a.look_again else None)
+                      lookout=Lookout(analysis.detector, a.look_again, landmarker=analysis.landmarker) if a.look_again else None,
+                      chase=SmearChase(analysis.detector, analysis.landmarker) if a.look_again else None)
     stage.provider = analysis.recogniser.session.provider  # shown in status: where the models really run
     return stage

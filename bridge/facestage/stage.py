@@ -18,6 +18,7 @@ import numpy as np
 
 from bridge.faces.lookout import Expected, Lookout
 from bridge.faces.scan import FineScan, Motion, ScanPlan, input_size, smallest_seen
+from bridge.facestage.chase import SmearChase
 from bridge.facestage.cover import HiddenCover
 from bridge.facestage.mapping import BLUR, Mapping
 from bridge.obs.commands import Command
@@ -135,7 +136,7 @@ class FaceStage:
                  swapping: Swapping, targets: dict[str, Target], *, detect_every: int | str = 1,
                  reload_targets: Callable[[], dict[str, Target]] | None = None, blur: float = 0.15,
                  scan: FineScan | None = None, detect_on_change: bool = True, lookout: Lookout | None = None,
-                 cover: HiddenCover | None = None):
+                 cover: HiddenCover | None = None, chase: SmearChase | None = None):
         self.detector, self.landmarker, self.tracker = detector, landmarker, tracker
         self.scan = scan
         self.lookout = lookout
@@ -149,6 +150,8 @@ class FaceStage:
         self.mapping, self.swapping, self.targets = mapping, swapping, targets
         # a face hidden behind another, showing beside it, gets the fallback's blur (off with fallback "pass")
         self.cover = cover if cover is not None else HiddenCover() if swapping.fallback.mode != "pass" else None
+        # a fast face lost to motion blur, found on a deblurred crop, gets the same cover (never a track)
+        self.chase = chase if self.cover is not None else None
         self.detect_every = DetectEvery(detect_every)
         self.reload = reload_targets
         self.blur = blur
@@ -252,7 +255,12 @@ class FaceStage:
         hidden = self.cover.behind(self.tracker.hidden(now), shown, image.shape) if self.cover else []
         if self.cover:  # a face whose look went odd while its flow held: covered until the detector looks
             hidden += [t for t in self.tracker.doubted(now) if t.id not in {h.id for h in hidden}]
-        tracks = self.mapping.assign(shown + hidden)
+        times.track += (time.perf_counter() - started) * 1e3
+        started = time.perf_counter()  # the chase runs the detector: detection time, not tracking
+        chased = self.chase.cover(image, analysed.grey, self.tracker.smeared(now), shown + hidden, now) if self.chase else []
+        times.detect += (time.perf_counter() - started) * 1e3
+        started = time.perf_counter()
+        tracks = self.mapping.assign(shown + hidden + chased)
         times.track += (time.perf_counter() - started) * 1e3
         self._forget_ended(tracks)
         started = time.perf_counter()
@@ -285,7 +293,8 @@ class FaceStage:
         if hidden and self.cover is not None:  # after the swaps: the faces in front keep theirs
             front = [t for t in tracks if t.target is not None and t.id not in behind]
             for track in hidden:
-                self.cover.paint(image, track.face.box, front)
+                box = self.chase.extent(track.id, track.face.box) if self.chase is not None else track.face.box
+                self.cover.paint(image, box, front)
         swapped = {job.track_id for job in jobs}
         for track in tracks:
             failed = track.id in self.swapping.failed_tracks

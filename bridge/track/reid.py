@@ -166,6 +166,20 @@ def better_elsewhere(own: float, others: list[float], rule: ReidRule) -> int | N
     return int(order[0])
 
 
+def slid_onto(own: float, others: list[float], rule: ReidRule) -> int | None:
+    """A track's good crop after motion held it on a box over two faces: index of the lost person
+    it resembles at least `weak_threshold` and more than both the track and every other lost
+    person by `weak_margin` (the track slid onto that person's face); or None."""
+    if not others:
+        return None
+    order = np.argsort(others)[::-1]
+    best = float(others[order[0]])
+    runner_up = float(others[order[1]]) if len(others) > 1 else -1.0
+    if best < rule.weak_threshold or best - max(own, runner_up) < rule.weak_margin:
+        return None
+    return int(order[0])
+
+
 def swapped(galleries: list[Gallery], embeddings: list[np.ndarray], rule: ReidRule) -> list[tuple[int, int]]:
     """Pairs (a, b) of tracks checked on the same frame that carry each other's person: each
     face is clearly more like the other track's gallery (both above `threshold`, and the crossed

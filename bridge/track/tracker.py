@@ -90,6 +90,7 @@ class _Entry:
     detected_velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # its velocity then
     doubted: tuple[np.ndarray, float] | None = None  # (box, when) flow last put it at, its look disagreeing
     sure_centres: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (time, box centre) of recent sure detections
+    slid: bool = False  # fast, matched by motion to a box over two faces since its last good crop: re-checked on the next
 
     def restart_smoothing(self) -> None:
         for f in (self.kps_filter, self.box_filter, self.lm_filter):
@@ -270,6 +271,15 @@ class Tracker:
                                  embedding=e.gallery.mean, reidentified=e.reidentified))
         return out
 
+    def smeared(self, now: float, recent_s: float = 0.2) -> list[tuple[int, np.ndarray, np.ndarray, float]]:
+        """(id, box moved on by its velocity, velocity px/s, when last seen) of each confirmed track
+        stopped within `recent_s` because its flow or its look failed (a face smeared by its
+        motion; also one that set off from rest, so no velocity is asked for): the face stage
+        looks for that face on a deblurred crop and covers it there (facestage/chase.py);
+        nothing here changes."""
+        return [(e.id, self._ahead(e, now), e.velocity.copy(), e.last_seen) for e in self._entries.values()
+                if not e.visible and e.confirmed and e.lost_why in ("flow", "look") and now - e.last_seen <= recent_s]
+
     @property
     def lost_ids(self) -> list[int]:
         """Ids waiting for their person to come back."""
@@ -307,10 +317,12 @@ class Tracker:
         # nobody: appearance must not veto the match motion makes
         looks = [CropLook(gray, f) for f in faces]  # each crop read once, asked about against others below
         blurred = {j for j, look in enumerate(looks) if look.fault() in ("blurred", "profile")}
-        merged = {j for j, f in enumerate(faces) if f.landmark_score is not None and f.landmark_score < self.UNSURE_LANDMARKS}
+        merged = {j for j, f in enumerate(faces) if self._unsure(f)}
         pairs = self._pair(image, visible, [predicted[e.id][0] or self._shifted(e, now) for e in visible], faces,
                            embeddings, blurred, merged)
         matched_t, matched_d = {r for r, _ in pairs}, {c for _, c in pairs}
+        for r, c in pairs:  # motion alone held a fast face on a box over two faces: it may have slid onto the other
+            visible[r].slid = visible[r].slid or (c in merged and self._fast(visible[r]))
 
         # unmatched detections: a lost person come back, or someone new
         fresh = [j for j in range(len(faces)) if j not in matched_d]
@@ -551,12 +563,14 @@ class Tracker:
                 and (e.gallery.empty or now - e.last_embedded >= self.recheck_s or (e.crossed and not e.near)
                      # a poor-crop gallery or a tentative revival: on the very first good crop
                      or ((e.gallery.provisional or e.tentative) and now > e.last_embedded and checkable[j])
+                     # after a box over two faces, the first good crop says whose face it holds now
+                     or (e.slid and why[j] in (None, "blurred") and not self._unsure(faces[j]))
                      or ((e.doubt is not None or self._young(e, now))
                          and now - e.last_embedded >= self.provisional_s and checkable[j]))]
         # no gallery first, then a tentative revival or a gallery holding only a poor crop now that
         # a good one is there (a face cut by the frame's edge as it walked in: until a good crop
         # replaces it, the person could not be recognised on return), then young tracks
-        want.sort(key=lambda p: (not p[0].gallery.empty, not (p[0].gallery.provisional or p[0].tentative),
+        want.sort(key=lambda p: (not p[0].gallery.empty, not (p[0].gallery.provisional or p[0].tentative or p[0].slid),
                                  not self._young(p[0], now), p[0].last_embedded))
         embeddings = {**embeddings, **self._embed(image, faces, [j for _, j in want])}
         checked = [(e, embeddings[j]) for e, j in on_track if j in embeddings]
@@ -564,7 +578,7 @@ class Tracker:
             self._swap_people(checked[a][0], checked[b][0])
         for e, j in on_track:
             if j in embeddings and e.id in self._entries and e.visible:
-                self._check_and_learn(e, embeddings[j], good[j], now)
+                self._check_and_learn(e, embeddings[j], good[j], now, clear=why[j] in (None, "blurred"))
 
     def _swap_people(self, a: _Entry, b: _Entry) -> None:
         """Two faces that crossed carry each other's ids: each person takes their id, gallery and
@@ -580,8 +594,16 @@ class Tracker:
         """A track whose identity is still checked on every few crops (see young_s)."""
         return e.reidentified == 0 and e.embedded < self.young_embeddings and now - e.first_seen < self.young_s
 
-    def _check_and_learn(self, e: _Entry, v: np.ndarray, good: bool, now: float) -> None:
-        crossed = e.crossed
+    def _unsure(self, face: Face) -> bool:
+        """A detection the landmarker hardly takes for a face (one box over two faces)."""
+        return face.landmark_score is not None and face.landmark_score < self.UNSURE_LANDMARKS
+
+    def _check_and_learn(self, e: _Entry, v: np.ndarray, good: bool, now: float, clear: bool | None = None) -> None:
+        """clear: the crop shows this face alone, whole, and sure (good, or only blurred: it is
+        embedded deblurred); default `good`."""
+        clear = good if clear is None else clear
+        crossed, slid = e.crossed, e.slid and clear
+        e.slid = e.slid and not clear
         e.last_embedded, e.crossed = now, False
         e.embedded += 1
         lost = [o for o in self._entries.values() if not o.visible and not o.gallery.empty]
@@ -591,13 +613,23 @@ class Tracker:
             e.tentative = False
             # not who the weak embedding (or the place) said; a gallery of poor crops only (the person
             # never seen well) cannot say so: the good crop replaces it below
-            if e.gallery.similarity(v) < self.rule.threshold and not e.gallery.provisional:
-                best = reid.better_elsewhere(-1.0, [o.gallery.similarity(v) for o in lost], self.rule)
+            own, sims = e.gallery.similarity(v), [o.gallery.similarity(v) for o in lost]
+            # a fast face's crop that passes the gate still embeds weakly (0.3-0.5 to its own
+            # person, against 0.0-0.2 to others): one that still points at this person stands
+            stands = self._fast(e) and own >= self.rule.weak_threshold and own - max(sims, default=-1.0) >= self.rule.margin
+            if own < self.rule.threshold and not e.gallery.provisional and not stands:
+                best = reid.better_elsewhere(-1.0, sims, self.rule)
                 e = self._undo_revival(e, now) if best is None else self._hand_back(e, lost[best], now)
         # a gallery holding only a poor crop says little about who this is: a good crop is judged
         # against the lost people as if the track had no gallery yet
         own = -1.0 if e.gallery.provisional and good else e.gallery.similarity(v)
-        best = reid.better_elsewhere(own, [o.gallery.similarity(v) for o in lost], self.rule)
+        sims = [o.gallery.similarity(v) for o in lost]
+        best = reid.better_elsewhere(own, sims, self.rule)
+        # after a box over two faces, a good crop unlike the track and like one lost person only
+        # is that person's face, onto which the track slid (their galleries, learnt from blurred
+        # or overlapping crops, are weak: a weak likeness that clear is enough, and is final)
+        if best is None and slid:
+            best = reid.slid_onto(own, sims, self.rule)
         if best is not None:
             self._hand_over(e, lost[best], now)
             e = lost[best]
