@@ -8,7 +8,8 @@
 - reid.py: a face no track claimed gets a lost person's id back (by gallery; tentatively on a
   weak embedding that points at one person only, confirmed or undone on the next good crop; by
   place moments after a miss; or, tentatively, a half-seen face coming out from behind another
-  face or an object takes the track lost close by), and a periodic re-check repairs ids swapped while faces
+  face or an object takes the track lost close by; a face walking in cut by the frame's edge, the
+  person who left it moments ago), and a periodic re-check repairs ids swapped while faces
   crossed; a young track is re-checked on its first good crops (a newcomer that is someone
   back is relabelled, and its id dropped);
 - gallery.py: several quality-gated embeddings per person, matched by the best;
@@ -300,7 +301,7 @@ class Tracker:
         # box at all, its crop embeds like nobody ("covered"; a shown track's own box is no other face)
         faults = self._crop_faults(gray, faces, fresh, {e.id for e in visible}, self.CLEAR_OF)
         revived, weak = self._reidentify([e for e in self._entries.values() if not e.visible] + unmatched,
-                                         faces, fresh, embeddings, now, faults)
+                                         faces, fresh, embeddings, now, faults, gray.shape[:2])
 
         on_track = [(visible[r], c) for r, c in pairs]  # (track, detection) of this frame
         for e, j in on_track:
@@ -458,10 +459,12 @@ class Tracker:
 
     def _reidentify(self, candidates: list[_Entry], faces: list[Face], fresh: list[int],
                     embeddings: dict[int, np.ndarray], now: float,
-                    faults: dict[int, str | None] | None = None) -> tuple[dict[int, _Entry], set[int]]:
+                    faults: dict[int, str | None] | None = None,
+                    shape: tuple[int, ...] | None = None) -> tuple[dict[int, _Entry], set[int]]:
         """{detection index: track} for fresh detections that are a lost (or astray) person, and
         the detections among them taken back on a weak embedding or by where they came out
-        (tentatively). faults: why each fresh detection's crop is not worth learning from."""
+        (tentatively). faults: why each fresh detection's crop is not worth learning from.
+        shape: the frame's (height, width) (faces walking in cut by its edge)."""
         out: dict[int, _Entry] = {}
         with_gallery = [e for e in candidates if not e.gallery.empty]
         dets = [j for j in fresh if j in embeddings]
@@ -511,7 +514,31 @@ class Tracker:
                                          allowed).items():
                 out[rest[c]] = lost[r]
                 weak.add(rest[c])
+        # walking back in, cut by the frame's edge (half a face embeds like nobody): the person who
+        # left the frame moments ago, tentatively (a new id, relabelled on the first good crop, is
+        # two ID switches); not a track never confirmed a face, nor one known by poor crops only
+        if shape is not None:
+            lost = [e for e in candidates if e not in out.values() and not e.visible and e.confirmed
+                    and not e.gallery.empty and not e.gallery.provisional
+                    and (e.lost_why == "left" or self._at_edge(e.raw.box, shape))]
+            rest = [j for j in fresh if j not in out and self._at_edge(faces[j].box, shape)]
+            if lost and rest:
+                sims = np.array([[e.gallery.similarity(embeddings[j]) if j in embeddings else np.nan for j in rest]
+                                 for e in lost])
+                for c, r in reid.by_entering(np.array([now - e.last_seen for e in lost]), sims, self.rule).items():
+                    out[rest[c]] = lost[r]
+                    weak.add(rest[c])
         return out, weak
+
+    EDGE = 0.05  # face sizes from the frame's edge within which a box is cut by it (detectors stop a few px short)
+
+    @classmethod
+    def _at_edge(cls, box: np.ndarray, shape: tuple[int, ...]) -> bool:
+        """The box reaches the frame's edge (a face walking in or out is cut by it)."""
+        h, w = shape[:2]
+        x0, y0, x1, y1 = (float(v) for v in box)
+        m = max(1.0, cls.EDGE * face_size(np.asarray(box, np.float32)))
+        return x0 <= m or y0 <= m or x1 >= w - m or y1 >= h - m
 
     def _learn(self, image: np.ndarray, gray: np.ndarray, faces: list[Face], on_track: list[tuple[_Entry, int]],
                embeddings: dict[int, np.ndarray], now: float) -> None:
