@@ -24,7 +24,9 @@ most needed first: near-ties, new faces, faces with no gallery yet, tentative an
 then periodic re-checks; what does not fit waits for the next frame. A fresh detection that is
 clearly the person of a track motion gave another face takes that track back (`_reclaim`); one
 that is surely the person of a track whose detection it overlaps is a second box on that face
-and starts no track (`_not_twice`).
+and starts no track (`_not_twice`); so does a box the landmarker hardly takes for a face lying
+over faces tracks hold (one box over two overlapping faces), and a track motion gave such a box
+takes back a surer box its person fits even weakly.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import cv2
 import numpy as np
 
 from bridge.track import association, reid
-from bridge.track.association import FORBIDDEN, Gates, covered, face_size
+from bridge.track.association import FORBIDDEN, Gates, covered, covered_together, face_size
 from bridge.track.evidence import Evidence, agreement, face_patch
 from bridge.track.flow import KeypointFlow, warp_face
 from bridge.track.gallery import Gallery, crop_quality, normalise
@@ -336,23 +338,34 @@ class Tracker:
         """A fresh detection that is clearly the person of a track motion gave another detection
         (in a crowd, one face slid onto the other's track while they overlapped): the track takes
         its own face back, and the detection it held becomes fresh (someone back, or new). Judged
-        on a good crop, and only when the detection the track held looks clearly less like it."""
+        on a good crop, and only when the detection the track held looks clearly less like it; a
+        track holding a box over two faces (the landmarker unsure) takes back a sure box its
+        person fits only weakly (`weak_threshold`: a face half behind another), and the box it
+        let go starts no track."""
         held = dict(pairs)
-        good = {j: w is None for j, w in self._crop_faults(gray, faces, fresh, {visible[r].id for r in held}).items()}
+        placed = {visible[r].id for r in held}
+        good = {j: w is None for j, w in self._crop_faults(gray, faces, fresh, placed).items()}
         for j in list(fresh):
             if j not in embeddings or not held:
                 continue
             sims = {r: visible[r].gallery.similarity(embeddings[j]) for r in held}
             r = max(sims, key=sims.__getitem__)
-            if sims[r] < self.rule.threshold or not good[j]:
-                continue
             c = held[r]
+            # a track holding a box the landmarker hardly takes for a face (one box over two
+            # faces) takes back a surer box its person fits only weakly (a face half behind another)
+            over_two = self._unsure(faces[c]) and not self._unsure(faces[j])
+            if over_two and not good[j]:  # that box is no face covering this one
+                rest = [f for k, f in enumerate(faces) if k not in (j, c)] + [faces[j]]
+                good[j] = self._crop_faults(gray, rest, [len(rest) - 1], placed)[len(rest) - 1] is None
+            if sims[r] < (self.rule.weak_threshold if over_two else self.rule.threshold) or not good[j]:
+                continue
             if c not in embeddings:
                 embeddings.update(self._embed(image, faces, [c]))
             if c not in embeddings or visible[r].gallery.similarity(embeddings[c]) > sims[r] - 2 * self.rule.margin:
                 continue  # nothing to compare with, or its detection fits it as well
             held[r] = j
-            fresh = [k for k in fresh if k != j] + [c]
+            # the box over two faces it let go is no face of its own: it starts no track
+            fresh = [k for k in fresh if k != j] + ([] if over_two else [c])
             visible[r].restart_smoothing()  # no smear, and no velocity, from the face it was wrongly on
             visible[r].raw, visible[r].velocity = faces[j], np.zeros(2, np.float32)
             self.stats.reclaimed += 1
@@ -365,14 +378,18 @@ class Tracker:
         track's detection and is surely that track's person (SAME_FACE), more than any lost
         person's, starts no track (a second track on one person is two ID switches when it is
         relabelled). A face half behind the one in front can embed like it (cosine 0.4-0.6): such
-        a box is a face of its own and keeps its detection."""
+        a box is a face of its own and keeps its detection. A box the landmarker hardly takes for
+        a face that the held detections cover (OVER_HELD) is one box over those faces: no track."""
         lost = [e for e in self._entries.values() if not e.visible and not e.gallery.empty]
         held = [(visible[r].gallery, faces[c].box) for r, c in pairs if not visible[r].gallery.provisional]
+        held_boxes = np.array([faces[c].box for _, c in pairs], np.float32).reshape(-1, 4)
         out = []
         for j in fresh:
             v = embeddings.get(j)
-            twin = False
-            if v is not None and held:
+            # a box the landmarker hardly takes for a face, lying over faces tracks hold this
+            # frame, is a box over two of them (between two overlapping faces), not a face
+            twin = self._unsure(faces[j]) and covered_together(faces[j].box, held_boxes) >= self.OVER_HELD
+            if v is not None and held and not twin:
                 touching = iou_matrix(faces[j].box[None], np.array([box for _, box in held], np.float32))[0] > 0
                 best_lost = max([o.gallery.similarity(v) for o in lost], default=-1.0)
                 for (gallery, _), touches in zip(held, touching):
@@ -386,6 +403,10 @@ class Tracker:
             else:
                 out.append(j)
         return out
+
+    def _unsure(self, face: Face) -> bool:
+        """Whether the landmarker hardly takes this detection for a face (no landmarker: not)."""
+        return face.landmark_score is not None and face.landmark_score < self.UNSURE_LANDMARKS
 
     def _crop_faults(self, gray: np.ndarray, faces: list[Face], idx: list[int], placed: set[int],
                      max_covered: float = 0.2) -> dict[int, str | None]:
@@ -744,6 +765,7 @@ class Tracker:
     UNSURE_LANDMARKS = 0.5  # landmark score under which a detection's embedding is no evidence
     CONFIRM_HITS = 2  # detections after which a track no landmark score confirmed is drawn anyway (a real
     # face blurred on every frame; fragments of a face are found once or twice)
+    OVER_HELD = 0.8  # share of an unsure fresh box that held detections cover for it to be a box over them
     SAME_FACE = 0.7  # least similarity of a second box to the track whose detection it overlaps to be taken for that face
     CLEAR_OF = 0.05  # share of a blurred detection another face may cover and it still confirms its track
     AHEAD_S = 0.1  # longest a velocity is extrapolated (beyond it a fast face has likely turned)
