@@ -340,8 +340,8 @@ class Tracker:
         its own face back, and the detection it held becomes fresh (someone back, or new). Judged
         on a good crop, and only when the detection the track held looks clearly less like it; a
         track holding a box over two faces (the landmarker unsure) takes back a sure box its
-        person fits only weakly (`weak_threshold`: a face half behind another), and the box it
-        let go starts no track."""
+        person fits only weakly (`weak_threshold`: a face half behind another); the box it let
+        go may be a half-seen face of its own (`_not_twice` judges it)."""
         held = dict(pairs)
         placed = {visible[r].id for r in held}
         good = {j: w is None for j, w in self._crop_faults(gray, faces, fresh, placed).items()}
@@ -364,8 +364,7 @@ class Tracker:
             if c not in embeddings or visible[r].gallery.similarity(embeddings[c]) > sims[r] - 2 * self.rule.margin:
                 continue  # nothing to compare with, or its detection fits it as well
             held[r] = j
-            # the box over two faces it let go is no face of its own: it starts no track
-            fresh = [k for k in fresh if k != j] + ([] if over_two else [c])
+            fresh = [k for k in fresh if k != j] + [c]
             visible[r].restart_smoothing()  # no smear, and no velocity, from the face it was wrongly on
             visible[r].raw, visible[r].velocity = faces[j], np.zeros(2, np.float32)
             self.stats.reclaimed += 1
@@ -379,16 +378,19 @@ class Tracker:
         person's, starts no track (a second track on one person is two ID switches when it is
         relabelled). A face half behind the one in front can embed like it (cosine 0.4-0.6): such
         a box is a face of its own and keeps its detection. A box the landmarker hardly takes for
-        a face that the held detections cover (OVER_HELD) is one box over those faces: no track."""
+        a face that other faces' detections cover (OVER_HELD; held ones, or ones the landmarker is
+        sure of) is one box over those faces: no track."""
         lost = [e for e in self._entries.values() if not e.visible and not e.gallery.empty]
         held = [(visible[r].gallery, faces[c].box) for r, c in pairs if not visible[r].gallery.provisional]
-        held_boxes = np.array([faces[c].box for _, c in pairs], np.float32).reshape(-1, 4)
+        held_c = {c for _, c in pairs}
+        sure = np.array([f.box for k, f in enumerate(faces) if k in held_c or not self._unsure(f)],
+                        np.float32).reshape(-1, 4)
         out = []
         for j in fresh:
             v = embeddings.get(j)
-            # a box the landmarker hardly takes for a face, lying over faces tracks hold this
-            # frame, is a box over two of them (between two overlapping faces), not a face
-            twin = self._unsure(faces[j]) and covered_together(faces[j].box, held_boxes) >= self.OVER_HELD
+            # a box the landmarker hardly takes for a face, lying over faces tracks hold or the
+            # landmarker is sure of, is a box over two of them (between two overlapping faces)
+            twin = self._unsure(faces[j]) and covered_together(faces[j].box, sure) >= self.OVER_HELD
             if v is not None and held and not twin:
                 touching = iou_matrix(faces[j].box[None], np.array([box for _, box in held], np.float32))[0] > 0
                 best_lost = max([o.gallery.similarity(v) for o in lost], default=-1.0)
@@ -765,7 +767,8 @@ class Tracker:
     UNSURE_LANDMARKS = 0.5  # landmark score under which a detection's embedding is no evidence
     CONFIRM_HITS = 2  # detections after which a track no landmark score confirmed is drawn anyway (a real
     # face blurred on every frame; fragments of a face are found once or twice)
-    OVER_HELD = 0.8  # share of an unsure fresh box that held detections cover for it to be a box over them
+    OVER_HELD = 0.7  # share of an unsure fresh box other faces' detections cover for it to be a box over them
+    # (two faces' boxes cover 0.7-0.9 of one between them; a half-hidden face's own box, about half)
     SAME_FACE = 0.7  # least similarity of a second box to the track whose detection it overlaps to be taken for that face
     CLEAR_OF = 0.05  # share of a blurred detection another face may cover and it still confirms its track
     AHEAD_S = 0.1  # longest a velocity is extrapolated (beyond it a fast face has likely turned)
