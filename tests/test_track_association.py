@@ -48,3 +48,14 @@ def test_duplicates_end_only_unconfirmed_tracks_on_a_face():
     assert duplicates(boxes[3:], [False, False], [0.0, 0.2]) == [1]  # two coasting: the younger
     apart = np.float32([[0, 0, 60, 60], [50, 0, 110, 60]])  # two real faces side by side
     assert duplicates(apart, [True, True], [0.0, 0.0]) == []
+
+
+def test_covered_together_counts_what_two_boxes_cover_between_them():
+    from bridge.track.association import covered, covered_together
+
+    box = np.array([0, 0, 100, 100], np.float32)
+    halves = np.array([[-10, -10, 50, 110], [50, -10, 110, 110]], np.float32)
+    assert covered(box, halves) == 0.5  # each covers half
+    assert covered_together(box, halves) == 1.0  # the two, all of it
+    assert covered_together(box, halves[:1]) == 0.5
+    assert covered_together(box, np.zeros((0, 4), np.float32)) == 0.0

@@ -62,3 +62,20 @@ def test_filters_smoothed_together_give_the_numbers_each_gives_alone():
         for a, b in zip(expected, got):
             assert a.dtype == b.dtype == np.float32 and np.array_equal(a, b), i
     assert passes > 80  # mostly joined, not each alone
+
+
+def test_a_sudden_move_is_followed_at_once():
+    """A face walking into the picture moves at once at most of a face a frame; the smoothed
+    speed lags such a start by several frames, and so did the drawn face (a third of a face
+    behind it). A step far beyond jitter counts as speed at once: within a tenth of a face."""
+    f = OneEuroFilter(min_cutoff=0.5, beta=2.0)
+    size, step = 80.0, 60.0
+    xs = [0.0] * 10 + [step * k for k in range(1, 9)]
+    lags = [x - float(f(np.array([[x, 0.0]]), i / 30, scale=size)[0, 0]) for i, x in enumerate(xs)]
+    assert max(lags[11:]) < 0.1 * size
+    # jitter of a landmarker (1-2 px on an 80 px face) is no such step: a still face stays steady
+    rng = np.random.default_rng(1)
+    still = OneEuroFilter(min_cutoff=0.5, beta=2.0)
+    raw = 100 + rng.normal(0, 2.0, (150, 68, 2))
+    out = np.array([still(x, i / 30, scale=size) for i, x in enumerate(raw)])[30:]
+    assert raw[30:].std(axis=0).mean() > 2.5 * out.std(axis=0).mean()

@@ -36,6 +36,17 @@ def covered(box: np.ndarray, others: np.ndarray) -> float:
     return float((ix * iy).max()) / area
 
 
+def covered_together(box: np.ndarray, others: np.ndarray, grid: int = 16) -> float:
+    """Fraction of `box` that `others` (N, 4) cover between them (on a grid of sample points)."""
+    if len(others) == 0:
+        return 0.0
+    t = (np.arange(grid, dtype=np.float32) + 0.5) / grid
+    xs, ys = np.meshgrid(box[0] + t * (box[2] - box[0]), box[1] + t * (box[3] - box[1]))
+    x, y = xs.ravel()[:, None], ys.ravel()[:, None]
+    inside = (x >= others[:, 0]) & (x <= others[:, 2]) & (y >= others[:, 1]) & (y <= others[:, 3])
+    return float(inside.any(axis=1).mean())
+
+
 @dataclass
 class Gates:
     """iou_gate: least overlap between a prediction and a detection to match them.

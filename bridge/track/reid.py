@@ -13,7 +13,9 @@ A face that went out of sight moments ago and shows again where it was is the sa
 too (`by_place`): a face so small or blurred that its embedding is weak still keeps its id
 after a short miss. A face coming out from behind another face or an object, its crop too
 poor to tell, close to where a track was lost moments ago takes it back tentatively
-(`by_emerging`).
+(`by_emerging`). A face walking in cut by the frame's edge (half a face embeds like nobody)
+while someone left the frame moments ago is most likely that person back: it takes them back
+tentatively (`by_entering`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ class ReidRule:
         `emerge_distance` face sizes of where a track was lost at most `emerge_s` ago takes that
         track back tentatively: the only one that close, else the one its embedding favours by
         `emerge_margin`, else the nearest when the next is `emerge_ratio` times as far.
+    enter_s: a face cut by the frame's edge takes back, tentatively, the person who left the frame
+        at most this long ago (of several, the one its embedding favours by `emerge_margin`).
     """
 
     threshold: float = 0.5
@@ -56,6 +60,7 @@ class ReidRule:
     emerge_distance: float = 1.5
     emerge_margin: float = 0.1
     emerge_ratio: float = 1.5
+    enter_s: float = 2.0
 
 
 def by_appearance(galleries: list[Gallery], embeddings: list[np.ndarray], rule: ReidRule) -> dict[int, int]:
@@ -147,6 +152,31 @@ def by_emerging(last_boxes: np.ndarray, lost_for: np.ndarray, boxes: np.ndarray,
         picks.append((float(dist[rows[0], c]), c, int(rows[0])))
     out: dict[int, int] = {}
     for _, c, r in sorted(picks):  # one face per lost track: the closest
+        if r not in out.values():
+            out[c] = r
+    return out
+
+
+def by_entering(lost_for: np.ndarray, similarity: np.ndarray, rule: ReidRule) -> dict[int, int]:
+    """{face index: lost-track index} for faces walking in cut by the frame's edge, of the people
+    who left the frame: lost_for (seconds since each left), similarity (left × faces, NaN where
+    unknown). The only one who left at most `enter_s` ago, else the one the face's embedding
+    favours by `emerge_margin`, else nobody (naming either is a guess); each person once.
+    Tentative: the caller verifies it on the face's first good crop."""
+    if len(lost_for) == 0 or similarity.shape[1] == 0:
+        return {}
+    recent = np.nonzero(lost_for <= rule.enter_s)[0]
+    picks = []
+    for c in range(similarity.shape[1]):
+        if len(recent) == 0:
+            break
+        sims = np.nan_to_num(similarity[recent, c], nan=0.0)
+        order = np.argsort(sims)[::-1]
+        if len(recent) > 1 and sims[order[0]] - sims[order[1]] < rule.emerge_margin:
+            continue
+        picks.append((-float(sims[order[0]]), c, int(recent[order[0]])))
+    out: dict[int, int] = {}
+    for _, c, r in sorted(picks):  # one face per person: the likest
         if r not in out.values():
             out[c] = r
     return out

@@ -9,7 +9,8 @@
 - reid.py: a face no track claimed gets a lost person's id back (by gallery; tentatively on a
   weak embedding that points at one person only, confirmed or undone on the next good crop; by
   place moments after a miss; or, tentatively, a half-seen face coming out from behind another
-  face or an object takes the track lost close by), and a periodic re-check repairs ids swapped while faces
+  face or an object takes the track lost close by; a face walking in cut by the frame's edge, the
+  person who left it moments ago), and a periodic re-check repairs ids swapped while faces
   crossed; a young track is re-checked on its first good crops (a newcomer that is someone
   back is relabelled, and its id dropped);
 - gallery.py: several quality-gated embeddings per person, matched by the best;
@@ -24,7 +25,9 @@ most needed first: near-ties, new faces, faces with no gallery yet, tentative an
 then periodic re-checks; what does not fit waits for the next frame. A fresh detection that is
 clearly the person of a track motion gave another face takes that track back (`_reclaim`); one
 that is surely the person of a track whose detection it overlaps is a second box on that face
-and starts no track (`_not_twice`).
+and starts no track (`_not_twice`); so does a box the landmarker hardly takes for a face lying
+over faces tracks hold (one box over two overlapping faces), and a track motion gave such a box
+takes back a surer box its person fits even weakly.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import cv2
 import numpy as np
 
 from bridge.track import association, reid
-from bridge.track.association import FORBIDDEN, Gates, covered, face_size
+from bridge.track.association import FORBIDDEN, Gates, covered, covered_together, face_size
 from bridge.track.evidence import Evidence, agreement, face_patch
 from bridge.track.flow import KeypointFlow, warp_face
 from bridge.track.gallery import CropLook, Gallery, normalise
@@ -335,7 +338,7 @@ class Tracker:
         # box at all, its crop embeds like nobody ("covered"; a shown track's own box is no other face)
         faults = self._crop_faults(looks, faces, fresh, {e.id for e in visible}, self.CLEAR_OF)
         revived, weak = self._reidentify([e for e in self._entries.values() if not e.visible] + unmatched,
-                                         faces, fresh, embeddings, now, faults)
+                                         faces, fresh, embeddings, now, faults, gray.shape[:2])
 
         on_track = [(visible[r], c) for r, c in pairs]  # (track, detection) of this frame
         for e, j in on_track:
@@ -370,17 +373,28 @@ class Tracker:
         """A fresh detection that is clearly the person of a track motion gave another detection
         (in a crowd, one face slid onto the other's track while they overlapped): the track takes
         its own face back, and the detection it held becomes fresh (someone back, or new). Judged
-        on a good crop, and only when the detection the track held looks clearly less like it."""
+        on a good crop, and only when the detection the track held looks clearly less like it; a
+        track holding a box over two faces (the landmarker unsure) takes back a sure box its
+        person fits only weakly (`weak_threshold`: a face half behind another); the box it let
+        go may be a half-seen face of its own (`_not_twice` judges it)."""
         held = dict(pairs)
-        good = {j: w is None for j, w in self._crop_faults(looks, faces, fresh, {visible[r].id for r in held}).items()}
+        placed = {visible[r].id for r in held}
+        good = {j: w is None for j, w in self._crop_faults(looks, faces, fresh, placed).items()}
         for j in list(fresh):
             if j not in embeddings or not held:
                 continue
             sims = {r: visible[r].gallery.similarity(embeddings[j]) for r in held}
             r = max(sims, key=sims.__getitem__)
-            if sims[r] < self.rule.threshold or not good[j]:
-                continue
             c = held[r]
+            # a track holding a box the landmarker hardly takes for a face (one box over two
+            # faces) takes back a surer box its person fits only weakly (a face half behind another)
+            over_two = self._unsure(faces[c]) and not self._unsure(faces[j])
+            if over_two and not good[j]:  # that box is no face covering this one
+                keep = [k for k in range(len(faces)) if k not in (j, c)] + [j]
+                good[j] = self._crop_faults([looks[k] for k in keep], [faces[k] for k in keep], [len(keep) - 1],
+                                            placed)[len(keep) - 1] is None
+            if sims[r] < (self.rule.weak_threshold if over_two else self.rule.threshold) or not good[j]:
+                continue
             if c not in embeddings:
                 embeddings.update(self._embed(image, faces, [c]))
             if c not in embeddings or visible[r].gallery.similarity(embeddings[c]) > sims[r] - 2 * self.rule.margin:
@@ -399,14 +413,21 @@ class Tracker:
         track's detection and is surely that track's person (SAME_FACE), more than any lost
         person's, starts no track (a second track on one person is two ID switches when it is
         relabelled). A face half behind the one in front can embed like it (cosine 0.4-0.6): such
-        a box is a face of its own and keeps its detection."""
+        a box is a face of its own and keeps its detection. A box the landmarker hardly takes for
+        a face that other faces' detections cover (OVER_HELD; held ones, or ones the landmarker is
+        sure of) is one box over those faces: no track."""
         lost = [e for e in self._entries.values() if not e.visible and not e.gallery.empty]
         held = [(visible[r].gallery, faces[c].box) for r, c in pairs if not visible[r].gallery.provisional]
+        held_c = {c for _, c in pairs}
+        sure = np.array([f.box for k, f in enumerate(faces) if k in held_c or not self._unsure(f)],
+                        np.float32).reshape(-1, 4)
         out = []
         for j in fresh:
             v = embeddings.get(j)
-            twin = False
-            if v is not None and held:
+            # a box the landmarker hardly takes for a face, lying over faces tracks hold or the
+            # landmarker is sure of, is a box over two of them (between two overlapping faces)
+            twin = self._unsure(faces[j]) and covered_together(faces[j].box, sure) >= self.OVER_HELD
+            if v is not None and held and not twin:
                 touching = iou_matrix(faces[j].box[None], np.array([box for _, box in held], np.float32))[0] > 0
                 best_lost = max([o.gallery.similarity(v) for o in lost], default=-1.0)
                 for (gallery, _), touches in zip(held, touching):
@@ -491,10 +512,12 @@ class Tracker:
 
     def _reidentify(self, candidates: list[_Entry], faces: list[Face], fresh: list[int],
                     embeddings: dict[int, np.ndarray], now: float,
-                    faults: dict[int, str | None] | None = None) -> tuple[dict[int, _Entry], set[int]]:
+                    faults: dict[int, str | None] | None = None,
+                    shape: tuple[int, ...] | None = None) -> tuple[dict[int, _Entry], set[int]]:
         """{detection index: track} for fresh detections that are a lost (or astray) person, and
         the detections among them taken back on a weak embedding or by where they came out
-        (tentatively). faults: why each fresh detection's crop is not worth learning from."""
+        (tentatively). faults: why each fresh detection's crop is not worth learning from.
+        shape: the frame's (height, width) (faces walking in cut by its edge)."""
         out: dict[int, _Entry] = {}
         with_gallery = [e for e in candidates if not e.gallery.empty]
         dets = [j for j in fresh if j in embeddings]
@@ -544,7 +567,31 @@ class Tracker:
                                          allowed).items():
                 out[rest[c]] = lost[r]
                 weak.add(rest[c])
+        # walking back in, cut by the frame's edge (half a face embeds like nobody): the person who
+        # left the frame moments ago, tentatively (a new id, relabelled on the first good crop, is
+        # two ID switches); not a track never confirmed a face, nor one known by poor crops only
+        if shape is not None:
+            lost = [e for e in candidates if e not in out.values() and not e.visible and e.confirmed
+                    and not e.gallery.empty and not e.gallery.provisional
+                    and (e.lost_why == "left" or self._at_edge(e.raw.box, shape))]
+            rest = [j for j in fresh if j not in out and self._at_edge(faces[j].box, shape)]
+            if lost and rest:
+                sims = np.array([[e.gallery.similarity(embeddings[j]) if j in embeddings else np.nan for j in rest]
+                                 for e in lost])
+                for c, r in reid.by_entering(np.array([now - e.last_seen for e in lost]), sims, self.rule).items():
+                    out[rest[c]] = lost[r]
+                    weak.add(rest[c])
         return out, weak
+
+    EDGE = 0.05  # face sizes from the frame's edge within which a box is cut by it (detectors stop a few px short)
+
+    @classmethod
+    def _at_edge(cls, box: np.ndarray, shape: tuple[int, ...]) -> bool:
+        """The box reaches the frame's edge (a face walking in or out is cut by it)."""
+        h, w = shape[:2]
+        x0, y0, x1, y1 = (float(v) for v in box)
+        m = max(1.0, cls.EDGE * face_size(np.asarray(box, np.float32)))
+        return x0 <= m or y0 <= m or x1 >= w - m or y1 >= h - m
 
     def _learn(self, image: np.ndarray, looks: list[CropLook], faces: list[Face], on_track: list[tuple[_Entry, int]],
                embeddings: dict[int, np.ndarray], now: float) -> None:
@@ -786,6 +833,8 @@ class Tracker:
     UNSURE_LANDMARKS = 0.5  # landmark score under which a detection's embedding is no evidence
     CONFIRM_HITS = 2  # detections after which a track no landmark score confirmed is drawn anyway (a real
     # face blurred on every frame; fragments of a face are found once or twice)
+    OVER_HELD = 0.7  # share of an unsure fresh box other faces' detections cover for it to be a box over them
+    # (two faces' boxes cover 0.7-0.9 of one between them; a half-hidden face's own box, about half)
     SAME_FACE = 0.7  # least similarity of a second box to the track whose detection it overlaps to be taken for that face
     CLEAR_OF = 0.05  # share of a blurred detection another face may cover and it still confirms its track
     AHEAD_S = 0.1  # longest a velocity is extrapolated (beyond it a fast face has likely turned)
