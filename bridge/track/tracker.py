@@ -200,6 +200,8 @@ class Tracker:
             self._associate(image_bgr, gray, pyramid, visible, predicted, list(faces), now)
         self._one_track_per_face()
 
+        self._found_behind(now)
+
         followed = [e for e in self._entries.values() if e.visible]
         # built once per frame and kept: the next frame's flow starts from it
         self._prev_pyramid = pyramid if followed else None
@@ -230,7 +232,9 @@ class Tracker:
                 out.append((self._ahead(e, now), max(1e-3, since) if not e.visible else 0.0))
         return out
 
-    def hidden(self, now: float, within_s: float = 3.0) -> list[Track]:
+    HIDDEN_S = 3.0  # longest a track stopped behind a face is covered there (Tracker.hidden's default)
+
+    def hidden(self, now: float, within_s: float = HIDDEN_S) -> list[Track]:
         """Established tracks stopped behind a detected face within `within_s`, where their face
         should be: the person may still show beside the face in front (the face stage covers what
         shows). It is placed where it was last surely detected (coasting onto the face in front, and
@@ -239,22 +243,36 @@ class Tracker:
         face crossing behind another moves on; a still one's box jitters). One ends for
         good once a face that arrived since (new, or back) is followed at its place: that is the
         face, under whichever id; of two at one place the later one counts."""
-        shown = [e for e in self._entries.values() if e.visible]
         out: list[tuple[_Entry, np.ndarray]] = []
         for e in sorted(self._entries.values(), key=lambda e: -e.last_seen):
-            if (e.visible or e.lost_why != "occluded" or now - e.last_seen > within_s or e.hits < self.CONFIRM_HITS
-                    or e.last_seen - e.detected_at > self.SURE_S):
-                continue
-            box = np.asarray(e.detected_box, np.float32)
-            if float(np.linalg.norm(e.detected_velocity)) * (now - e.detected_at) > self.HIDDEN_DRIFT * face_size(box):
-                continue  # it was moving when last surely seen: it has gone on from there
-            arrived = np.array([o.raw.box for o in shown if max(o.first_seen, o.revived_at) > e.last_seen], np.float32)
-            if iou_matrix(box[None], arrived.reshape(-1, 4)).max(initial=0.0) >= 0.3:
-                e.lost_why = "found"
-            elif iou_matrix(box[None], np.array([b for _, b in out], np.float32).reshape(-1, 4)).max(initial=0.0) < 0.3:
+            box = self._hidden_box(e, now, within_s)
+            if box is not None and iou_matrix(box[None], np.array([b for _, b in out], np.float32).reshape(-1, 4)
+                                              ).max(initial=0.0) < 0.3:
                 out.append((e, box))
         return [Track(id=e.id, face=Face(box=box, score=e.raw.score), state="fallback", misses=e.misses,
                       embedding=e.gallery.mean, reidentified=e.reidentified) for e, box in out]
+
+    def _hidden_box(self, e: _Entry, now: float, within_s: float = HIDDEN_S) -> np.ndarray | None:
+        """Where `e`, stopped behind a detected face, is covered (see `hidden`); None if it is not."""
+        if (e.visible or e.lost_why != "occluded" or now - e.last_seen > within_s or e.hits < self.CONFIRM_HITS
+                or e.last_seen - e.detected_at > self.SURE_S):
+            return None
+        box = np.asarray(e.detected_box, np.float32)
+        if float(np.linalg.norm(e.detected_velocity)) * (now - e.detected_at) > self.HIDDEN_DRIFT * face_size(box):
+            return None  # it was moving when last surely seen: it has gone on from there
+        return box
+
+    def _found_behind(self, now: float) -> None:
+        """A hidden face ends for good once a face that arrived since (new, or back) is followed
+        at its place: that is the face, under whichever id."""
+        shown = [e for e in self._entries.values() if e.visible]
+        for e in self._entries.values():
+            box = self._hidden_box(e, now)
+            if box is None:
+                continue
+            arrived = np.array([o.raw.box for o in shown if max(o.first_seen, o.revived_at) > e.last_seen], np.float32)
+            if iou_matrix(box[None], arrived.reshape(-1, 4)).max(initial=0.0) >= 0.3:
+                e.lost_why = "found"
 
     def doubted(self, now: float, within_s: float = 0.05) -> list[Track]:
         """Tracks stopped this shortly before (the frame they stopped, at 30 fps) because their face
