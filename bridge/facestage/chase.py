@@ -103,8 +103,6 @@ class SmearChase:
             if looks >= self.chases_per_frame:
                 continue  # its turn comes on a later frame
             looks += 1
-            # where the last find and its velocity say; else (not found yet, or a look missed: it
-            # set off, or turned) where something moved near there
             # where its velocity says, right after a find or once two finds in a row measured it (for
             # a frame or two after that); else (no find yet, set off from rest, turned) where
             # something moved near there
