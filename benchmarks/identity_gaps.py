@@ -102,8 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     kit = ev.load_kit(ev.DEMO_PROFILE, 2)
     for name in args.clips:
-        kind, seed = name.rsplit("-", 1)
-        clip = suite_clips.render(suite_clips.scene(kind, int(seed), pool=args.pool))
+        clip = suite_clips.render(suite_clips.named(name, pool=args.pool))
         print(f"{name}:", flush=True)
         run(kit, clip, args.verbose)
     return 0

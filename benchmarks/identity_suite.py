@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
     try:
         if args.clips:
-            scenes = [suite_clips.scene(*_split(name), pool=args.pool) for name in args.clips.split(",") if name]
+            scenes = [suite_clips.named(name, pool=args.pool) for name in args.clips.split(",") if name]
         else:
             kinds = [k for k in args.kinds.split(",") if k] or None
             scenes = suite_clips.suite(1 if args.quick else args.seeds, kinds, args.pool)
@@ -348,11 +348,6 @@ def _commit() -> str:
     return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
-def _split(name: str) -> tuple[str, int]:
-    kind, _, seed = name.split("@")[0].rpartition("-")  # KIND-SEED[@POOL]: the pool is --pool's
-    if not kind or not seed.isdigit():
-        raise ValueError(f"clip {name!r}: expected KIND-SEED, e.g. beside-0 (kinds: {', '.join(suite_clips.KINDS)})")
-    return kind, int(seed)
 
 
 if __name__ == "__main__":

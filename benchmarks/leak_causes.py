@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     names = [c for c in args.clips.split(",") if c]
     kinds = [k for k in args.kinds.split(",") if k]
-    chosen = [suite_clips.scene(n.rpartition("-")[0], int(n.rpartition("-")[2]), pool=args.pool) for n in names]
+    chosen = [suite_clips.named(n, pool=args.pool) for n in names]
     chosen += suite_clips.suite(4, kinds, args.pool) if kinds else []
     kit = ev.load_kit(detect_every=args.detect_every)
     judge = ev.LeakJudge(kit.recogniser)

@@ -715,6 +715,19 @@ def scene(kind: str, seed: int, seconds: float | None = None, pool: str = "train
     return Scene(name=name, kind=kind, seed=seed, frames=frames, noise=float(rng.uniform(1.0, 3.5)), pool=pool, **parts)
 
 
+def split_name(name: str) -> tuple[str, int]:
+    """(kind, seed) of a clip name KIND-SEED (a trailing @POOL is ignored: the caller's pool decides)."""
+    kind, _, seed = name.split("@")[0].rpartition("-")
+    if not kind or not seed.isdigit():
+        raise ValueError(f"clip {name!r}: expected KIND-SEED, e.g. beside-0 (kinds: {', '.join(KINDS)})")
+    return kind, int(seed)
+
+
+def named(name: str, pool: str = "train") -> Scene:
+    """The scene a clip name KIND-SEED names, cast from `pool`."""
+    return scene(*split_name(name), pool=pool)
+
+
 def suite(seeds: int = 4, kinds: list[str] | None = None, pool: str = "train") -> list[Scene]:
     """The suite's scenes: every kind × seeds 0..seeds-1 (12 kinds × 4 seeds = 48 clips) of one pool."""
     return [scene(k, s, pool=pool) for s in range(seeds) for k in (kinds or list(KINDS))]

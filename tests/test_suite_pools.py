@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from benchmarks import identity_eval as ev
-from benchmarks import identity_suite as suite
 from bridge.faces.boxes import iou_matrix
 from bridge.types import Face
 from tests import suite_clips as sc
@@ -91,7 +90,7 @@ def test_holdout_clips_are_deterministic_on_the_train_paths() -> None:
     assert scene.name == "crowd-2@holdout" and len(cast) == len({a.person for a in sc.scene("crowd", 2).actors})
     assert max(cast) < len(sc.pool_people("holdout"))
     assert {a.person for s in sc.suite(2, pool="holdout") for a in s.actors} != cast, "other seeds cast other people"
-    assert suite._split("crowd-2@holdout") == ("crowd", 2)
+    assert sc.split_name("crowd-2@holdout") == ("crowd", 2)
     with pytest.raises(ValueError, match="choose from train, holdout"):
         sc.scene("crowd", 2, pool="test")
 

@@ -66,20 +66,8 @@ class Lookout:
         return sorted((e for e, f in zip(expected, found) if not f), key=lambda e: e.lost_for)
 
     def crop(self, box: np.ndarray, shape: tuple[int, ...], aspect: float) -> tuple[int, int, int, int] | None:
-        """The crop (x0, y0, x1, y1) around an expected box: `context` face sizes wide, the
-        detector's aspect (width/height), shifted to stay inside the frame; None when the box is
-        off the picture."""
-        h, w = shape[:2]
-        x0, y0, x1, y1 = (float(v) for v in box)
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        if not (0 <= cx < w and 0 <= cy < h):
-            return None
-        size = max(x1 - x0, y1 - y0, 8.0)
-        cw = min(float(w), size * self.context)
-        ch = min(float(h), cw / aspect)
-        left = int(round(min(max(cx - cw / 2, 0.0), w - cw)))
-        top = int(round(min(max(cy - ch / 2, 0.0), h - ch)))
-        return left, top, left + int(cw), top + int(ch)
+        """The crop around an expected box (`context_crop` with this lookout's context)."""
+        return context_crop(box, shape, self.context, aspect)
 
     def look(self, image: np.ndarray, faces: list[Face], expected: list[Expected]) -> list[Face]:
         """`faces` plus what the crops around missing expected faces found, one face per face."""
@@ -103,3 +91,20 @@ class Lookout:
             found += [f for f in landmarked if (f.landmark_score or 0.0) >= self.sure]
         return merge(found) if len(found) > len(faces) else faces
 
+
+def context_crop(box: np.ndarray, shape: tuple[int, ...], context: float,
+                 aspect: float) -> tuple[int, int, int, int] | None:
+    """The crop (x0, y0, x1, y1) around `box`: `context` face sizes wide, at `aspect`
+    (width/height, the detector's), shifted to stay inside the frame; None when the box is off
+    the picture."""
+    h, w = shape[:2]
+    x0, y0, x1, y1 = (float(v) for v in box)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    if not (0 <= cx < w and 0 <= cy < h):
+        return None
+    size = max(x1 - x0, y1 - y0, 8.0)
+    cw = min(float(w), size * context)
+    ch = min(float(h), cw / aspect)
+    left = int(round(min(max(cx - cw / 2, 0.0), w - cw)))
+    top = int(round(min(max(cy - ch / 2, 0.0), h - ch)))
+    return left, top, left + int(cw), top + int(ch)

@@ -40,6 +40,7 @@ import numpy as np
 
 from bridge.faces.boxes import iou_matrix
 from bridge.faces.deblur import MIN_SMEAR, deblur, estimate_smear
+from bridge.faces.lookout import context_crop
 from bridge.faces.scan import input_size
 from bridge.types import Face, Track
 
@@ -74,7 +75,6 @@ class SmearChase:
         self.detector, self.landmarker = detector, landmarker
         self.context, self.sure, self.reach = context, sure, reach
         self.chases_per_frame, self.give_up_s = max(0, chases_per_frame), give_up_s
-        self.looks = 0  # deblurred looks run (for benchmarks and the status page)
         self._chased: dict[int, Chased] = {}
         self._grey: np.ndarray | None = None  # the last frame's grey image
 
@@ -178,10 +178,10 @@ class SmearChase:
         and the smear read (frame px); None when no smear is read, nothing is found but the
         `shown` faces (they have their swaps), or the landmarker doubts it."""
         none = None, np.zeros(2, np.float32)
-        region = self._crop(box, image.shape)
+        iw, ih = input_size(self.detector)
+        region = context_crop(box, image.shape, self.context, iw / ih)  # at the detector's aspect
         if region is None:
             return none
-        iw, ih = input_size(self.detector)
         x0, y0, x1, y1 = region
         scale = min(iw / max(1, x1 - x0), ih / max(1, y1 - y0), 1.0)
         crop = image[y0:y1, x0:x1]
@@ -195,7 +195,6 @@ class SmearChase:
         dx, dy = estimate_smear(grey, inside)
         if math.hypot(dx, dy) < MIN_SMEAR:
             return none  # not smeared: the detector's own passes see it (or it is not there)
-        self.looks += 1
         sharp = deblur(crop, dx, dy)
         faces = self.detector.detect(sharp)  # type: ignore[attr-defined]
         if not faces:
@@ -216,18 +215,3 @@ class SmearChase:
             if d <= self.reach and 0.6 <= fs / size <= 1.6 and d < nearest:
                 best, nearest = Face(box=fb, score=f.score), d
         return best, (np.float32([dx, dy]) / back).astype(np.float32)
-
-    def _crop(self, box: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
-        """`context` face sizes wide at the detector's aspect, inside the frame; None off the picture."""
-        h, w = shape[:2]
-        iw, ih = input_size(self.detector)
-        x0, y0, x1, y1 = (float(v) for v in box)
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        if not (0 <= cx < w and 0 <= cy < h):
-            return None
-        size = max(x1 - x0, y1 - y0, 8.0)
-        cw = min(float(w), size * self.context)
-        ch = min(float(h), cw * ih / iw)
-        left = int(round(min(max(cx - cw / 2, 0.0), w - cw)))
-        top = int(round(min(max(cy - ch / 2, 0.0), h - ch)))
-        return left, top, left + int(cw), top + int(ch)

@@ -254,7 +254,8 @@ class FaceStage:
         shown = self.tracker.update(image, faces, now, gray=analysed.grey)
         hidden = self.cover.behind(self.tracker.hidden(now), shown, image.shape) if self.cover else []
         if self.cover:  # a face whose look went odd while its flow held: covered until the detector looks
-            hidden += [t for t in self.tracker.doubted(now) if t.id not in {h.id for h in hidden}]
+            covered = {h.id for h in hidden}
+            hidden += [t for t in self.tracker.doubted(now) if t.id not in covered]
         times.track += (time.perf_counter() - started) * 1e3
         started = time.perf_counter()  # the chase runs the detector: detection time, not tracking
         chased = self.chase.cover(image, analysed.grey, self.tracker.smeared(now), shown + hidden, now) if self.chase else []

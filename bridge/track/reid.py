@@ -186,26 +186,27 @@ def better_elsewhere(own: float, others: list[float], rule: ReidRule) -> int | N
     """The re-check of a matched track: index of the lost person this face resembles clearly
     more than the track it is on (a swap made while faces crossed, or a newcomer whose
     embedding came a frame late) and clearly more than any other lost person; or None."""
-    if own >= rule.threshold or not others:
+    if own >= rule.threshold:
         return None
-    order = np.argsort(others)[::-1]
-    best = float(others[order[0]])
-    runner_up = float(others[order[1]]) if len(others) > 1 else -1.0
-    if best < rule.threshold or best - max(own, runner_up) < rule.margin:
-        return None
-    return int(order[0])
+    return _clearly_likest(own, others, rule.threshold, rule.margin)
 
 
 def slid_onto(own: float, others: list[float], rule: ReidRule) -> int | None:
     """A track's good crop after motion held it on a box over two faces: index of the lost person
     it resembles at least `weak_threshold` and more than both the track and every other lost
     person by `weak_margin` (the track slid onto that person's face); or None."""
+    return _clearly_likest(own, others, rule.weak_threshold, rule.weak_margin)
+
+
+def _clearly_likest(own: float, others: list[float], threshold: float, margin: float) -> int | None:
+    """Index of the likest of `others` when it reaches `threshold` and beats both `own` and the
+    runner-up by `margin`; else None."""
     if not others:
         return None
     order = np.argsort(others)[::-1]
     best = float(others[order[0]])
     runner_up = float(others[order[1]]) if len(others) > 1 else -1.0
-    if best < rule.weak_threshold or best - max(own, runner_up) < rule.weak_margin:
+    if best < threshold or best - max(own, runner_up) < margin:
         return None
     return int(order[0])
 
