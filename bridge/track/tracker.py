@@ -439,12 +439,20 @@ class Tracker:
         held_c = {c for _, c in pairs}
         sure = np.array([f.box for k, f in enumerate(faces) if k in held_c or not self._unsure(f)],
                         np.float32).reshape(-1, 4)
+        spots = [faces[c] for c in held_c if faces[c].kps5 is not None and not self._unsure(faces[c])]
         out = []
         for j in fresh:
             v = embeddings.get(j)
             # a box the landmarker hardly takes for a face, lying over faces tracks hold or the
             # landmarker is sure of, is a box over two of them (between two overlapping faces)
             twin = self._unsure(faces[j]) and covered_together(faces[j].box, sure) >= self.OVER_HELD
+            # a sure box whose landmarks lie on those of a held sure box is that face boxed twice
+            # (once by the part that shows beside a face in front, once whole): its crop may embed
+            # like no one (0.36 to its track), yet it is no one new, unless it is surely someone lost
+            if not twin and faces[j].kps5 is not None and not self._unsure(faces[j]):
+                twin = (any(self._one_spot(faces[j], f) for f in spots)
+                        and (v is None or max([o.gallery.similarity(v) for o in lost], default=-1.0)
+                             < self.rule.threshold))
             if v is not None and held and not twin:
                 touching = iou_matrix(faces[j].box[None], np.array([box for _, box in held], np.float32))[0] > 0
                 best_lost = max([o.gallery.similarity(v) for o in lost], default=-1.0)
@@ -459,6 +467,11 @@ class Tracker:
             else:
                 out.append(j)
         return out
+
+    def _one_spot(self, a: Face, b: Face) -> bool:
+        """Two boxes' five landmarks lie on one face (within SAME_SPOT face sizes, on average)."""
+        size = max(face_size(a.box), face_size(b.box))
+        return float(np.linalg.norm(np.asarray(a.kps5) - np.asarray(b.kps5), axis=1).mean()) <= self.SAME_SPOT * size
 
     def _crop_faults(self, looks: list[CropLook], faces: list[Face], idx: list[int], placed: set[int],
                      max_covered: float = 0.2) -> dict[int, str | None]:
@@ -853,6 +866,8 @@ class Tracker:
     # face blurred on every frame; fragments of a face are found once or twice)
     OVER_HELD = 0.7  # share of an unsure fresh box other faces' detections cover for it to be a box over them
     # (two faces' boxes cover 0.7-0.9 of one between them; a half-hidden face's own box, about half)
+    SAME_SPOT = 0.2  # mean distance of two sure boxes' landmarks, in face sizes, under which they are one face
+    # (two boxes on one half-hidden face: 0.15; a face half behind another, against the front one: 0.31)
     SAME_FACE = 0.7  # least similarity of a second box to the track whose detection it overlaps to be taken for that face
     CLEAR_OF = 0.05  # share of a blurred detection another face may cover and it still confirms its track
     AHEAD_S = 0.1  # longest a velocity is extrapolated (beyond it a fast face has likely turned)
