@@ -229,3 +229,23 @@ def test_a_sure_box_on_a_face_half_behind_another_is_a_track_of_its_own():
     tracker.update(IMAGE, [face(100.0), face(200.0)], 0.1)
     tracks = tracker.update(IMAGE, [face(100.0), boxed((124.0, 80.0, 194.0, 150.0), 124.0), face(200.0)], 0.2)
     assert len(tracks) == 3 and tracker.stats.new_tracks == 3
+
+
+def test_a_good_crop_does_not_undo_a_revival_of_someone_seen_only_pressed_against_another_face():
+    """A stood half behind C from the first frame: its box held only the part that shows,
+    lying against C's box without overlapping it, and its crops embedded a partial look (D)
+    that its whole face later does not match (0.16 on the suite's lighting-3). Out from behind C
+    it takes A's id back by place; its first good crop, clear of C, is unlike D and like no one
+    lost: the gallery, not the face, was wrong. It keeps the id and learns that crop. (A face
+    seen whole before keeps the old rule: test_a_stranger_coming_out_... gets an id of its own.)"""
+    D = np.eye(16, dtype=np.float32)[5]
+    look = {100: D, 175: C, 220: C, 160: NOISE, 140: A}
+    tracker = Tracker(scripted(look), recheck_s=2.0)
+    tracker.update(IMAGE, [face(100.0), face(175.0)], 0.0)
+    seen = ids_by_x(tracker.update(IMAGE, [face(100.0), face(175.0)], 0.2), (100, 175))
+    assert tracker.update(GONE, None, 0.3) == []
+    tracks = ids_by_x(tracker.update(IMAGE, [face(160.0), face(220.0)], 1.3), (160, 220))
+    assert tracks == {160: seen[100], 220: seen[175]}
+    later = ids_by_x(tracker.update(IMAGE, [face(140.0), face(220.0)], 1.5), (140, 220))
+    assert later == {140: seen[100], 220: seen[175]} and tracker.lost_ids == []
+    assert tracker.stats.new_tracks == 2
