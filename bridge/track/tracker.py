@@ -12,7 +12,8 @@
   face or an object takes the track lost close by; a face walking in cut by the frame's edge, the
   person who left it moments ago), and a periodic re-check repairs ids swapped while faces
   crossed; a young track is re-checked on its first good crops (a newcomer that is someone
-  back is relabelled, and its id dropped);
+  back is relabelled, and its id dropped); a tentative revival whose gallery was learnt only
+  while the face was pressed against another (`_pressed`) is not undone by its first good crop;
 - gallery.py: several quality-gated embeddings per person, matched by the best;
 - slots.py: the on-screen face numbers the hotkeys address.
 
@@ -25,7 +26,8 @@ most needed first: near-ties, new faces, faces with no gallery yet, tentative an
 then periodic re-checks; what does not fit waits for the next frame. A fresh detection that is
 clearly the person of a track motion gave another face takes that track back (`_reclaim`); one
 that is surely the person of a track whose detection it overlaps is a second box on that face
-and starts no track (`_not_twice`); so does a box the landmarker hardly takes for a face lying
+and starts no track (`_not_twice`), as does a sure box whose landmarks lie on a held sure box's
+(`_one_spot`: one face boxed twice); so does a box the landmarker hardly takes for a face lying
 over faces tracks hold (one box over two overlapping faces), and a track motion gave such a box
 takes back a surer box its person fits even weakly.
 """
@@ -93,6 +95,7 @@ class _Entry:
     detected_velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # its velocity then
     doubted: tuple[np.ndarray, float] | None = None  # (box, when) flow last put it at, its look disagreeing
     sure_centres: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (time, box centre) of recent sure detections
+    pressed: bool = False  # every crop its gallery learnt showed its face pressed against another's (see _pressed)
     slid: bool = False  # fast, matched by motion to a box over two faces since its last good crop: re-checked on the next
 
     def restart_smoothing(self) -> None:
@@ -439,12 +442,20 @@ class Tracker:
         held_c = {c for _, c in pairs}
         sure = np.array([f.box for k, f in enumerate(faces) if k in held_c or not self._unsure(f)],
                         np.float32).reshape(-1, 4)
+        spots = [faces[c] for c in held_c if faces[c].kps5 is not None and not self._unsure(faces[c])]
         out = []
         for j in fresh:
             v = embeddings.get(j)
             # a box the landmarker hardly takes for a face, lying over faces tracks hold or the
             # landmarker is sure of, is a box over two of them (between two overlapping faces)
             twin = self._unsure(faces[j]) and covered_together(faces[j].box, sure) >= self.OVER_HELD
+            # a sure box whose landmarks lie on those of a held sure box is that face boxed twice
+            # (once by the part that shows beside a face in front, once whole): its crop may embed
+            # like no one (0.36 to its track), yet it is no one new, unless it is surely someone lost
+            if not twin and faces[j].kps5 is not None and not self._unsure(faces[j]):
+                twin = (any(self._one_spot(faces[j], f) for f in spots)
+                        and (v is None or max([o.gallery.similarity(v) for o in lost], default=-1.0)
+                             < self.rule.threshold))
             if v is not None and held and not twin:
                 touching = iou_matrix(faces[j].box[None], np.array([box for _, box in held], np.float32))[0] > 0
                 best_lost = max([o.gallery.similarity(v) for o in lost], default=-1.0)
@@ -459,6 +470,29 @@ class Tracker:
             else:
                 out.append(j)
         return out
+
+    PRESSED = 0.1  # face sizes between a box and another face's within which it is pressed against it
+
+    def _pressed(self, faces: list[Face], idx: list[int], placed: set[int]) -> set[int]:
+        """faces[idx] whose box lies against another face's (within PRESSED face sizes; the other
+        detections, and shown tracks no detection placed): a face half behind another is boxed by
+        the part that shows, which may not even overlap the face in front."""
+        unplaced = [e.raw.box for e in self._entries.values() if e.visible and e.id not in placed]
+        boxes = np.array([f.box for f in faces] + unplaced, np.float32).reshape(-1, 4)
+        out = set()
+        for j in idx:
+            box = boxes[j]
+            m = self.PRESSED * face_size(box)
+            others = np.delete(boxes, j, axis=0)
+            if len(others) and bool(((others[:, 0] <= box[2] + m) & (others[:, 2] >= box[0] - m)
+                                     & (others[:, 1] <= box[3] + m) & (others[:, 3] >= box[1] - m)).any()):
+                out.add(j)
+        return out
+
+    def _one_spot(self, a: Face, b: Face) -> bool:
+        """Two boxes' five landmarks lie on one face (within SAME_SPOT face sizes, on average)."""
+        size = max(face_size(a.box), face_size(b.box))
+        return float(np.linalg.norm(np.asarray(a.kps5) - np.asarray(b.kps5), axis=1).mean()) <= self.SAME_SPOT * size
 
     def _crop_faults(self, looks: list[CropLook], faces: list[Face], idx: list[int], placed: set[int],
                      max_covered: float = 0.2) -> dict[int, str | None]:
@@ -638,17 +672,19 @@ class Tracker:
         want.sort(key=lambda p: (not p[0].gallery.empty, not (p[0].gallery.provisional or p[0].tentative or p[0].slid),
                                  not self._young(p[0], now), p[0].last_embedded))
         embeddings = {**embeddings, **self._embed(image, faces, [j for _, j in want])}
+        pressed = self._pressed(faces, [j for _, j in on_track], {e.id for e, _ in on_track})
         checked = [(e, embeddings[j]) for e, j in on_track if j in embeddings]
         for a, b in reid.swapped([e.gallery for e, _ in checked], [v for _, v in checked], self.rule):
             self._swap_people(checked[a][0], checked[b][0])
         for e, j in on_track:
             if j in embeddings and e.id in self._entries and e.visible:
-                self._check_and_learn(e, embeddings[j], good[j], now, clear=why[j] in (None, "blurred"))
+                self._check_and_learn(e, embeddings[j], good[j], now, clear=why[j] in (None, "blurred"),
+                                      pressed=j in pressed)
 
     def _swap_people(self, a: _Entry, b: _Entry) -> None:
         """Two faces that crossed carry each other's ids: each person takes their id, gallery and
         history back; the positions stay where the faces are."""
-        for name in ("id", "gallery", "first_seen", "reidentified", "hits"):
+        for name in ("id", "gallery", "pressed", "first_seen", "reidentified", "hits"):
             va, vb = getattr(a, name), getattr(b, name)
             setattr(a, name, vb)
             setattr(b, name, va)
@@ -663,9 +699,10 @@ class Tracker:
         """A detection the landmarker hardly takes for a face (one box over two faces)."""
         return face.landmark_score is not None and face.landmark_score < self.UNSURE_LANDMARKS
 
-    def _check_and_learn(self, e: _Entry, v: np.ndarray, good: bool, now: float, clear: bool | None = None) -> None:
+    def _check_and_learn(self, e: _Entry, v: np.ndarray, good: bool, now: float, clear: bool | None = None,
+                         pressed: bool = False) -> None:
         """clear: the crop shows this face alone, whole, and sure (good, or only blurred: it is
-        embedded deblurred); default `good`."""
+        embedded deblurred); default `good`. pressed: its box lies against another face's (`_pressed`)."""
         clear = good if clear is None else clear
         crossed, slid = e.crossed, e.slid and clear
         e.slid = e.slid and not clear
@@ -684,6 +721,13 @@ class Tracker:
             stands = self._fast(e) and own >= self.rule.weak_threshold and own - max(sims, default=-1.0) >= self.rule.margin
             if own < self.rule.threshold and not e.gallery.provisional and not stands:
                 best = reid.better_elsewhere(-1.0, sims, self.rule)
+                if best is None and e.pressed:
+                    # a gallery learnt only while the face was pressed against another (its box held
+                    # the part that showed: 0.16 like the whole face later) cannot say it is someone
+                    # new: the good crop is its look from now on
+                    e.gallery.restart(v)
+                    e.pressed = pressed
+                    return
                 e = self._undo_revival(e, now) if best is None else self._hand_back(e, lost[best], now)
         # a gallery holding only a poor crop says little about who this is: a good crop is judged
         # against the lost people as if the track had no gallery yet
@@ -705,6 +749,8 @@ class Tracker:
         # the face has been beside another since
         own = e.gallery.similarity(v)
         if e.gallery.empty or own >= self.rule.threshold or (e.gallery.provisional and good and not crossed):
+            if good or e.gallery.empty or e.gallery.provisional:  # else the gallery stays as it is
+                e.pressed = pressed and (e.gallery.empty or e.gallery.provisional or e.pressed)
             e.gallery.add(v, good=good)
             e.doubt = None
         elif good and not crossed and len(e.gallery) == 1 and e.reidentified == 0 and now - e.first_seen < self.young_s:
@@ -713,6 +759,7 @@ class Tracker:
             if e.doubt is not None and float(e.doubt @ v) >= self.rule.threshold:
                 e.gallery.restart(e.doubt)
                 e.gallery.add(v)
+                e.pressed = False
                 e.doubt = None
             else:
                 e.doubt = v
@@ -853,6 +900,8 @@ class Tracker:
     # face blurred on every frame; fragments of a face are found once or twice)
     OVER_HELD = 0.7  # share of an unsure fresh box other faces' detections cover for it to be a box over them
     # (two faces' boxes cover 0.7-0.9 of one between them; a half-hidden face's own box, about half)
+    SAME_SPOT = 0.2  # mean distance of two sure boxes' landmarks, in face sizes, under which they are one face
+    # (two boxes on one half-hidden face: 0.15; a face half behind another, against the front one: 0.31)
     SAME_FACE = 0.7  # least similarity of a second box to the track whose detection it overlaps to be taken for that face
     CLEAR_OF = 0.05  # share of a blurred detection another face may cover and it still confirms its track
     AHEAD_S = 0.1  # longest a velocity is extrapolated (beyond it a fast face has likely turned)
