@@ -97,6 +97,8 @@ class _Entry:
     sure_centres: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (time, box centre) of recent sure detections
     pressed: bool = False  # every crop its gallery learnt showed its face pressed against another's (see _pressed)
     slid: bool = False  # fast, matched by motion to a box over two faces since its last good crop: re-checked on the next
+    learnt_fast: bool = False  # its gallery holds a crop learnt while the face moved fast (smeared, even where the gate passes it)
+    blur_lost: bool = False  # taken back tentatively after its motion blur lost it, known by smeared crops (learnt_fast)
 
     def restart_smoothing(self) -> None:
         for f in (self.kps_filter, self.box_filter, self.lm_filter):
@@ -684,7 +686,7 @@ class Tracker:
     def _swap_people(self, a: _Entry, b: _Entry) -> None:
         """Two faces that crossed carry each other's ids: each person takes their id, gallery and
         history back; the positions stay where the faces are."""
-        for name in ("id", "gallery", "pressed", "first_seen", "reidentified", "hits"):
+        for name in ("id", "gallery", "pressed", "learnt_fast", "first_seen", "reidentified", "hits"):
             va, vb = getattr(a, name), getattr(b, name)
             setattr(a, name, vb)
             setattr(b, name, va)
@@ -718,7 +720,10 @@ class Tracker:
             own, sims = e.gallery.similarity(v), [o.gallery.similarity(v) for o in lost]
             # a fast face's crop that passes the gate still embeds weakly (0.3-0.5 to its own
             # person, against 0.0-0.2 to others): one that still points at this person stands
-            stands = self._fast(e) and own >= self.rule.weak_threshold and own - max(sims, default=-1.0) >= self.rule.margin
+            # the same holds for a sharp crop (the face has stopped) of a face lost to its motion
+            # blur whose gallery was learnt while it moved fast: its smeared crops are the weak side
+            stands = ((self._fast(e) or e.blur_lost) and own >= self.rule.weak_threshold
+                      and own - max(sims, default=-1.0) >= self.rule.margin)
             if own < self.rule.threshold and not e.gallery.provisional and not stands:
                 best = reid.better_elsewhere(-1.0, sims, self.rule)
                 if best is None and e.pressed:
@@ -726,7 +731,7 @@ class Tracker:
                     # the part that showed: 0.16 like the whole face later) cannot say it is someone
                     # new: the good crop is its look from now on
                     e.gallery.restart(v)
-                    e.pressed = pressed
+                    e.pressed, e.learnt_fast = pressed, self._fast(e)
                     return
                 e = self._undo_revival(e, now) if best is None else self._hand_back(e, lost[best], now)
         # a gallery holding only a poor crop says little about who this is: a good crop is judged
@@ -752,6 +757,7 @@ class Tracker:
             if good or e.gallery.empty or e.gallery.provisional:  # else the gallery stays as it is
                 e.pressed = pressed and (e.gallery.empty or e.gallery.provisional or e.pressed)
             e.gallery.add(v, good=good)
+            e.learnt_fast = e.learnt_fast or self._fast(e)
             e.doubt = None
         elif good and not crossed and len(e.gallery) == 1 and e.reidentified == 0 and now - e.first_seen < self.young_s:
             # a newcomer's first crop can mislead in ways the quality gate misses (motion, a hand):
@@ -760,6 +766,7 @@ class Tracker:
                 e.gallery.restart(e.doubt)
                 e.gallery.add(v)
                 e.pressed = False
+                e.learnt_fast = self._fast(e)
                 e.doubt = None
             else:
                 e.doubt = v
@@ -962,6 +969,8 @@ class Tracker:
                 tentative: bool = False) -> _Entry:
         """A lost person is back on this detection (`tentative`: on a weak embedding)."""
         e.tentative, e.lost_at, e.revived_at, e.doubt = tentative, e.last_seen, now, None
+        # lost to its motion blur, known by smeared crops (see _check_and_learn)
+        e.blur_lost = tentative and e.lost_why in ("flow", "look") and e.learnt_fast
         e.visible = True
         e.restart_smoothing()
         e.reidentified += 1
