@@ -641,9 +641,13 @@ class Tracker:
         checked = [(e, embeddings[j]) for e, j in on_track if j in embeddings]
         for a, b in reid.swapped([e.gallery for e, _ in checked], [v for _, v in checked], self.rule):
             self._swap_people(checked[a][0], checked[b][0])
+        # a tentative revival is judged only on a crop that touches no other face: a face still
+        # partly behind another embeds like nobody (0.0-0.2 to its own person) on crops the gate passes
+        ids = {e.id for e, _ in on_track}
         for e, j in on_track:
             if j in embeddings and e.id in self._entries and e.visible:
-                self._check_and_learn(e, embeddings[j], good[j], now, clear=why[j] in (None, "blurred"))
+                apart = not e.tentative or self._crop_faults(looks, faces, [j], ids, 0.0)[j] != "covered"
+                self._check_and_learn(e, embeddings[j], good[j], now, clear=why[j] in (None, "blurred"), apart=apart)
 
     def _swap_people(self, a: _Entry, b: _Entry) -> None:
         """Two faces that crossed carry each other's ids: each person takes their id, gallery and
@@ -663,9 +667,11 @@ class Tracker:
         """A detection the landmarker hardly takes for a face (one box over two faces)."""
         return face.landmark_score is not None and face.landmark_score < self.UNSURE_LANDMARKS
 
-    def _check_and_learn(self, e: _Entry, v: np.ndarray, good: bool, now: float, clear: bool | None = None) -> None:
+    def _check_and_learn(self, e: _Entry, v: np.ndarray, good: bool, now: float, clear: bool | None = None,
+                         apart: bool = True) -> None:
         """clear: the crop shows this face alone, whole, and sure (good, or only blurred: it is
-        embedded deblurred); default `good`."""
+        embedded deblurred); default `good`. apart: its box touches no other face's (a tentative
+        revival is judged only then)."""
         clear = good if clear is None else clear
         crossed, slid = e.crossed, e.slid and clear
         e.slid = e.slid and not clear
@@ -673,7 +679,7 @@ class Tracker:
         e.embedded += 1
         lost = [o for o in self._entries.values() if not o.visible and not o.gallery.empty]
         if e.tentative:
-            if not good or now <= e.revived_at:
+            if not good or not apart or now <= e.revived_at:
                 return  # the crop it was revived on, or a weak one: neither confirms nor undoes it (nor is learnt)
             e.tentative = False
             # not who the weak embedding (or the place) said; a gallery of poor crops only (the person
