@@ -227,3 +227,17 @@ def test_a_face_still_touching_the_one_in_front_does_not_undo_its_revival():
     assert ids_by_x(tracker.update(IMAGE, [face(160.0), face(220.0)], 1.5), xs) == {160: seen[100], 220: seen[220]}
     assert ids_by_x(tracker.update(IMAGE, [face(150.0), face(220.0)], 1.7), xs) == {150: seen[100], 220: seen[220]}
     assert tracker.lost_ids == []
+
+
+def test_under_the_embedding_budget_a_clear_crop_goes_before_covered_ones():
+    """A returns, clear of everyone, on a frame where two newcomers overlap each other. The budget
+    has room for two crops: the two covered ones (they embed like nobody) went first and A, not
+    embedded, got a new id (two ID switches when it was relabelled). A's clear crop goes first."""
+    look = {220: A, 100: B, 130: C}
+    tracker = Tracker(scripted(look), recheck_s=2.0, embed_budget=1)
+    tracker.update(IMAGE, [face(220.0)], 0.0)
+    (a,) = tracker.update(IMAGE, [face(220.0)], 0.2)
+    assert tracker.update(GONE, None, 0.3) == []
+    tracker.update(GONE, None, 0.4)  # the budget refills
+    tracks = ids_by_x(tracker.update(IMAGE, [face(100.0), face(130.0), face(220.0)], 1.3), (100, 130, 220))
+    assert tracks[220] == a.id
