@@ -16,18 +16,18 @@
 - gallery.py: several quality-gated embeddings per person, matched by the best;
 - slots.py: the on-screen face numbers the hotkeys address.
 
-This module holds the tracks and applies the decisions. A new track is drawn once confirmed a face:
-a detection the landmarker is sure of, a motion-blurred one clear of other faces (blur explains the
-doubt), or its second detection; until then it is followed, not drawn (a brow above an occluding
-face, a blurred box half on the wall, are found once or twice). Embeddings are asked for within a
-per-frame budget (`embed_budget`, on average: a frame may add the frame before's unused share), most
-needed first: near-ties, new faces (clear crops before ones another face covers), faces with no
-gallery yet, tentative and young tracks, then periodic re-checks; what does not fit waits for the
-next frame. A fresh detection that is clearly the person of a track motion gave another face takes
-that track back (`_reclaim`); one that is surely the person of a track whose detection it overlaps
-is a second box on that face and starts no track (`_not_twice`); so does a box the landmarker hardly
-takes for a face lying over faces tracks hold (one box over two overlapping faces), and a track
-motion gave such a box takes back a surer box its person fits even weakly.
+This module holds the tracks and applies the decisions. A new track is drawn once confirmed a
+face: a detection the landmarker is sure of, a motion-blurred one clear of other faces (blur
+explains the doubt), or its second detection; until then it is followed, not drawn (a brow above
+an occluding face, a blurred box half on the wall, are found once or twice). Embeddings are asked for within a
+per-frame budget (`embed_budget`, on average: a frame may add the frame before's unused share),
+most needed first: near-ties, new faces, faces with no gallery yet, tentative and young tracks,
+then periodic re-checks; what does not fit waits for the next frame. A fresh detection that is
+clearly the person of a track motion gave another face takes that track back (`_reclaim`); one
+that is surely the person of a track whose detection it overlaps is a second box on that face
+and starts no track (`_not_twice`); so does a box the landmarker hardly takes for a face lying
+over faces tracks hold (one box over two overlapping faces), and a track motion gave such a box
+takes back a surer box its person fits even weakly.
 """
 
 from __future__ import annotations
