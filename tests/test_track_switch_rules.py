@@ -249,3 +249,49 @@ def test_a_good_crop_does_not_undo_a_revival_of_someone_seen_only_pressed_agains
     later = ids_by_x(tracker.update(IMAGE, [face(140.0), face(220.0)], 1.5), (140, 220))
     assert later == {140: seen[100], 220: seen[175]} and tracker.lost_ids == []
     assert tracker.stats.new_tracks == 2
+
+
+def test_two_faces_coming_out_at_once_each_take_their_own_lost_track():
+    """Two faces come out from behind one face on the same frame. The first is near lost track 0
+    only; the second, as close to both lost tracks and too poorly seen to prefer either, is the
+    one left: lost track 1 (naming nobody gave it a new id, two ID switches when it was
+    relabelled)."""
+    rule = ReidRule()
+    lost = np.float32([face(100.0).box, face(200.0).box])
+    boxes = np.float32([face(80.0).box, face(150.0).box])
+    unknown = np.full((2, 2), np.nan)
+    assert by_emerging(lost, np.array([1.0, 1.0]), boxes, unknown, rule) == {0: 0, 1: 1}
+    # alone, the second names neither, as before
+    assert by_emerging(lost, np.array([1.0, 1.0]), boxes[1:], unknown[:, 1:], rule) == {}
+    # a second box over the face the first names (a box over it and the face it overlaps) is no second face
+    over = np.float32([face(120.0).box, face(150.0).box])
+    assert by_emerging(lost, np.array([1.0, 1.0]), over, np.array([[0.3, np.nan], [0.1, np.nan]]), rule) == {0: 0}
+
+
+def test_a_face_still_touching_the_one_in_front_does_not_undo_its_revival():
+    """A comes out from behind C and takes its lost track back tentatively. On the next detection
+    its box still touches C's (under the 20 % that makes a crop "covered"), and the crop, a third
+    behind C, embeds like nobody: that is no verdict, and A keeps its id (undone, it got a new id
+    and was handed back once clear: two ID switches). Clear of C, its good crop confirms it."""
+    look = {100: A, 220: C, 170: NOISE, 160: NOISE, 150: A}
+    tracker = Tracker(scripted(look), recheck_s=2.0)
+    seen = two_then_gone(tracker)
+    xs = (150, 160, 170, 220)
+    assert ids_by_x(tracker.update(IMAGE, [face(170.0), face(220.0)], 1.3), xs) == {170: seen[100], 220: seen[220]}
+    assert ids_by_x(tracker.update(IMAGE, [face(160.0), face(220.0)], 1.5), xs) == {160: seen[100], 220: seen[220]}
+    assert ids_by_x(tracker.update(IMAGE, [face(150.0), face(220.0)], 1.7), xs) == {150: seen[100], 220: seen[220]}
+    assert tracker.lost_ids == []
+
+
+def test_under_the_embedding_budget_a_clear_crop_goes_before_covered_ones():
+    """A returns, clear of everyone, on a frame where two newcomers overlap each other. The budget
+    has room for two crops: the two covered ones (they embed like nobody) went first and A, not
+    embedded, got a new id (two ID switches when it was relabelled). A's clear crop goes first."""
+    look = {220: A, 100: B, 130: C}
+    tracker = Tracker(scripted(look), recheck_s=2.0, embed_budget=1)
+    tracker.update(IMAGE, [face(220.0)], 0.0)
+    (a,) = tracker.update(IMAGE, [face(220.0)], 0.2)
+    assert tracker.update(GONE, None, 0.3) == []
+    tracker.update(GONE, None, 0.4)  # the budget refills
+    tracks = ids_by_x(tracker.update(IMAGE, [face(100.0), face(130.0), face(220.0)], 1.3), (100, 130, 220))
+    assert tracks[220] == a.id

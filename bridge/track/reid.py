@@ -46,6 +46,9 @@ class ReidRule:
         `emerge_distance` face sizes of where a track was lost at most `emerge_s` ago takes that
         track back tentatively: the only one that close, else the one its embedding favours by
         `emerge_margin`, else the nearest when the next is `emerge_ratio` times as far.
+    emerge_apart: of two faces coming out at once, one torn between two lost tracks takes the
+        one the other face left only if their boxes overlap less than this (IoU; more: two boxes
+        on one face).
     enter_s: a face cut by the frame's edge takes back, tentatively, the person who left the frame
         at most this long ago (of several, the one its embedding favours by `emerge_margin`).
     """
@@ -61,6 +64,7 @@ class ReidRule:
     emerge_margin: float = 0.1
     emerge_ratio: float = 1.5
     enter_s: float = 2.0
+    emerge_apart: float = 0.2
 
 
 def by_appearance(galleries: list[Gallery], embeddings: list[np.ndarray], rule: ReidRule) -> dict[int, int]:
@@ -135,26 +139,33 @@ def by_emerging(last_boxes: np.ndarray, lost_for: np.ndarray, boxes: np.ndarray,
     near = (dist <= rule.emerge_distance) & (lost_for[:, None] <= rule.emerge_s)
     if allowed is not None:
         near &= allowed
-    picks = []
-    for c in range(len(boxes)):
-        rows = np.nonzero(near[:, c])[0]
-        if len(rows) == 0:
-            continue
-        if len(rows) > 1:
-            sims = np.nan_to_num(similarity[rows, c], nan=0.0)
-            by_sim, by_dist = np.argsort(sims)[::-1], np.argsort(dist[rows, c])
-            if sims[by_sim[0]] - sims[by_sim[1]] >= rule.emerge_margin:
-                rows = rows[by_sim[:1]]
-            elif dist[rows[by_dist[1]], c] >= rule.emerge_ratio * dist[rows[by_dist[0]], c]:
-                rows = rows[by_dist[:1]]
-            else:
-                continue  # two lost people as likely: naming either is a guess
-        picks.append((float(dist[rows[0], c]), c, int(rows[0])))
     out: dict[int, int] = {}
-    for _, c, r in sorted(picks):  # one face per lost track: the closest
-        if r not in out.values():
-            out[c] = r
-    return out
+    apart = iou_matrix(boxes, boxes) < rule.emerge_apart
+    # in rounds: a face torn between two lost people, one of whom another face clearly takes,
+    # is the other (two faces coming out from behind one face at once); not a second box on a
+    # face already named (a box over it and the face it overlaps)
+    while True:
+        taken = set(out.values())
+        picks = []
+        for c in range(len(boxes)):
+            rows = np.array([r for r in np.nonzero(near[:, c])[0] if r not in taken], int)
+            if c in out or len(rows) == 0 or (out and not apart[c, list(out)].all()):
+                continue
+            if len(rows) > 1:
+                sims = np.nan_to_num(similarity[rows, c], nan=0.0)
+                by_sim, by_dist = np.argsort(sims)[::-1], np.argsort(dist[rows, c])
+                if sims[by_sim[0]] - sims[by_sim[1]] >= rule.emerge_margin:
+                    rows = rows[by_sim[:1]]
+                elif dist[rows[by_dist[1]], c] >= rule.emerge_ratio * dist[rows[by_dist[0]], c]:
+                    rows = rows[by_dist[:1]]
+                else:
+                    continue  # two lost people as likely: naming either is a guess
+            picks.append((float(dist[rows[0], c]), c, int(rows[0])))
+        if not picks:
+            return out
+        for _, c, r in sorted(picks):  # one face per lost track: the closest
+            if r not in out.values():
+                out[c] = r
 
 
 def by_entering(lost_for: np.ndarray, similarity: np.ndarray, rule: ReidRule) -> dict[int, int]:

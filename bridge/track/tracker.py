@@ -353,7 +353,11 @@ class Tracker:
         # unmatched detections: a lost person come back, or someone new
         fresh = [j for j in range(len(faces)) if j not in matched_d]
         if self.embed is not None:
-            embeddings.update(self._embed(image, faces, [j for j in fresh if j not in embeddings]))
+            # under the budget, crops another face covers go last: they embed like nobody (or like
+            # the face in front), while a clear crop can name a person back
+            covered_by = self._crop_faults(looks, faces, fresh, {e.id for e in visible})
+            embeddings.update(self._embed(image, faces, sorted((j for j in fresh if j not in embeddings),
+                                                               key=lambda j: covered_by[j] == "covered")))
             pairs, fresh = self._reclaim(image, looks, visible, pairs, fresh, faces, embeddings)
             fresh = self._not_twice(visible, pairs, fresh, faces, embeddings)
         unmatched = [e for i, e in enumerate(visible) if i not in matched_t]
@@ -678,10 +682,14 @@ class Tracker:
         checked = [(e, embeddings[j]) for e, j in on_track if j in embeddings]
         for a, b in reid.swapped([e.gallery for e, _ in checked], [v for _, v in checked], self.rule):
             self._swap_people(checked[a][0], checked[b][0])
+        # a tentative revival is judged only on a crop that touches no other face: a face still
+        # partly behind another embeds like nobody (0.0-0.2 to its own person) on crops the gate passes
+        ids = {e.id for e, _ in on_track}
         for e, j in on_track:
             if j in embeddings and e.id in self._entries and e.visible:
+                apart = not e.tentative or self._crop_faults(looks, faces, [j], ids, 0.0)[j] != "covered"
                 self._check_and_learn(e, embeddings[j], good[j], now, clear=why[j] in (None, "blurred"),
-                                      pressed=j in pressed)
+                                      pressed=j in pressed, apart=apart)
 
     def _swap_people(self, a: _Entry, b: _Entry) -> None:
         """Two faces that crossed carry each other's ids: each person takes their id, gallery and
@@ -702,9 +710,10 @@ class Tracker:
         return face.landmark_score is not None and face.landmark_score < self.UNSURE_LANDMARKS
 
     def _check_and_learn(self, e: _Entry, v: np.ndarray, good: bool, now: float, clear: bool | None = None,
-                         pressed: bool = False) -> None:
+                         pressed: bool = False, apart: bool = True) -> None:
         """clear: the crop shows this face alone, whole, and sure (good, or only blurred: it is
-        embedded deblurred); default `good`. pressed: its box lies against another face's (`_pressed`)."""
+        embedded deblurred); default `good`. pressed: its box lies against another face's (`_pressed`).
+        apart: its box touches no other face's (a tentative revival is judged only then)."""
         clear = good if clear is None else clear
         crossed, slid = e.crossed, e.slid and clear
         e.slid = e.slid and not clear
@@ -712,7 +721,7 @@ class Tracker:
         e.embedded += 1
         lost = [o for o in self._entries.values() if not o.visible and not o.gallery.empty]
         if e.tentative:
-            if not good or now <= e.revived_at:
+            if not good or not apart or now <= e.revived_at:
                 return  # the crop it was revived on, or a weak one: neither confirms nor undoes it (nor is learnt)
             e.tentative = False
             # not who the weak embedding (or the place) said; a gallery of poor crops only (the person
