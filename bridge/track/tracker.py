@@ -5,7 +5,8 @@
   Hungarian), and detections that take over a track the gates let go;
 - evidence.py: a track no detection confirms is drawn only while its face is still there
   (flow inliers and patch agreement; out of frame ends it); one stopped on its patch alone,
-  flow holding, is covered where flow put it until the detector has looked (`doubted`);
+  flow holding, is covered where flow put it until the detector has looked (`doubted`), that
+  cover moving on with it;
 - reid.py: a face no track claimed gets a lost person's id back (by gallery; tentatively on a
   weak embedding that points at one person only, confirmed or undone on the next good crop; by
   place moments after a miss; or, tentatively, a half-seen face coming out from behind another
@@ -43,7 +44,7 @@ import numpy as np
 
 from bridge.track import association, reid
 from bridge.track.association import FORBIDDEN, Gates, covered, covered_together, face_size
-from bridge.track.evidence import Evidence, agreement, face_patch
+from bridge.track.evidence import Evidence, agreement, face_patch, inside_fraction
 from bridge.track.flow import KeypointFlow, warp_face
 from bridge.track.gallery import CropLook, Gallery, normalise
 from bridge.faces.boxes import iou_matrix
@@ -177,6 +178,7 @@ class Tracker:
         self._budget = 0
         self._forgotten: set[int] = set()
         self.wants_detection = False  # a track was stopped for lack of evidence: look again soon
+        self._shape: tuple[int, ...] | None = None  # the last frame's (height, width)
 
     # -- public -----------------------------------------------------------------
     def update(self, image_bgr: np.ndarray, faces: list[Face] | None, now: float,
@@ -191,6 +193,7 @@ class Tracker:
         elif gray.shape != image_bgr.shape[:2]:
             raise ValueError(f"Tracker.update: grey image {gray.shape} is not the frame's size {image_bgr.shape[:2]}")
         self.stats.frames += 1
+        self._shape = gray.shape[:2]
         self._budget = min(self._budget + self.embed_budget, 2 * self.embed_budget)  # unused budget carries one frame
         self.wants_detection = False
         self._forget(now)
@@ -285,13 +288,18 @@ class Tracker:
         them: the face has most likely turned or gone half behind something, so where flow put it
         is covered rather than shown raw. Only until the detector has looked again (a stopped track
         asks for a detection on the next frame), and not where a shown track is now; a face that
-        left and whose flow followed the background is covered there for that one frame."""
+        left and whose flow followed the background is covered there for that one frame. A frame later
+        the cover has moved on at the face's velocity, and none is drawn once that is mostly out of
+        the frame (a face going out whose look failed on its way: the cover would sit on the edge)."""
         shown = np.array([e.raw.box for e in self._entries.values() if e.visible], np.float32).reshape(-1, 4)
         out = []
         for e in self._entries.values():
             if e.visible or e.lost_why != "look" or e.doubted is None or now - e.doubted[1] > within_s:
                 continue
-            box = np.asarray(e.doubted[0], np.float32)
+            shift = e.velocity * np.float32(min(max(now - e.doubted[1], 0.0), self.AHEAD_S))
+            box = (np.asarray(e.doubted[0], np.float32) + np.tile(shift, 2)).astype(np.float32)
+            if self._shape is not None and inside_fraction(box, self._shape) < self.evidence.min_inside:
+                continue
             if iou_matrix(box[None], shown).max(initial=0.0) < 0.3:
                 out.append(Track(id=e.id, face=Face(box=box, score=e.raw.score), state="fallback", misses=e.misses,
                                  embedding=e.gallery.mean, reidentified=e.reidentified))

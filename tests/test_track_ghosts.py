@@ -1,0 +1,40 @@
+"""Ghost swaps (a swap drawn where no face is): a doubted face's cover (its look failed while its
+flow held) moves on with it a frame later and is not drawn once mostly out of the frame."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bridge.faces.boxes import iou_matrix
+from bridge.track.tracker import Tracker
+from bridge.types import Face
+from tests.test_doubted_cover import _turned
+from tests.test_track_motion import DT, Blurred, scene
+
+SHAPE = (240, 480)
+
+
+def _cut(x: float) -> Face:
+    """The detector's box of the 70×70 face at x: only the part inside the frame."""
+    return Face(box=np.float32([x, 80, min(x + 70, SHAPE[1]), 150]), score=0.9)
+
+
+def test_a_doubted_cover_moves_on_and_is_not_drawn_once_mostly_out_of_the_frame() -> None:
+    tracker = Tracker(flow=Blurred(fails_from=99, speed=30.0))
+    for i, x in enumerate(range(240, 420, 30)):  # 30 px a frame to the right, whole
+        tracker.update(scene(x), [_cut(x)], i * DT)
+    turned = scene(420)
+    turned[80:150, 420:] = _turned(100)[80:150, 100:160]  # the same place, another look
+    assert tracker.update(turned, None, 6 * DT) == []  # flow held, its look failed
+    (cover,) = tracker.doubted(6 * DT)
+    assert abs(float(cover.face.box[0]) - 420) < 1
+    assert tracker.doubted(7 * DT) == [], "a frame on, the face is mostly out of the frame"
+
+
+def test_a_still_doubted_face_stays_covered_in_place_a_frame_on() -> None:
+    tracker = Tracker(flow=Blurred(fails_from=99, speed=0.0))
+    for i in range(3):
+        tracker.update(scene(100), [_cut(100)], i * DT)
+    tracker.update(_turned(100), None, 3 * DT)
+    (cover,) = tracker.doubted(4 * DT)
+    assert iou_matrix(cover.face.box[None], _cut(100).box[None])[0, 0] > 0.95
