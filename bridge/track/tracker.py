@@ -460,6 +460,7 @@ class Tracker:
         out = []
         for j in fresh:
             v = embeddings.get(j)
+            best_lost = -1.0 if v is None else max([o.gallery.similarity(v) for o in lost], default=-1.0)
             # a box the landmarker hardly takes for a face, lying over faces tracks hold or the
             # landmarker is sure of, is a box over two of them (between two overlapping faces)
             twin = self._unsure(faces[j]) and covered_together(faces[j].box, sure) >= self.OVER_HELD
@@ -468,11 +469,9 @@ class Tracker:
             # like no one (0.36 to its track), yet it is no one new, unless it is surely someone lost
             if not twin and faces[j].kps5 is not None and not self._unsure(faces[j]):
                 twin = (any(self._one_spot(faces[j], f) for f in spots)
-                        and (v is None or max([o.gallery.similarity(v) for o in lost], default=-1.0)
-                             < self.rule.threshold))
+                        and best_lost < self.rule.threshold)
             if v is not None and held and not twin:
                 touching = iou_matrix(faces[j].box[None], np.array([box for _, box in held], np.float32))[0] > 0
-                best_lost = max([o.gallery.similarity(v) for o in lost], default=-1.0)
                 for (gallery, _), touches in zip(held, touching):
                     if touches:
                         own = gallery.similarity(v)
@@ -491,8 +490,7 @@ class Tracker:
         """faces[idx] whose box lies against another face's (within PRESSED face sizes; the other
         detections, and shown tracks no detection placed): a face half behind another is boxed by
         the part that shows, which may not even overlap the face in front."""
-        unplaced = [e.raw.box for e in self._entries.values() if e.visible and e.id not in placed]
-        boxes = np.array([f.box for f in faces] + unplaced, np.float32).reshape(-1, 4)
+        boxes = self._face_boxes(faces, placed)
         out = set()
         for j in idx:
             box = boxes[j]
@@ -508,15 +506,19 @@ class Tracker:
         size = max(face_size(a.box), face_size(b.box))
         return float(np.linalg.norm(np.asarray(a.kps5) - np.asarray(b.kps5), axis=1).mean()) <= self.SAME_SPOT * size
 
+    def _face_boxes(self, faces: list[Face], placed: set[int]) -> np.ndarray:
+        """Every detection's box, then those of the shown tracks no detection placed (`placed`: the
+        ids placed): each detection's other faces are all rows but its own."""
+        unplaced = [e.raw.box for e in self._entries.values() if e.visible and e.id not in placed]
+        return np.array([f.box for f in faces] + unplaced, np.float32).reshape(-1, 4)
+
     def _crop_faults(self, looks: list[CropLook], faces: list[Face], idx: list[int], placed: set[int],
                      max_covered: float = 0.2) -> dict[int, str | None]:
         """Why each of faces[idx] is not a crop worth learning from (gallery.crop_quality), with the
         other detections and the shown tracks no detection placed (`placed`: their ids) as faces
         that may cover it (more than `max_covered` of it): a face half behind an undetected one
         embeds like neither."""
-        unplaced = [e.raw.box for e in self._entries.values() if e.visible and e.id not in placed]
-        # every detection's box, then the unplaced tracks': each detection's others are all rows but its own
-        boxes = np.array([f.box for f in faces] + unplaced, np.float32).reshape(-1, 4)
+        boxes = self._face_boxes(faces, placed)
         rows = np.arange(len(boxes))
         return {j: looks[j].fault(boxes[rows != j], max_covered) for j in idx}
 
@@ -667,7 +669,8 @@ class Tracker:
         learnt into the gallery."""
         if self.embed is None:
             return
-        why = self._crop_faults(looks, faces, [j for _, j in on_track], {e.id for e, _ in on_track})
+        placed = {e.id for e, _ in on_track}
+        why = self._crop_faults(looks, faces, [j for _, j in on_track], placed)
         good = {j: w is None for j, w in why.items()}
         # a crop another face covers is not learnt, but it still tells a lost person back (the
         # re-check's threshold and margin guard it)
@@ -686,16 +689,16 @@ class Tracker:
         want.sort(key=lambda p: (not p[0].gallery.empty, not (p[0].gallery.provisional or p[0].tentative or p[0].slid),
                                  not self._young(p[0], now), p[0].last_embedded))
         embeddings = {**embeddings, **self._embed(image, faces, [j for _, j in want])}
-        pressed = self._pressed(faces, [j for _, j in on_track], {e.id for e, _ in on_track})
+        pressed = self._pressed(faces, [j for _, j in on_track], placed)
         checked = [(e, embeddings[j]) for e, j in on_track if j in embeddings]
         for a, b in reid.swapped([e.gallery for e, _ in checked], [v for _, v in checked], self.rule):
             self._swap_people(checked[a][0], checked[b][0])
         # a tentative revival is judged only on a crop that touches no other face: a face still
         # partly behind another embeds like nobody (0.0-0.2 to its own person) on crops the gate passes
-        ids = {e.id for e, _ in on_track}
+        touching = self._crop_faults(looks, faces, [j for e, j in on_track if e.tentative], placed, 0.0)
         for e, j in on_track:
             if j in embeddings and e.id in self._entries and e.visible:
-                apart = not e.tentative or self._crop_faults(looks, faces, [j], ids, 0.0)[j] != "covered"
+                apart = not e.tentative or touching.get(j) != "covered"
                 self._check_and_learn(e, embeddings[j], good[j], now, clear=why[j] in (None, "blurred"),
                                       pressed=j in pressed, apart=apart)
 
