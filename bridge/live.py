@@ -46,12 +46,20 @@ log = logging.getLogger("facebridge")
 
 
 def build_stage(profile: Profile) -> Stage:
-    """The face stage the profile describes, or pass-through when analysis is off."""
+    """The face stage the profile describes, warmed up before it goes on air (a reload's too),
+    or pass-through when analysis is off."""
     if not profile.analysis.enabled:
         return PassThrough()
     from bridge.facestage.build import build_face_stage
+    from bridge.facestage.warm import warm_up
 
-    return build_face_stage(profile)
+    stage = build_face_stage(profile)
+    try:
+        warmed = warm_up(stage)
+        log.info("face stage warmed up in %.2f s (%d face(s) on the warm-up picture)", warmed.seconds, warmed.faces)
+    except Exception as error:  # a cold first frame drops a few frames; never a reason not to go on air
+        log.warning("face stage warm-up failed (%s: %s); the first frames may be dropped", type(error).__name__, error)
+    return stage
 
 
 @dataclass(frozen=True)

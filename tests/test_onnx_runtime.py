@@ -188,3 +188,11 @@ def test_a_session_shared_by_two_threads_gives_each_its_own_results(tmp_path) ->
 def test_unknown_io_binding_is_a_readable_error() -> None:
     with pytest.raises(runtime.ProviderError, match="unknown io_binding 'always'; choose from auto, on, off"):
         runtime.SessionConfig(io_binding="always")  # type: ignore[arg-type]
+
+
+def test_sessions_do_not_spin_their_worker_threads_between_runs(tmp_path) -> None:
+    # spinning workers hold a core each between runs, the core the pipeline's other thread needs
+    model = onnx_graphs.save(onnx_graphs.identity_graph(), tmp_path / "identity.onnx")
+    options = runtime.SessionFactory().create(model).inner.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.get_session_config_entry("session.inter_op.allow_spinning") == "0"

@@ -66,6 +66,13 @@ class Swapping:
         self.compose.finish(frame_image)  # the label stays on every frame, not only those with faces
         return frame_image
 
+    def forget(self, track_id: int) -> None:
+        """Drop what was kept of a track's face: its last good swap, colour and skin, failures."""
+        self.fallback.forget(track_id)
+        self.fallback.errors_by_track.pop(track_id, None)
+        self.compose.forget(track_id)
+        self.failed_tracks.discard(track_id)
+
     def _checked(self, crop: FaceCrop, output: SwapOutput | BaseException) -> SwapOutput | BaseException:
         """A swapper's output fit to paste, or the error saying why not (it then goes to the fallback)."""
         if isinstance(output, BaseException):

@@ -121,6 +121,13 @@ def bgr_to_uyvy(bgr: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
+def warm_up() -> None:
+    """Load the UYVY kernels (from numba's cache, or compile them) now, on two pixels: on its
+    first call a kernel took 0.02-1.5 s (busy 2-core machine), and in the send thread that
+    stalled the first frames out while the pipeline dropped the ones behind them."""
+    uyvy_to_bgr(bgr_to_uyvy(np.zeros((1, 2, 3), np.uint8)))
+
+
 def bgrx_to_bgr(bgrx: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(bgrx, cv2.COLOR_BGRA2BGR)
 

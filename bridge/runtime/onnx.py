@@ -296,6 +296,12 @@ def _session_options(config: SessionConfig) -> ort.SessionOptions:
     options.log_severity_level = 3  # errors only; anything printed is captured anyway
     options.intra_op_num_threads = config.intra_op_threads
     options.inter_op_num_threads = config.inter_op_threads
+    # onnxruntime's worker threads spin between runs by default, each holding a core: the
+    # pipeline's analyse and swap threads both run models, and on a CPU-only machine the spinners
+    # took the cores the other thread needed (720p, 4 faces, CPU demo profile: 81-103 -> 31 ms of
+    # process CPU a frame, the thread count left to onnxruntime; `facebridge bench` dropped frames)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return options
 

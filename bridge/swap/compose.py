@@ -429,6 +429,11 @@ class Compose:
         mask = self.box_mask(*crop.shape[:2]) * np.float32(self.enhancer.blend)
         paste_back(frame_image, enhanced, mask, matrix)
 
+    def forget(self, track_id: int) -> None:
+        """Drop a track's colour and skin state (its face is gone)."""
+        self._colour.pop(track_id, None)
+        self._skin.pop(track_id, None)
+
     def finish(self, frame_image: np.ndarray) -> None:
         """Once per frame, after every face: the label; tracks unseen for a while lose their colour state."""
         if self.label is not None:
