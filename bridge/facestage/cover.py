@@ -27,6 +27,7 @@ class HiddenCover:
         in front has moved off, and the face behind is the detector's again).
     min_showing: least share of the hidden box that must show beside the faces in front (less:
         too little of it shows to be told, and a cover there would hide background).
+    grace: frames hidden within which its cover may still begin (then only while it goes on).
     margin: share of the box added on each side (the head around the detected face).
     blur: Gaussian sigma as a share of the box width (the fallback's blur)."""
 
@@ -34,19 +35,22 @@ class HiddenCover:
     min_showing: float = 0.4
     margin: float = 0.2
     blur: float = 0.15
+    grace: int = 3
 
     def __post_init__(self) -> None:
-        self._seen: set[int] = set()  # hidden track ids of the last frame
+        self._seen: dict[int, int] = {}  # hidden track ids of the last frame: frames hidden so far
         self._covering: set[int] = set()  # those covered on the last frame
 
     def behind(self, hidden: list[Track], shown: list[Track], shape: tuple[int, ...]) -> list[Track]:
         """The hidden tracks to cover on this frame: behind a shown face, partly showing beside it,
-        on every frame since it was hidden (a face that was hidden whole, or out from behind, has
-        since moved: its last place is a guess, and the detector's turn)."""
+        on every frame since its first `grace` frames hidden (a face that was hidden whole, or out
+        from behind, a while has since moved: its last place is a guess, and the detector's turn;
+        on the frame it was stopped the face in front may still be sliding over it)."""
         boxes = np.array([t.face.box for t in shown], np.float32).reshape(-1, 4)
         out = []
+        seen = {t.id: self._seen.get(t.id, 0) + 1 for t in hidden}
         for t in hidden:
-            if t.id in self._seen and t.id not in self._covering:
+            if seen[t.id] > self.grace and t.id not in self._covering:
                 continue
             box = np.asarray(t.face.box, np.float32)
             if not len(boxes) or covered(box, boxes) < self.min_behind:
@@ -54,7 +58,7 @@ class HiddenCover:
             region = _clipped(box, shape)  # the box alone: its margin is hair and background
             if region is not None and self._free(region, shown).sum() >= self.min_showing * _area(box):
                 out.append(t)
-        self._seen, self._covering = {t.id for t in hidden}, {t.id for t in out}
+        self._seen, self._covering = seen, {t.id for t in out}
         return out
 
     def paint(self, image: np.ndarray, box: np.ndarray, front: list[Track]) -> None:

@@ -94,6 +94,7 @@ class _Entry:
     detected_box: np.ndarray | None = None  # box of its last sure detection (coasting may have drifted since)
     detected_at: float = -1e9
     detected_velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # its velocity then
+    sure_before: tuple[np.ndarray | None, float, np.ndarray] | None = None  # the three above before the last sure match
     doubted: tuple[np.ndarray, float] | None = None  # (box, when) flow last put it at, its look disagreeing
     sure_centres: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (time, box centre) of recent sure detections
     pressed: bool = False  # every crop its gallery learnt showed its face pressed against another's (see _pressed)
@@ -248,9 +249,11 @@ class Tracker:
         shows). It is placed where it was last surely detected (coasting onto the face in front, and
         boxes over a face half behind another, drift), and only while it cannot have gone far from
         there at the velocity it had then, read over its sure detections of the moments before (a
-        face crossing behind another moves on; a still one's box jitters). One ends for
-        good once a face that arrived since (new, or back) is followed at its place: that is the
-        face, under whichever id; of two at one place the later one counts."""
+        face crossing behind another moves on; a still one's box jitters). A track that hands the
+        face it held to the person whose face that is (`_hand_over`) is hidden too when that face
+        covers its own last sure box (one box over both held it). One ends for good once a face
+        that arrived since (new, or back) is followed at its place: that is the face, under
+        whichever id; of two at one place the later one counts."""
         out: list[tuple[_Entry, np.ndarray]] = []
         for e in sorted(self._entries.values(), key=lambda e: -e.last_seen):
             box = self._hidden_box(e, now, within_s)
@@ -801,6 +804,13 @@ class Tracker:
             self._drop(e)
         else:
             self._lose(e, now)
+            if e.detected_at == now and e.sure_before is not None:  # that sure box was `back`'s face
+                e.detected_box, e.detected_at, e.detected_velocity = e.sure_before
+            # its own face, where it was last surely seen, lies behind the face it slid onto (one
+            # box over both held it): hidden there, so what shows of it beside that face is covered
+            if e.detected_box is not None and covered(np.asarray(e.detected_box, np.float32),
+                                                      np.asarray(back.raw.box, np.float32)[None]) >= self.occlusion:
+                e.lost_why = "occluded"
 
     def _take_face(self, back: _Entry, e: _Entry, now: float) -> None:
         """`back` is shown where `e`'s face is."""
@@ -867,6 +877,7 @@ class Tracker:
         self._follow(e, face, now)
         e.raw = face
         if face.landmarks68 is None or face.landmark_score >= self.UNSURE_LANDMARKS:  # no landmarker: nothing to doubt
+            e.sure_before = (e.detected_box, e.detected_at, e.detected_velocity)
             e.detected_box, e.detected_at, e.detected_velocity = face.box, now, self._sure_velocity(e, face.box, now)
         e.face = self._smooth(e, face, now)
         e.reference = face_patch(pyramid, face.box) if pyramid is not None else None
