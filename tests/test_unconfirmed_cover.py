@@ -91,7 +91,8 @@ def test_an_unconfirmed_track_is_listed_where_it_is_and_ends_its_cover_once_conf
     tracker = Tracker(flow=Blurred(fails_from=99, speed=0))
     assert tracker.update(scene(100), [_unsure([100, 80, 170, 150])], 0.0) == []
     (cover,) = tracker.unconfirmed(0.0)
-    assert cover.state == "fallback" and iou_matrix(cover.face.box[None], np.float32([[100, 80, 170, 150]]))[0, 0] > 0.95
+    assert cover.state == "fallback"
+    assert iou_matrix(cover.face.box[None], np.float32([[100, 80, 170, 150]]))[0, 0] > 0.95
     (shown,) = tracker.update(scene(100), [_sure([100, 80, 170, 150])], 2 * DT)
     assert shown.id == cover.id and tracker.unconfirmed(2 * DT) == []
 
