@@ -424,7 +424,10 @@ class Tracker:
             # a track holding a box the landmarker hardly takes for a face (one box over two
             # faces) takes back a surer box its person fits only weakly (a face half behind another)
             over_two = self._unsure(faces[c]) and not self._unsure(faces[j])
-            if over_two and not good[j]:  # that box is no face covering this one
+            # a sure box that only the box the track holds covers, surely its person: two faces
+            # one behind the other, the held box round the face behind (`inside`)
+            inside = not over_two and not good[j] and not self._unsure(faces[j]) and sims[r] >= self.SAME_FACE
+            if (over_two or inside) and not good[j]:  # that box is no face covering this one
                 keep = [k for k in range(len(faces)) if k not in (j, c)] + [j]
                 good[j] = self._crop_faults([looks[k] for k in keep], [faces[k] for k in keep], [len(keep) - 1],
                                             placed)[len(keep) - 1] is None
