@@ -30,7 +30,10 @@ that is surely the person of a track whose detection it overlaps is a second box
 and starts no track (`_not_twice`), as does a sure box whose landmarks lie on a held sure box's
 (`_one_spot`: one face boxed twice); so does a box the landmarker hardly takes for a face lying
 over faces tracks hold (one box over two overlapping faces), and a track motion gave such a box
-takes back a surer box its person fits even weakly.
+takes back a surer box its person fits even weakly, as a track motion gave the box round a face
+behind its own takes back the sure box inside it that is surely its person. A box the landmarker
+doubts, far bigger than the face was when last surely seen, is the face smeared by its motion: the
+track takes its centre at the face's sure size (`_unsmeared`).
 """
 
 from __future__ import annotations
