@@ -295,3 +295,22 @@ def test_under_the_embedding_budget_a_clear_crop_goes_before_covered_ones():
     tracker.update(GONE, None, 0.4)  # the budget refills
     tracks = ids_by_x(tracker.update(IMAGE, [face(100.0), face(130.0), face(220.0)], 1.3), (100, 130, 220))
     assert tracks[220] == a.id
+
+
+def test_a_track_on_the_box_round_a_face_behind_takes_back_its_own_face_inside_it():
+    """A stands in front of B, whose bigger head shows round A's: the detector gave one box round
+    both, and A's track learnt A from it (the landmarker found A's face inside). Now the detector
+    boxes both faces: motion gives A's track the box round B, and A's own sure box lies inside
+    it (covered by it, so its crop looked poor). That box is surely A and B's box is unlike A: A's
+    track takes its own face back and B gets a track. Before, A's box was dropped as a second
+    box on A's face and A's track stayed on B (crossing-1: its id went to B, then back to A)."""
+    look = {90: A, 91: B, 112: A}
+    tracker = Tracker(scripted(look), recheck_s=2.0)
+    round_both = boxed((90.0, 70.0, 190.0, 165.0), 125.0)
+    (a,) = tracker.update(IMAGE, [round_both], 0.0)
+    tracker.update(IMAGE, [round_both], 0.1)
+    behind = boxed((91.0, 70.0, 191.0, 165.0), 150.0)
+    tracks = tracker.update(IMAGE, [behind, boxed((112.0, 85.0, 172.0, 150.0), 112.0)], 0.2)
+    assert len(tracks) == 2
+    assert ids_by_x(tracks, (91, 112))[112] == a.id
+    assert tracker.stats.reclaimed == 1

@@ -30,7 +30,10 @@ that is surely the person of a track whose detection it overlaps is a second box
 and starts no track (`_not_twice`), as does a sure box whose landmarks lie on a held sure box's
 (`_one_spot`: one face boxed twice); so does a box the landmarker hardly takes for a face lying
 over faces tracks hold (one box over two overlapping faces), and a track motion gave such a box
-takes back a surer box its person fits even weakly.
+takes back a surer box its person fits even weakly, as a track motion gave the box round a face
+behind its own takes back the sure box inside it that is surely its person. A box the landmarker
+doubts, far bigger than the face was when last surely seen, is the face smeared by its motion: the
+track takes its centre at the face's sure size (`_unsmeared`).
 Until confirmed, the face stage covers a followed track with the fallback under its id
 (`unconfirmed`: a face cut by the edge coming in, found once with the landmarker unsure).
 """
@@ -480,7 +483,10 @@ class Tracker:
             # a track holding a box the landmarker hardly takes for a face (one box over two
             # faces) takes back a surer box its person fits only weakly (a face half behind another)
             over_two = self._unsure(faces[c]) and not self._unsure(faces[j])
-            if over_two and not good[j]:  # that box is no face covering this one
+            # a sure box that only the box the track holds covers, surely its person: two faces
+            # one behind the other, the held box round the face behind (`inside`)
+            inside = not over_two and not good[j] and not self._unsure(faces[j]) and sims[r] >= self.SAME_FACE
+            if (over_two or inside) and not good[j]:  # that box is no face covering this one
                 keep = [k for k in range(len(faces)) if k not in (j, c)] + [j]
                 good[j] = self._crop_faults([looks[k] for k in keep], [faces[k] for k in keep], [len(keep) - 1],
                                             placed)[len(keep) - 1] is None
@@ -927,6 +933,7 @@ class Tracker:
 
     # -- state changes ------------------------------------------------------------
     def _match(self, e: _Entry, face: Face, pyramid: list[np.ndarray] | None, now: float) -> None:
+        face = self._unsmeared(e, face, now)
         self._follow(e, face, now)
         e.raw = face
         if face.landmarks68 is None or face.landmark_score >= self.UNSURE_LANDMARKS:  # no landmarker: nothing to doubt
@@ -941,6 +948,23 @@ class Tracker:
                        or e.hits >= self.CONFIRM_HITS)
         e.age += 1
         e.last_seen = e.last_detected = now
+
+    GROWN = 1.6  # times its last sure size over which a box the landmarker doubts holds the face smeared
+    # (pan-0, fast-3: 1.8-2.1; a doubted box of a face really there, on 10 clips: 0.66-1.47)
+    SMEAR_S = 0.5  # the face's last sure size stands this long (faces do not double in size in half a second)
+
+    def _unsmeared(self, e: _Entry, face: Face, now: float) -> Face:
+        """A box the landmarker doubts that is far bigger than the face was when last surely
+        detected, moments ago, holds the face smeared by its motion (a dash, a fast pan) and the
+        background round it: the face is at its centre, at its last sure size (a swap drawn on the
+        whole box lies mostly off the face)."""
+        if not self._unsure(face) or e.detected_box is None or now - e.detected_at > self.SMEAR_S:
+            return face
+        scale = face_size(np.asarray(e.detected_box, np.float32)) / max(1.0, face_size(face.box))
+        if scale * self.GROWN > 1.0:
+            return face
+        cx, cy = ((face.box[:2] + face.box[2:]) / 2).tolist()
+        return warp_face(np.float32([[scale, 0, cx * (1 - scale)], [0, scale, cy * (1 - scale)]]), face)
 
     def _sure_velocity(self, e: _Entry, box: np.ndarray, now: float) -> np.ndarray:
         """`e`'s velocity read over its sure detections of the last SURE_BASELINE_S (one frame's
