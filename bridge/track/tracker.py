@@ -6,7 +6,9 @@
 - evidence.py: a track no detection confirms is drawn only while its face is still there
   (flow inliers and patch agreement; out of frame ends it); one stopped on its patch alone,
   flow holding, is covered where flow put it until the detector has looked (`doubted`), that
-  cover moving on with it;
+  cover moving on with it; one the detector missed inside a detected face's box is hidden
+  behind it, unless it is in front (`_in_front`: its landmarks were sure, that box's are not,
+  and its patch has not changed);
 - reid.py: a face no track claimed gets a lost person's id back (by gallery; tentatively on a
   weak embedding that points at one person only, confirmed or undone on the next good crop; by
   place moments after a miss; or, tentatively, a half-seen face coming out from behind another
@@ -100,6 +102,7 @@ class _Entry:
     slid: bool = False  # fast, matched by motion to a box over two faces since its last good crop: re-checked on the next
     learnt_fast: bool = False  # its gallery holds a crop learnt while the face moved fast (smeared, even where the gate passes it)
     blur_lost: bool = False  # taken back tentatively after its motion blur lost it, known by smeared crops (learnt_fast)
+    in_front: bool = False  # missed by the detector's last run inside a detected face's box, but in front of it (_in_front)
 
     def restart_smoothing(self) -> None:
         for f in (self.kps_filter, self.box_filter, self.lm_filter):
@@ -386,10 +389,9 @@ class Tracker:
         self._learn(image, looks, faces, on_track, embeddings, now)
 
         taken = {e.id for e in revived.values()}
-        detected = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
         for e in unmatched:
             if e.id not in taken and e.visible:
-                self._missed(e, predicted[e.id], detected, pyramid, gray.shape, now)
+                self._missed(e, predicted[e.id], faces, pyramid, gray.shape, now)
 
     def _confirm_smeared(self, looks: list[CropLook], faces: list[Face], on_track: list[tuple[_Entry, int]]) -> None:
         """A detection whose landmarks are unsure but whose crop is motion-blurred, clear of every
@@ -562,21 +564,46 @@ class Tracker:
             self.stats.takeovers += 1
         return pairs
 
-    def _missed(self, e: _Entry, prediction: tuple[Face | None, int], detected: np.ndarray,
+    def _missed(self, e: _Entry, prediction: tuple[Face | None, int], faces: list[Face],
                 pyramid: list[np.ndarray] | None, shape: tuple[int, ...], now: float) -> None:
-        """A track the detector did not find on this frame: hidden, ended, or coasting on evidence."""
+        """A track the detector did not find on this frame (`faces`: what it found): hidden,
+        ended, or coasting on evidence."""
         e.misses += 1
         moved = prediction[0]
-        if moved is not None and covered(moved.box, detected) >= self.occlusion:
+        detected = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
+        cover = covered(moved.box, detected) if moved is not None else 0.0
+        # a face in front of the detected face whose box holds it is not hidden: it coasts
+        e.in_front = cover >= self.occlusion and self._in_front(e, moved, faces, pyramid)
+        if cover >= self.occlusion and not e.in_front:
             self._lose(e, now)  # hidden behind a detected face: wait for re-identification
             e.lost_why = "occluded"
             self.stats.hidden["occluded"] += 1
-        elif moved is not None and e.hits < 2 and e.reidentified == 0 and covered(moved.box, detected) >= 0.15:
+        elif e.hits < 2 and e.reidentified == 0 and cover >= 0.15 and not e.in_front:
             # seen once, then missed right against a detected face: a fragment of that face
             # (its brow above an occluder), not a second person
             self._stop(e, "unconfirmed", now)
         else:
             self._coast(e, prediction, pyramid, shape, now)
+
+    FRONT_LOOK = 0.98  # least patch agreement of a covered face taken to be in front (a face 36 % visible: up to 0.98)
+    FRONT_MARGIN = 0.4  # landmark score by which a face in front is surer than every box over it
+
+    def _in_front(self, e: _Entry, moved: Face, faces: list[Face], pyramid: list[np.ndarray] | None) -> bool:
+        """A missed track inside a detected face's box is in front of that face, not behind it,
+        when its face is seen whole while that one is not: of two overlapping faces the landmarker
+        is sure of the one in front (its last detection, 0.9-1.0) and unsure of the one behind
+        (0.0-0.5: its box, over both, holds a face partly covered), and the front face's patch
+        still agrees with its last detected look. A face gone behind has a box of its own the
+        landmarker was unsure of (0.0-0.1), or a patch that changed. Kept, it coasts on its
+        evidence; stopped as occluded, the detector's next box on it went to the face behind."""
+        if pyramid is None or e.reference is None:
+            return False
+        over = [f.landmark_score for f in faces if covered(moved.box, np.asarray(f.box, np.float32)[None]) > 0.05]
+        own = e.raw.landmark_score
+        if not over or own < self.UNSURE_LANDMARKS or max(over) > own - self.FRONT_MARGIN:
+            return False
+        look = agreement(e.reference, face_patch(pyramid, moved.box))
+        return look is not None and look >= self.FRONT_LOOK
 
     def _reidentify(self, candidates: list[_Entry], faces: list[Face], fresh: list[int],
                     embeddings: dict[int, np.ndarray], now: float,
@@ -853,7 +880,7 @@ class Tracker:
         boxes = np.array([e.raw.box for e in shown], np.float32)
         iou = iou_matrix(boxes, boxes)
         for k in association.duplicates(boxes, [e.state == "detected" for e in shown], [e.first_seen for e in shown],
-                                        iou):
+                                        iou, [e.in_front for e in shown]):
             self._lose(shown[k], shown[k].last_seen)
             self.stats.duplicates += 1
         touching = iou > 0
@@ -865,6 +892,7 @@ class Tracker:
     # -- state changes ------------------------------------------------------------
     def _match(self, e: _Entry, face: Face, pyramid: list[np.ndarray] | None, now: float) -> None:
         self._follow(e, face, now)
+        e.in_front = False
         e.raw = face
         if face.landmarks68 is None or face.landmark_score >= self.UNSURE_LANDMARKS:  # no landmarker: nothing to doubt
             e.detected_box, e.detected_at, e.detected_velocity = face.box, now, self._sure_velocity(e, face.box, now)
