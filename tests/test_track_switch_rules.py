@@ -295,3 +295,16 @@ def test_under_the_embedding_budget_a_clear_crop_goes_before_covered_ones():
     tracker.update(GONE, None, 0.4)  # the budget refills
     tracks = ids_by_x(tracker.update(IMAGE, [face(100.0), face(130.0), face(220.0)], 1.3), (100, 130, 220))
     assert tracks[220] == a.id
+
+
+def test_two_fresh_sure_boxes_on_a_face_coming_back_start_one_track():
+    """A comes back from behind C, and the detector boxes it twice, both sure of their landmarks:
+    whole, and by the part that shows (a crop only 0.36 like A). The landmarks lie on one spot:
+    one face. The box likelier A takes A back; the other starts no second track on A."""
+    weak_a = (0.36 * A + 0.93 * NOISE) / np.linalg.norm(0.36 * A + 0.93 * NOISE)
+    look = {100: A, 220: C, 95: weak_a}
+    tracker = Tracker(scripted(look), recheck_s=2.0)
+    seen = two_then_gone(tracker)
+    tracks = tracker.update(IMAGE, [face(100.0), boxed((95.0, 76.0, 180.0, 156.0), 106.0), face(220.0)], 1.3)
+    assert sorted(t.id for t in tracks) == sorted(seen.values())
+    assert tracker.stats.new_tracks == 2

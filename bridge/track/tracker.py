@@ -30,9 +30,10 @@ then periodic re-checks; what does not fit waits for the next frame. A fresh det
 clearly the person of a track motion gave another face takes that track back (`_reclaim`); one
 that is surely the person of a track whose detection it overlaps is a second box on that face
 and starts no track (`_not_twice`), as does a sure box whose landmarks lie on a held sure box's
-(`_one_spot`: one face boxed twice); so does a box the landmarker hardly takes for a face lying
-over faces tracks hold (one box over two overlapping faces), and a track motion gave such a box
-takes back a surer box its person fits even weakly.
+(`_one_spot`: one face boxed twice; of two fresh sure boxes on one spot, the one less like anyone
+lost); so does a box the landmarker hardly takes for a face lying over faces tracks hold (one
+box over two overlapping faces), and a track motion gave such a box takes back a surer box its
+person fits even weakly.
 """
 
 from __future__ import annotations
@@ -294,7 +295,10 @@ class Tracker:
         left and whose flow followed the background is covered there for that one frame. A frame later
         the cover has moved on at the face's velocity, and none is drawn once that is mostly out of
         the frame (a face going out whose look failed on its way: the cover would sit on the edge)."""
-        shown = np.array([e.raw.box for e in self._entries.values() if e.visible], np.float32).reshape(-1, 4)
+        # a face kept in front of the box over it is no face here (the cover spares its swap): the
+        # face behind it, whose look failed as it went behind, is covered
+        shown = np.array([e.raw.box for e in self._entries.values() if e.visible and not e.in_front],
+                         np.float32).reshape(-1, 4)
         out = []
         for e in self._entries.values():
             if e.visible or e.lost_why != "look" or e.doubted is None or now - e.doubted[1] > within_s:
@@ -459,10 +463,13 @@ class Tracker:
         sure = np.array([f.box for k, f in enumerate(faces) if k in held_c or not self._unsure(f)],
                         np.float32).reshape(-1, 4)
         spots = [faces[c] for c in held_c if faces[c].kps5 is not None and not self._unsure(faces[c])]
+        likeness = {j: -1.0 if embeddings.get(j) is None else
+                    max([o.gallery.similarity(embeddings[j]) for o in lost], default=-1.0) for j in fresh}
+        sure_fresh = [j for j in fresh if faces[j].kps5 is not None and not self._unsure(faces[j])]
         out = []
         for j in fresh:
             v = embeddings.get(j)
-            best_lost = -1.0 if v is None else max([o.gallery.similarity(v) for o in lost], default=-1.0)
+            best_lost = likeness[j]
             # a box the landmarker hardly takes for a face, lying over faces tracks hold or the
             # landmarker is sure of, is a box over two of them (between two overlapping faces)
             twin = self._unsure(faces[j]) and covered_together(faces[j].box, sure) >= self.OVER_HELD
@@ -472,6 +479,11 @@ class Tracker:
             if not twin and faces[j].kps5 is not None and not self._unsure(faces[j]):
                 twin = (any(self._one_spot(faces[j], f) for f in spots)
                         and best_lost < self.rule.threshold)
+                # two fresh sure boxes on one spot (a face coming out from behind another, boxed
+                # whole and by the part that shows) are one face: the one likelier someone lost stays
+                if not twin and best_lost < self.rule.threshold:
+                    twin = any(k != j and (likeness[k], -k) > (best_lost, -j) and self._one_spot(faces[j], faces[k])
+                               for k in sure_fresh)
             if v is not None and held and not twin:
                 touching = iou_matrix(faces[j].box[None], np.array([box for _, box in held], np.float32))[0] > 0
                 for (gallery, _), touches in zip(held, touching):
