@@ -20,6 +20,10 @@
 - gallery.py: several quality-gated embeddings per person, matched by the best;
 - slots.py: the on-screen face numbers the hotkeys address.
 
+A face half behind another, boxed by the part that shows (its landmarks unsure, its box cut
+short against a face the landmarker is sure of), is shown with the box of its whole face
+(`_whole_box`), grown behind the face in front to a whole face's shape.
+
 This module holds the tracks and applies the decisions. A new track is drawn once confirmed a
 face: a detection the landmarker is sure of, a motion-blurred one clear of other faces (blur
 explains the doubt), or its second detection; until then it is followed, not drawn (a brow above
@@ -39,7 +43,7 @@ person fits even weakly.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import cv2
@@ -225,7 +229,7 @@ class Tracker:
         shown = sorted((e for e in followed if e.confirmed), key=lambda e: e.id)
         slots = self.slots.assign([e.id for e in sorted(shown, key=lambda e: e.first_seen)], self._forgotten)
         self._forgotten = set()
-        return [self._snapshot(e, slots[e.id]) for e in shown]
+        return [self._snapshot(e, slots[e.id], self._whole_box(e, shown)) for e in shown]
 
     def reset(self) -> None:
         """Forget every track (a scene cut)."""
@@ -1091,8 +1095,47 @@ class Tracker:
         return Face(box=box, score=face.score, kps5=kps, landmarks68=lm,
                     landmark_score=face.landmark_score, embedding=face.embedding)
 
-    def _snapshot(self, e: _Entry, slot: int) -> Track:
-        return Track(id=e.id, face=e.face, state=e.state, age=e.age, misses=e.misses,  # type: ignore[arg-type]
+    WHOLE_ASPECT = 1.25  # height over width of the detector's box on a whole face (1.24-1.4 on the suite's faces)
+    CUT = 0.85  # share of that shape under which a box is cut
+
+    def _whole_box(self, e: _Entry, shown: list[_Entry]) -> np.ndarray | None:
+        """The box of the whole face, for a face half behind another that the detector boxed by
+        the part that shows (its landmarks unsure, its box cut short against the face in front, a
+        face the landmarker is sure of): grown on that side to a whole face's shape, no further
+        than the front face's box (what is hidden lies behind it). None: the box is whole."""
+        if e.raw.landmarks68 is None or e.raw.landmark_score >= self.UNSURE_LANDMARKS:
+            return None
+        box = np.asarray(e.face.box, np.float32)
+        w, h = float(box[2] - box[0]), float(box[3] - box[1])
+        if w <= 0 or h <= 0:
+            return None
+        margin = self.PRESSED * face_size(box)
+        for o in shown:
+            if o is e or o.raw.landmark_score < self.UNSURE_LANDMARKS:
+                continue
+            f = np.asarray(o.face.box, np.float32)
+            if not (f[0] <= box[2] + margin and f[2] >= box[0] - margin and f[1] <= box[3] + margin
+                    and f[3] >= box[1] - margin):
+                continue  # not against this face
+            out = box.copy()
+            if h < self.CUT * self.WHOLE_ASPECT * w:  # cut above or below
+                if f[1] > box[1] + 0.5 * h:  # the face in front below: its chin is behind it
+                    out[3] = min(box[1] + self.WHOLE_ASPECT * w, max(box[3], f[3]))
+                elif f[3] < box[3] - 0.5 * h:
+                    out[1] = max(box[3] - self.WHOLE_ASPECT * w, min(box[1], f[1]))
+            elif w < self.CUT * h / self.WHOLE_ASPECT:  # cut at a side
+                if f[0] > box[0] + 0.5 * w:
+                    out[2] = min(box[0] + h / self.WHOLE_ASPECT, max(box[2], f[2]))
+                elif f[2] < box[2] - 0.5 * w:
+                    out[0] = max(box[2] - h / self.WHOLE_ASPECT, min(box[0], f[0]))
+            if not np.array_equal(out, box):
+                return out
+        return None
+
+    def _snapshot(self, e: _Entry, slot: int, whole: np.ndarray | None = None) -> Track:
+        """whole: the box of the whole face when the shown one holds only the part that shows."""
+        face = e.face if whole is None else replace(e.face, box=whole)
+        return Track(id=e.id, face=face, state=e.state, age=e.age, misses=e.misses,  # type: ignore[arg-type]
                      embedding=e.gallery.mean, reidentified=e.reidentified, slot=slot)
 
 
