@@ -314,3 +314,16 @@ def test_a_track_on_the_box_round_a_face_behind_takes_back_its_own_face_inside_i
     assert len(tracks) == 2
     assert ids_by_x(tracks, (91, 112))[112] == a.id
     assert tracker.stats.reclaimed == 1
+
+
+def test_two_fresh_sure_boxes_on_a_face_coming_back_start_one_track():
+    """A comes back from behind C, and the detector boxes it twice, both sure of their landmarks:
+    whole, and by the part that shows (a crop only 0.36 like A). The landmarks lie on one spot:
+    one face. The box likelier A takes A back; the other starts no second track on A."""
+    weak_a = (0.36 * A + 0.93 * NOISE) / np.linalg.norm(0.36 * A + 0.93 * NOISE)
+    look = {100: A, 220: C, 95: weak_a}
+    tracker = Tracker(scripted(look), recheck_s=2.0)
+    seen = two_then_gone(tracker)
+    tracks = tracker.update(IMAGE, [face(100.0), boxed((95.0, 76.0, 180.0, 156.0), 106.0), face(220.0)], 1.3)
+    assert sorted(t.id for t in tracks) == sorted(seen.values())
+    assert tracker.stats.new_tracks == 2

@@ -141,13 +141,15 @@ def takeovers(boxes_t: np.ndarray, boxes_d: np.ndarray, min_iou: float = 0.3) ->
 
 
 def duplicates(boxes: np.ndarray, detected: list[bool], first_seen: list[float],
-               iou: np.ndarray | None = None) -> list[int]:
+               iou: np.ndarray | None = None, in_front: list[bool] | None = None) -> list[int]:
     """Indices of shown tracks to end because another track has their face. Two tracks detected
     on this frame are two faces (the detector's NMS has spoken; one may be half behind the
     other), so only a track not confirmed by a detection goes: when it overlaps another by IoU
     ≥ 0.5 (of two coasting ones, the younger), or when a detected face covers most of it (a
     fragment that drifted onto, or was cut from, a face that has its own track). iou: the boxes'
-    iou_matrix with themselves, when the caller has it."""
+    iou_matrix with themselves, when the caller has it. in_front: tracks whose face was judged
+    in front of the detected face whose box covers it (the box is the face behind, or one over
+    both: neither test tells a duplicate there)."""
     iou = iou_matrix(boxes, boxes) if iou is None else iou
     dropped: set[int] = set()
     for a in range(len(boxes)):
@@ -155,7 +157,7 @@ def duplicates(boxes: np.ndarray, detected: list[bool], first_seen: list[float],
             if a in dropped or b in dropped:
                 continue
             keep, drop = sorted((a, b), key=lambda k: (not detected[k], first_seen[k]))
-            if detected[drop]:
+            if detected[drop] or (in_front and in_front[drop]):
                 continue
             if iou[a, b] >= 0.5 or (detected[keep] and covered(boxes[drop], boxes[keep][None]) >= 0.5):
                 dropped.add(drop)

@@ -6,7 +6,9 @@
 - evidence.py: a track no detection confirms is drawn only while its face is still there
   (flow inliers and patch agreement; out of frame ends it); one stopped on its patch alone,
   flow holding, is covered where flow put it until the detector has looked (`doubted`), that
-  cover moving on with it;
+  cover moving on with it; one the detector missed inside a detected face's box is hidden
+  behind it, unless it is in front (`_in_front`: its landmarks were sure, that box's are not,
+  and its patch has not changed);
 - reid.py: a face no track claimed gets a lost person's id back (by gallery; tentatively on a
   weak embedding that points at one person only, confirmed or undone on the next good crop; by
   place moments after a miss; or, tentatively, a half-seen face coming out from behind another
@@ -18,6 +20,10 @@
 - gallery.py: several quality-gated embeddings per person, matched by the best;
 - slots.py: the on-screen face numbers the hotkeys address.
 
+A face half behind another, boxed by the part that shows (its landmarks unsure, its box cut
+short against a face the landmarker is sure of), is shown with the box of its whole face
+(`_whole_box`), grown behind the face in front to a whole face's shape.
+
 This module holds the tracks and applies the decisions. A new track is drawn once confirmed a
 face: a detection the landmarker is sure of, a motion-blurred one clear of other faces (blur
 explains the doubt), or its second detection; until then it is followed, not drawn (a brow above
@@ -28,7 +34,8 @@ then periodic re-checks; what does not fit waits for the next frame. A fresh det
 clearly the person of a track motion gave another face takes that track back (`_reclaim`); one
 that is surely the person of a track whose detection it overlaps is a second box on that face
 and starts no track (`_not_twice`), as does a sure box whose landmarks lie on a held sure box's
-(`_one_spot`: one face boxed twice); so does a box the landmarker hardly takes for a face lying
+(`_one_spot`: one face boxed twice; of two fresh sure boxes on one spot, the one less like anyone
+lost); so does a box the landmarker hardly takes for a face lying
 over faces tracks hold (one box over two overlapping faces), and a track motion gave such a box
 takes back a surer box its person fits even weakly, as a track motion gave the box round a face
 behind its own takes back the sure box inside it that is surely its person. A box the landmarker
@@ -41,7 +48,7 @@ Until confirmed, the face stage covers a followed track with the fallback under 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import cv2
@@ -106,6 +113,7 @@ class _Entry:
     slid: bool = False  # fast, matched by motion to a box over two faces since its last good crop: re-checked on the next
     learnt_fast: bool = False  # its gallery holds a crop learnt while the face moved fast (smeared, even where the gate passes it)
     blur_lost: bool = False  # taken back tentatively after its motion blur lost it, known by smeared crops (learnt_fast)
+    in_front: bool = False  # missed by the detector's last run inside a detected face's box, but in front of it (_in_front)
 
     def restart_smoothing(self) -> None:
         for f in (self.kps_filter, self.box_filter, self.lm_filter):
@@ -227,7 +235,7 @@ class Tracker:
         shown = sorted((e for e in followed if e.confirmed), key=lambda e: e.id)
         slots = self.slots.assign([e.id for e in sorted(shown, key=lambda e: e.first_seen)], self._forgotten)
         self._forgotten = set()
-        return [self._snapshot(e, slots[e.id]) for e in shown]
+        return [self._snapshot(e, slots[e.id], self._whole_box(e, shown)) for e in shown]
 
     def reset(self) -> None:
         """Forget every track (a scene cut)."""
@@ -299,7 +307,10 @@ class Tracker:
         left and whose flow followed the background is covered there for that one frame. A frame later
         the cover has moved on at the face's velocity, and none is drawn once that is mostly out of
         the frame (a face going out whose look failed on its way: the cover would sit on the edge)."""
-        shown = np.array([e.raw.box for e in self._entries.values() if e.visible], np.float32).reshape(-1, 4)
+        # a face kept in front of the box over it is no face here (the cover spares its swap): the
+        # face behind it, whose look failed as it went behind, is covered
+        shown = np.array([e.raw.box for e in self._entries.values() if e.visible and not e.in_front],
+                         np.float32).reshape(-1, 4)
         out = []
         for e in self._entries.values():
             if e.visible or e.lost_why != "look" or e.doubted is None or now - e.doubted[1] > within_s:
@@ -445,10 +456,9 @@ class Tracker:
         self._learn(image, looks, faces, on_track, embeddings, now)
 
         taken = {e.id for e in revived.values()}
-        detected = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
         for e in unmatched:
             if e.id not in taken and e.visible:
-                self._missed(e, predicted[e.id], detected, pyramid, gray.shape, now)
+                self._missed(e, predicted[e.id], faces, pyramid, gray.shape, now)
 
     def _confirm_smeared(self, looks: list[CropLook], faces: list[Face], on_track: list[tuple[_Entry, int]]) -> None:
         """A detection whose landmarks are unsure but whose crop is motion-blurred, clear of every
@@ -519,10 +529,13 @@ class Tracker:
         sure = np.array([f.box for k, f in enumerate(faces) if k in held_c or not self._unsure(f)],
                         np.float32).reshape(-1, 4)
         spots = [faces[c] for c in held_c if faces[c].kps5 is not None and not self._unsure(faces[c])]
+        likeness = {j: -1.0 if embeddings.get(j) is None else
+                    max([o.gallery.similarity(embeddings[j]) for o in lost], default=-1.0) for j in fresh}
+        sure_fresh = [j for j in fresh if faces[j].kps5 is not None and not self._unsure(faces[j])]
         out = []
         for j in fresh:
             v = embeddings.get(j)
-            best_lost = -1.0 if v is None else max([o.gallery.similarity(v) for o in lost], default=-1.0)
+            best_lost = likeness[j]
             # a box the landmarker hardly takes for a face, lying over faces tracks hold or the
             # landmarker is sure of, is a box over two of them (between two overlapping faces)
             twin = self._unsure(faces[j]) and covered_together(faces[j].box, sure) >= self.OVER_HELD
@@ -532,6 +545,11 @@ class Tracker:
             if not twin and faces[j].kps5 is not None and not self._unsure(faces[j]):
                 twin = (any(self._one_spot(faces[j], f) for f in spots)
                         and best_lost < self.rule.threshold)
+                # two fresh sure boxes on one spot (a face coming out from behind another, boxed
+                # whole and by the part that shows) are one face: the one likelier someone lost stays
+                if not twin and best_lost < self.rule.threshold:
+                    twin = any(k != j and (likeness[k], -k) > (best_lost, -j) and self._one_spot(faces[j], faces[k])
+                               for k in sure_fresh)
             if v is not None and held and not twin:
                 touching = iou_matrix(faces[j].box[None], np.array([box for _, box in held], np.float32))[0] > 0
                 for (gallery, _), touches in zip(held, touching):
@@ -624,21 +642,46 @@ class Tracker:
             self.stats.takeovers += 1
         return pairs
 
-    def _missed(self, e: _Entry, prediction: tuple[Face | None, int], detected: np.ndarray,
+    def _missed(self, e: _Entry, prediction: tuple[Face | None, int], faces: list[Face],
                 pyramid: list[np.ndarray] | None, shape: tuple[int, ...], now: float) -> None:
-        """A track the detector did not find on this frame: hidden, ended, or coasting on evidence."""
+        """A track the detector did not find on this frame (`faces`: what it found): hidden,
+        ended, or coasting on evidence."""
         e.misses += 1
         moved = prediction[0]
-        if moved is not None and covered(moved.box, detected) >= self.occlusion:
+        detected = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
+        cover = covered(moved.box, detected) if moved is not None else 0.0
+        # a face in front of the detected face whose box holds it is not hidden: it coasts
+        e.in_front = cover >= self.occlusion and self._in_front(e, moved, faces, pyramid)
+        if cover >= self.occlusion and not e.in_front:
             self._lose(e, now)  # hidden behind a detected face: wait for re-identification
             e.lost_why = "occluded"
             self.stats.hidden["occluded"] += 1
-        elif moved is not None and e.hits < 2 and e.reidentified == 0 and covered(moved.box, detected) >= 0.15:
+        elif e.hits < 2 and e.reidentified == 0 and cover >= 0.15 and not e.in_front:
             # seen once, then missed right against a detected face: a fragment of that face
             # (its brow above an occluder), not a second person
             self._stop(e, "unconfirmed", now)
         else:
             self._coast(e, prediction, pyramid, shape, now)
+
+    FRONT_LOOK = 0.98  # least patch agreement of a covered face taken to be in front (a face 36 % visible: up to 0.98)
+    FRONT_MARGIN = 0.4  # landmark score by which a face in front is surer than every box over it
+
+    def _in_front(self, e: _Entry, moved: Face, faces: list[Face], pyramid: list[np.ndarray] | None) -> bool:
+        """A missed track inside a detected face's box is in front of that face, not behind it,
+        when its face is seen whole while that one is not: of two overlapping faces the landmarker
+        is sure of the one in front (its last detection, 0.9-1.0) and unsure of the one behind
+        (0.0-0.5: its box, over both, holds a face partly covered), and the front face's patch
+        still agrees with its last detected look. A face gone behind has a box of its own the
+        landmarker was unsure of (0.0-0.1), or a patch that changed. Kept, it coasts on its
+        evidence; stopped as occluded, the detector's next box on it went to the face behind."""
+        if pyramid is None or e.reference is None:
+            return False
+        over = [f.landmark_score for f in faces if covered(moved.box, np.asarray(f.box, np.float32)[None]) > 0.05]
+        own = e.raw.landmark_score
+        if not over or own < self.UNSURE_LANDMARKS or max(over) > own - self.FRONT_MARGIN:
+            return False
+        look = agreement(e.reference, face_patch(pyramid, moved.box))
+        return look is not None and look >= self.FRONT_LOOK
 
     def _reidentify(self, candidates: list[_Entry], faces: list[Face], fresh: list[int],
                     embeddings: dict[int, np.ndarray], now: float,
@@ -922,7 +965,7 @@ class Tracker:
         boxes = np.array([e.raw.box for e in shown], np.float32)
         iou = iou_matrix(boxes, boxes)
         for k in association.duplicates(boxes, [e.state == "detected" for e in shown], [e.first_seen for e in shown],
-                                        iou):
+                                        iou, [e.in_front for e in shown]):
             self._lose(shown[k], shown[k].last_seen)
             self.stats.duplicates += 1
         touching = iou > 0
@@ -935,6 +978,7 @@ class Tracker:
     def _match(self, e: _Entry, face: Face, pyramid: list[np.ndarray] | None, now: float) -> None:
         face = self._unsmeared(e, face, now)
         self._follow(e, face, now)
+        e.in_front = False
         e.raw = face
         if face.landmarks68 is None or face.landmark_score >= self.UNSURE_LANDMARKS:  # no landmarker: nothing to doubt
             e.sure_before = (e.detected_box, e.detected_at, e.detected_velocity)
@@ -1139,8 +1183,47 @@ class Tracker:
         return Face(box=box, score=face.score, kps5=kps, landmarks68=lm,
                     landmark_score=face.landmark_score, embedding=face.embedding)
 
-    def _snapshot(self, e: _Entry, slot: int) -> Track:
-        return Track(id=e.id, face=e.face, state=e.state, age=e.age, misses=e.misses,  # type: ignore[arg-type]
+    WHOLE_ASPECT = 1.25  # height over width of the detector's box on a whole face (1.24-1.4 on the suite's faces)
+    CUT = 0.85  # share of that shape under which a box is cut
+
+    def _whole_box(self, e: _Entry, shown: list[_Entry]) -> np.ndarray | None:
+        """The box of the whole face, for a face half behind another that the detector boxed by
+        the part that shows (its landmarks unsure, its box cut short against the face in front, a
+        face the landmarker is sure of): grown on that side to a whole face's shape, no further
+        than the front face's box (what is hidden lies behind it). None: the box is whole."""
+        if e.raw.landmarks68 is None or e.raw.landmark_score >= self.UNSURE_LANDMARKS:
+            return None
+        box = np.asarray(e.face.box, np.float32)
+        w, h = float(box[2] - box[0]), float(box[3] - box[1])
+        if w <= 0 or h <= 0:
+            return None
+        margin = self.PRESSED * face_size(box)
+        for o in shown:
+            if o is e or o.raw.landmark_score < self.UNSURE_LANDMARKS:
+                continue
+            f = np.asarray(o.face.box, np.float32)
+            if not (f[0] <= box[2] + margin and f[2] >= box[0] - margin and f[1] <= box[3] + margin
+                    and f[3] >= box[1] - margin):
+                continue  # not against this face
+            out = box.copy()
+            if h < self.CUT * self.WHOLE_ASPECT * w:  # cut above or below
+                if f[1] > box[1] + 0.5 * h:  # the face in front below: its chin is behind it
+                    out[3] = min(box[1] + self.WHOLE_ASPECT * w, max(box[3], f[3]))
+                elif f[3] < box[3] - 0.5 * h:
+                    out[1] = max(box[3] - self.WHOLE_ASPECT * w, min(box[1], f[1]))
+            elif w < self.CUT * h / self.WHOLE_ASPECT:  # cut at a side
+                if f[0] > box[0] + 0.5 * w:
+                    out[2] = min(box[0] + h / self.WHOLE_ASPECT, max(box[2], f[2]))
+                elif f[2] < box[2] - 0.5 * w:
+                    out[0] = max(box[2] - h / self.WHOLE_ASPECT, min(box[0], f[0]))
+            if not np.array_equal(out, box):
+                return out
+        return None
+
+    def _snapshot(self, e: _Entry, slot: int, whole: np.ndarray | None = None) -> Track:
+        """whole: the box of the whole face when the shown one holds only the part that shows."""
+        face = e.face if whole is None else replace(e.face, box=whole)
+        return Track(id=e.id, face=face, state=e.state, age=e.age, misses=e.misses,  # type: ignore[arg-type]
                      embedding=e.gallery.mean, reidentified=e.reidentified, slot=slot)
 
 
