@@ -46,7 +46,7 @@ from bridge.track import association, reid
 from bridge.track.association import FORBIDDEN, Gates, covered, covered_together, face_size
 from bridge.track.evidence import Evidence, agreement, face_patch, inside_fraction
 from bridge.track.flow import KeypointFlow, warp_face
-from bridge.track.gallery import CropLook, Gallery, normalise
+from bridge.track.gallery import MAX_SMEAR, CropLook, Gallery, normalise
 from bridge.faces.boxes import iou_matrix
 from bridge.track.reid import ReidRule
 from bridge.track.slots import FaceSlots
@@ -399,7 +399,9 @@ class Tracker:
         for e, j in on_track:
             if not e.confirmed:
                 others = np.delete(boxes, j, axis=0)
-                if looks[j].fault(others, self.CLEAR_OF) == "blurred":
+                # smeared by its length alone, it measured sharp: no doubt for blur to explain (a box
+                # along a fast face's trail, twice its size, is found once)
+                if looks[j].fault(others, self.CLEAR_OF) == "blurred" and not looks[j].smeared:
                     e.confirmed = True
 
     def _reclaim(self, image: np.ndarray, looks: list[CropLook], visible: list[_Entry], pairs: list[tuple[int, int]],
@@ -671,6 +673,9 @@ class Tracker:
             return
         placed = {e.id for e, _ in on_track}
         why = self._crop_faults(looks, faces, [j for _, j in on_track], placed)
+        for e, j in on_track:  # a smear longer than the face moved in a frame is its picture's own look (a still face)
+            if why[j] == "blurred" and looks[j].smeared and not self._smearing(e):
+                why[j] = None
         good = {j: w is None for j, w in why.items()}
         # a crop another face covers is not learnt, but it still tells a lost person back (the
         # re-check's threshold and margin guard it)
@@ -949,6 +954,12 @@ class Tracker:
         """Moving fast enough for motion blur to explain a flow failure (a still face whose flow
         fails was covered or left: no guessing)."""
         return float(np.linalg.norm(e.velocity)) / 30.0 >= self.FAST * face_size(e.raw.box)
+
+    def _smearing(self, e: _Entry) -> bool:
+        """Moving fast enough (face sizes a frame) to be smeared as far as the gallery's gate allows
+        (gallery.MAX_SMEAR: the shutter is open a frame at most)."""
+        return float(np.linalg.norm(e.velocity)) / 30.0 >= MAX_SMEAR * max(float(e.raw.box[2] - e.raw.box[0]),
+                                                                           float(e.raw.box[3] - e.raw.box[1]))
 
     def _drift(self, e: _Entry, now: float) -> np.ndarray:
         """How far `e` moved since last seen at its velocity (constant velocity, at most AHEAD_S)."""
