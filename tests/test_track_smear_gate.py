@@ -106,3 +106,30 @@ def test_a_still_face_whose_picture_reads_as_smeared_is_learnt(smeared_scene):
     """The same picture standing still: a smear longer than the face moved in a frame is its
     picture's own look (a striped collar, a face soft one way), and its crops are learnt."""
     assert _gallery_after(smeared_scene, 0.0) >= 2
+
+
+def test_a_still_face_has_its_smear_read_only_where_it_can_change_something(smeared_scene, monkeypatch):
+    """The smear's length costs more than the rest of the gate: the tracker reads it only for a
+    face moving far enough a frame to be smeared that far (Tracker._smearing), or where motion
+    decides for a fast track (Tracker._pair), or for a fresh detection (someone back?); the still
+    face's crops are learnt without it, after its first frame."""
+    from bridge.track.gallery import CropLook
+
+    reads: list[int] = []
+    read = CropLook._smeared_long
+
+    def counted(self):  # type: ignore[no-untyped-def]
+        reads.append(1)
+        return read(self)
+
+    monkeypatch.setattr(CropLook, "_smeared_long", counted)
+    assert _gallery_after(smeared_scene, 0.0) >= 2
+    assert len(reads) == 1, "only the first frame's fresh detection (of 10 frames)"
+    reads.clear()
+    assert _gallery_after(smeared_scene, 0.2 * HEIGHT) == 1
+    assert reads, "a fast face's crops are asked for their smear"
+    image, box, kps = smeared_scene
+    look = CropLook(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), _face(box, kps))
+    reads.clear()
+    assert look.rough() is None and reads == []
+    assert look.fault() == "blurred" and look.smeared and len(reads) == 1

@@ -81,10 +81,26 @@ class CropLook:
             self.cut = "partial"  # cut by the frame's edge (walking in or out): half a face embeds like nobody
         self._own: str | None = None
         self._read = False
-        self.smeared = False  # "blurred" by its smear's length alone (it measured sharp): see MAX_SMEAR
+        self._smeared: bool | None = None  # read on first asking (the smear costs more than the rest)
+
+    @property
+    def smeared(self) -> bool:
+        """Whether it is "blurred" by its smear's length alone (it measured sharp): see MAX_SMEAR. Read from the
+        picture on first asking only: the tracker asks where the answer can change what it does."""
+        if self._smeared is None:
+            if not self._read:
+                self._own, self._read = self._own_fault(), True
+            self._smeared = self._own is None and self._smeared_long()
+        return self._smeared
 
     def fault(self, others: np.ndarray | None = None, max_covered: float = 0.2) -> str | None:
         """crop_quality's answer with `others` as the other faces on the frame."""
+        why = self.rough(others, max_covered)
+        return "blurred" if why is None and self.smeared else why
+
+    def rough(self, others: np.ndarray | None = None, max_covered: float = 0.2) -> str | None:
+        """`fault`'s answer with the smear's length not asked: None for a crop that measured sharp
+        however far it is smeared (`smeared` tells that)."""
         if self.cut is not None:
             return self.cut
         if others is not None and len(others):
@@ -98,7 +114,8 @@ class CropLook:
         return self._own
 
     def _own_fault(self) -> str | None:
-        """The crop's own faults, the other faces aside: turned away, too small inside, blurred."""
+        """The crop's own faults, the other faces aside: turned away, too small inside, blurred
+        (its smear's length aside: `smeared`)."""
         face, gray = self.face, self.gray
         x0, y0, x1, y1 = self.box
         h, w = gray.shape[:2]
@@ -121,10 +138,7 @@ class CropLook:
         if std < 1.0:
             return "blurred"
         sharpness = float(np.abs(cv2.Laplacian(patch, cv2.CV_32F)).mean()) / std
-        if sharpness < self.min_sharpness:
-            return "blurred"
-        self.smeared = self._smeared_long()
-        return "blurred" if self.smeared else None
+        return "blurred" if sharpness < self.min_sharpness else None
 
     def _smeared_long(self) -> bool:
         """Smeared one way by more than `max_smear` face sizes: read on the box and a margin around
