@@ -82,7 +82,9 @@ def _smeared(image: np.ndarray, face: Face) -> bool:
     offset = np.float32([rx0, ry0])
     local = replace(face, box=(face.box - np.tile(offset, 2)).astype(np.float32),
                     kps5=(np.asarray(face.kps5, np.float32) - offset), landmarks68=None)
-    if not (crop_quality(gray, local) == "blurred" and smeared_one_way(gray, local.box)):
+    # soft by the sharpness test: a crop called blurred by its smear's length alone (gallery.MAX_SMEAR)
+    # measured sharp, and deblurring a still face that reads as smeared would spoil it
+    if not (crop_quality(gray, local, max_smear=0.0) == "blurred" and smeared_one_way(gray, local.box)):
         return False
     margin = EDGE_MARGIN * max(x1 - x0, y1 - y0)
     by_side, by_top = min(x0, w - x1) <= margin, min(y0, h - y1) <= margin

@@ -58,7 +58,7 @@ from bridge.track import association, reid
 from bridge.track.association import FORBIDDEN, Gates, covered, covered_together, face_size
 from bridge.track.evidence import Evidence, agreement, face_patch, inside_fraction
 from bridge.track.flow import KeypointFlow, warp_face
-from bridge.track.gallery import CropLook, Gallery, normalise
+from bridge.track.gallery import MAX_SMEAR, CropLook, Gallery, normalise
 from bridge.faces.boxes import iou_matrix
 from bridge.track.reid import ReidRule
 from bridge.track.slots import FaceSlots
@@ -136,6 +136,21 @@ class TrackerStats:
     duplicates: int = 0  # second tracks on one face, ended
     reclaimed: int = 0  # tracks that took their own face back from a fresh detection (appearance over motion)
     hidden: Counter = field(default_factory=Counter)  # coasting tracks stopped, by reason
+
+
+class _Blurred:
+    """The detections whose crop is blurred or turned away (CropLook.fault), each asked on
+    demand: a crop that measured sharp has its smear read only when its answer is wanted."""
+
+    def __init__(self, looks: list[CropLook]) -> None:
+        self.looks = looks
+
+    def __contains__(self, j: object) -> bool:
+        return (isinstance(j, (int, np.integer)) and 0 <= int(j) < len(self.looks)
+                and self.looks[int(j)].fault() in ("blurred", "profile"))
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return (j for j in range(len(self.looks)) if j in self)
 
 
 class Tracker:
@@ -420,7 +435,7 @@ class Tracker:
         # landmarker hardly takes for a face (one box over two overlapping faces), embeds like
         # nobody: appearance must not veto the match motion makes
         looks = [CropLook(gray, f) for f in faces]  # each crop read once, asked about against others below
-        blurred = {j for j, look in enumerate(looks) if look.fault() in ("blurred", "profile")}
+        blurred = _Blurred(looks)
         merged = {j for j, f in enumerate(faces) if self._unsure(f)}
         pairs = self._pair(image, visible, [predicted[e.id][0] or self._shifted(e, now) for e in visible], faces,
                            embeddings, blurred, merged)
@@ -433,7 +448,7 @@ class Tracker:
         if self.embed is not None:
             # under the budget, crops another face covers go last: they embed like nobody (or like
             # the face in front), while a clear crop can name a person back
-            covered_by = self._crop_faults(looks, faces, fresh, {e.id for e in visible})
+            covered_by = self._crop_faults(looks, faces, fresh, {e.id for e in visible}, rough=True)
             embeddings.update(self._embed(image, faces, sorted((j for j in fresh if j not in embeddings),
                                                                key=lambda j: covered_by[j] == "covered")))
             pairs, fresh = self._reclaim(image, looks, visible, pairs, fresh, faces, embeddings)
@@ -468,7 +483,9 @@ class Tracker:
         for e, j in on_track:
             if not e.confirmed:
                 others = np.delete(boxes, j, axis=0)
-                if looks[j].fault(others, self.CLEAR_OF) == "blurred":
+                # smeared by its length alone, it measured sharp: no doubt for blur to explain (a box
+                # along a fast face's trail, twice its size, is found once; its smear is not read)
+                if looks[j].rough(others, self.CLEAR_OF) == "blurred":
                     e.confirmed = True
 
     def _reclaim(self, image: np.ndarray, looks: list[CropLook], visible: list[_Entry], pairs: list[tuple[int, int]],
@@ -593,13 +610,15 @@ class Tracker:
         return np.array([f.box for f in faces] + unplaced, np.float32).reshape(-1, 4)
 
     def _crop_faults(self, looks: list[CropLook], faces: list[Face], idx: list[int], placed: set[int],
-                     max_covered: float = 0.2) -> dict[int, str | None]:
+                     max_covered: float = 0.2, rough: bool = False) -> dict[int, str | None]:
         """Why each of faces[idx] is not a crop worth learning from (gallery.crop_quality), with the
         other detections and the shown tracks no detection placed (`placed`: their ids) as faces
         that may cover it (more than `max_covered` of it): a face half behind an undetected one
-        embeds like neither."""
+        embeds like neither. rough: the smear's length not asked (CropLook.rough)."""
         boxes = self._face_boxes(faces, placed)
         rows = np.arange(len(boxes))
+        if rough:
+            return {j: looks[j].rough(boxes[rows != j], max_covered) for j in idx}
         return {j: looks[j].fault(boxes[rows != j], max_covered) for j in idx}
 
     def _pair(self, image: np.ndarray, visible: list[_Entry], predictions: list[Face], faces: list[Face],
@@ -624,7 +643,8 @@ class Tracker:
             # lighting change, or two big faces overlapping, makes poor crops too, and there
             # appearance must still tell who is who
             fast = [i for i, e in enumerate(visible) if self._fast(e)]
-            similarity[np.ix_(fast, sorted(blurred))] = np.nan
+            if fast:  # the crops' smears are read only then
+                similarity[np.ix_(fast, sorted(blurred))] = np.nan
             similarity[:, sorted(merged)] = np.nan
             similarity[settled] = np.nan  # embedded all the same: what the gallery learns stays as it was
             cost = association.add_appearance(cost, similarity, unsure, self.gates)
@@ -635,7 +655,7 @@ class Tracker:
         for a, b in association.takeovers(np.array([predictions[i].box for i in loose_t], np.float32).reshape(-1, 4),
                                           np.array([faces[j].box for j in loose_d], np.float32).reshape(-1, 4)):
             e, j = visible[loose_t[a]], loose_d[b]
-            if (j in embeddings and j not in merged and (j not in blurred or not self._fast(e)) and not e.gallery.empty
+            if (j in embeddings and j not in merged and (not self._fast(e) or j not in blurred) and not e.gallery.empty
                     and e.gallery.similarity(embeddings[j]) < self.gates.appearance_gate):
                 continue  # someone else stepped in front of it
             pairs.append((loose_t[a], j))
@@ -775,7 +795,11 @@ class Tracker:
         if self.embed is None:
             return
         placed = {e.id for e, _ in on_track}
-        why = self._crop_faults(looks, faces, [j for _, j in on_track], placed)
+        why = self._crop_faults(looks, faces, [j for _, j in on_track], placed, rough=True)
+        for e, j in on_track:  # a smear longer than the face moved in a frame is its picture's own look (a still
+            # face): read only for a face moving that fast
+            if why[j] is None and self._smearing(e) and looks[j].smeared:
+                why[j] = "blurred"
         good = {j: w is None for j, w in why.items()}
         # a crop another face covers is not learnt, but it still tells a lost person back (the
         # re-check's threshold and margin guard it)
@@ -800,7 +824,7 @@ class Tracker:
             self._swap_people(checked[a][0], checked[b][0])
         # a tentative revival is judged only on a crop that touches no other face: a face still
         # partly behind another embeds like nobody (0.0-0.2 to its own person) on crops the gate passes
-        touching = self._crop_faults(looks, faces, [j for e, j in on_track if e.tentative], placed, 0.0)
+        touching = self._crop_faults(looks, faces, [j for e, j in on_track if e.tentative], placed, 0.0, rough=True)
         for e, j in on_track:
             if j in embeddings and e.id in self._entries and e.visible:
                 apart = not e.tentative or touching.get(j) != "covered"
@@ -1081,6 +1105,12 @@ class Tracker:
         """Moving fast enough for motion blur to explain a flow failure (a still face whose flow
         fails was covered or left: no guessing)."""
         return float(np.linalg.norm(e.velocity)) / 30.0 >= self.FAST * face_size(e.raw.box)
+
+    def _smearing(self, e: _Entry) -> bool:
+        """Moving fast enough (face sizes a frame) to be smeared as far as the gallery's gate allows
+        (gallery.MAX_SMEAR: the shutter is open a frame at most)."""
+        return float(np.linalg.norm(e.velocity)) / 30.0 >= MAX_SMEAR * max(float(e.raw.box[2] - e.raw.box[0]),
+                                                                           float(e.raw.box[3] - e.raw.box[1]))
 
     def _drift(self, e: _Entry, now: float) -> np.ndarray:
         """How far `e` moved since last seen at its velocity (constant velocity, at most AHEAD_S)."""
