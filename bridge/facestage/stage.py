@@ -256,9 +256,6 @@ class FaceStage:
         if self.cover:  # a face whose look went odd while its flow held: covered until the detector looks
             covered = {h.id for h in hidden}
             hidden += [t for t in self.tracker.doubted(now) if t.id not in covered]
-            # a face found once that the landmarker doubted (cut by the edge, coming out from
-            # behind another) is followed but not yet drawn: covered under its own id meanwhile
-            hidden += self.tracker.unconfirmed(now)
         times.track += (time.perf_counter() - started) * 1e3
         started = time.perf_counter()  # the chase runs the detector: detection time, not tracking
         chased = self.chase.cover(image, analysed.grey, self.tracker.smeared(now), shown + hidden, now) if self.chase else []

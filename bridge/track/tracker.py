@@ -41,8 +41,6 @@ takes back a surer box its person fits even weakly, as a track motion gave the b
 behind its own takes back the sure box inside it that is surely its person. A box the landmarker
 doubts, far bigger than the face was when last surely seen, is the face smeared by its motion: the
 track takes its centre at the face's sure size (`_unsmeared`).
-Until confirmed, the face stage covers a followed track with the fallback under its id
-(`unconfirmed`: a face cut by the edge coming in, found once with the landmarker unsure).
 """
 
 from __future__ import annotations
@@ -338,57 +336,6 @@ class Tracker:
                 out.append(Track(id=e.id, face=Face(box=box, score=e.raw.score), state="fallback", misses=e.misses,
                                  embedding=e.gallery.mean, reidentified=e.reidentified))
         return out
-
-    FRAGMENT_TOUCH = 0.15  # share of an unconfirmed box a shown face's box may cover and it still be covered
-    FACE_ASPECT = 0.8  # a whole face box's width over its height (the CPU detector's: 0.7-0.9)
-    AT_EDGE = 4  # px from the frame's edge within which a box's side is the edge cutting it
-
-    def unconfirmed(self, now: float) -> list[Track]:
-        """Followed tracks not yet confirmed a face (found once, the landmarker unsure: a face cut
-        by the frame's edge, half behind another, turned), where they are: the face stage covers
-        them with the fallback under their own id until confirmed, so the first frames of a face
-        coming in are not on air raw (a confirmed track goes on under that id). Not one lying
-        against a shown face (a fragment of it: a brow above an occluder, `_missed`), or touching
-        the box of a face stopped behind another within HIDDEN_S (the part of a face wedged
-        between faces that shows: a box on a third of it, beside the face's true box), nor one
-        mostly out of the frame: the detector's box stops at the edge, so a box the edge cuts is
-        judged, and drawn, on the whole face it is part of (a sliver of a chin going out at the
-        bottom would be covered on the background)."""
-        shown = np.array([e.raw.box for e in self._entries.values() if e.visible and e.confirmed],
-                         np.float32).reshape(-1, 4)
-        behind = np.array([e.raw.box for e in self._entries.values() if not e.visible and e.lost_why == "occluded"
-                           and now - e.last_seen <= self.HIDDEN_S], np.float32).reshape(-1, 4)
-        out = []
-        for e in self._entries.values():
-            if not e.visible or e.confirmed:
-                continue
-            box = np.asarray(e.raw.box, np.float32)
-            if self._shape is not None and inside_fraction(self._whole(box), self._shape) < self.evidence.min_inside:
-                continue
-            if covered(box, shown) >= self.FRAGMENT_TOUCH or covered(box, behind) > 0:
-                continue  # a part of a face in front, or of one hidden behind a face, that shows
-            # drawn on the whole face the edge cuts (the detector boxes only the part inside)
-            out.append(Track(id=e.id, face=Face(box=self._whole(box), score=e.raw.score), state="fallback",
-                             misses=e.misses, embedding=e.gallery.mean, reidentified=e.reidentified))
-        return out
-
-    def _whole(self, box: np.ndarray) -> np.ndarray:
-        """`box` grown past each frame edge it reaches (AT_EDGE) to a whole face's proportions (FACE_ASPECT)."""
-        if self._shape is None:
-            return box
-        h, w = self._shape[:2]
-        x0, y0, x1, y1 = (float(v) for v in box)
-        tall, wide = max(y1 - y0, (x1 - x0) / self.FACE_ASPECT), max(x1 - x0, (y1 - y0) * self.FACE_ASPECT)
-        at = self.AT_EDGE  # the detector's box of a cut face stops a few px short of the edge
-        if y0 <= at:
-            y0 = y1 - tall
-        elif y1 >= h - at:
-            y1 = y0 + tall
-        if x0 <= at:
-            x0 = x1 - wide
-        elif x1 >= w - at:
-            x1 = x0 + wide
-        return np.float32([x0, y0, x1, y1])
 
     def smeared(self, now: float, recent_s: float = 0.2) -> list[tuple[int, np.ndarray, np.ndarray, float]]:
         """(id, box moved on by its velocity, velocity px/s, when last seen) of each confirmed track
