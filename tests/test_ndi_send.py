@@ -40,6 +40,7 @@ def test_a_sender_loads_its_conversion_before_its_first_frame(group_photo: np.nd
     import numba.core.dispatcher
 
     sender = NdiSender(unique_name("fb-send-warm"))
+    sender.warming.join(60)  # aside, so that start-up never waits for a cold compile
     compiled: list[str] = []
     inner = numba.core.dispatcher.Dispatcher._compile_for_args
 

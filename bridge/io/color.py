@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numba
 import numpy as np
@@ -126,6 +128,15 @@ def warm_up() -> None:
     first call a kernel took 0.02-1.5 s (busy 2-core machine), and in the send thread that
     stalled the first frames out while the pipeline dropped the ones behind them."""
     uyvy_to_bgr(bgr_to_uyvy(np.zeros((1, 2, 3), np.uint8)))
+
+
+def warm_up_aside() -> threading.Thread:
+    """warm_up on a thread of its own, started now: with numba's cache empty (a fresh install)
+    the compile takes seconds, and the bridge must not wait for it to start its HTTP API; a frame
+    converted meanwhile waits on numba's compile lock, as it did before."""
+    thread = threading.Thread(target=warm_up, name="uyvy-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def bgrx_to_bgr(bgrx: np.ndarray) -> np.ndarray:

@@ -157,8 +157,8 @@ class NdiReceiver:
         self._recv = ndi.recv_create_v3(settings)
         if self._recv is None:
             raise NdiError("cannot create an NDI receiver")
-        if color_format == "uyvy":
-            color.warm_up()  # the conversion's kernel, here rather than on the first frame in
+        # the conversion's kernel, now rather than on the first frame in
+        self.warming = color.warm_up_aside() if color_format == "uyvy" else None
         self._connected_to: str | None = None
         self._lost = False
         self._last_video = 0.0
@@ -357,7 +357,7 @@ class NdiSender:
         self._pictures: list[np.ndarray | None] = [None, None]
         self._turn = 0
         self.frames_sent = 0
-        color.warm_up()  # the conversion's kernel, here rather than on the first frame out
+        self.warming = color.warm_up_aside()  # the conversion's kernel, now rather than on the first frame out
 
         self.full_name = str(ndi.send_get_source_name(self._send).ndi_name)  # "HOST (name)", as receivers see it
 
