@@ -13,22 +13,13 @@ from bridge.track.gallery import crop_quality
 from bridge.track.sharpen import embed_sharpened
 from bridge.track.tracker import embed_with
 from bridge.types import Face
-from tests.suite_clips import PEOPLE, photo
+from tests.suite_clips import PEOPLE
+from tests.track_scenes import person_scene
 
 
 @pytest.fixture(scope="module")
 def recogniser(models_dir):
     return Recogniser(models_dir / "fr_feature.onnx")
-
-
-def _scene(person, height=130.0, border=200):
-    """The person's photo scaled so the face is `height` px tall, padded; (image, box, kps5)."""
-    image = photo(person.photo)
-    box, kps = np.float32(person.box), np.float32(person.kps5)
-    scale = height / (box[3] - box[1])
-    image = cv2.copyMakeBorder(cv2.resize(image, None, fx=scale, fy=scale), border, border, border, border,
-                               cv2.BORDER_REPLICATE)
-    return image, box * scale + border, kps * scale + border
 
 
 def _face(box, kps):
@@ -42,11 +33,11 @@ def test_a_smeared_face_embeds_closer_to_its_person_deblurred(recogniser):
     plain_embed, sharp_embed = embed_with(recogniser), embed_sharpened(recogniser)
     sharp = {}
     for k, person in enumerate(PEOPLE):
-        image, box, kps = _scene(person)
+        image, box, kps = person_scene(person)
         sharp[k] = plain_embed(image, [_face(box, kps)])[0]
     rose, apart_before, apart_after, judged = 0, 0, 0, 0
     for k, person in enumerate(PEOPLE):
-        image, box, kps = _scene(person)
+        image, box, kps = person_scene(person)
         degrees = 30.0 * k
         smeared = cv2.filter2D(image, -1, line_kernel(20 * math.cos(math.radians(degrees)), 20 * math.sin(math.radians(degrees))))
         if crop_quality(cv2.cvtColor(smeared, cv2.COLOR_BGR2GRAY), _face(box, kps), max_smear=0.0) != "blurred":
@@ -65,7 +56,7 @@ def test_a_smeared_face_embeds_closer_to_its_person_deblurred(recogniser):
 
 def test_a_sharp_face_is_embedded_as_it_is(recogniser):
     """Not blurred: the same embedding as the plain recogniser's (deblurring a sharp face loses detail)."""
-    image, box, kps = _scene(PEOPLE[0])
+    image, box, kps = person_scene(PEOPLE[0])
     faces = [_face(box, kps)]
     assert crop_quality(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), faces[0]) is None
     plain = embed_with(recogniser)(image, [_face(box, kps)])[0]
@@ -77,7 +68,7 @@ def test_a_sharp_face_is_embedded_as_it_is(recogniser):
 def test_faces_come_back_in_order_with_blurred_and_sharp_mixed(recogniser):
     """One call with a sharp and a smeared face: one embedding each, in the faces' order, each as
     a call with that face alone gives."""
-    image, box, kps = _scene(PEOPLE[0])
+    image, box, kps = person_scene(PEOPLE[0])
     canvas = np.vstack([image, cv2.filter2D(image, -1, line_kernel(20, 0))])
     drop = np.float32([0, image.shape[0]])
     top, below = _face(box, kps), _face(box + np.tile(drop, 2), kps + drop)
@@ -94,7 +85,7 @@ def test_faces_come_back_in_order_with_blurred_and_sharp_mixed(recogniser):
 def _cut_at_top(person, dx, dy):
     """The person smeared (dx, dy) with the face's top fifth out of the frame and the box of
     what shows a few pixels in, as the detector gives it: (image, box, kps5)."""
-    image, box, kps = _scene(person)
+    image, box, kps = person_scene(person)
     smeared = cv2.filter2D(image, -1, line_kernel(dx, dy))
     cut = int(box[1] + 0.2 * (box[3] - box[1]))
     shift = np.float32([0, cut])

@@ -14,19 +14,10 @@ from bridge.faces.deblur import line_kernel
 from bridge.track.gallery import crop_quality, normalise
 from bridge.track.tracker import Tracker
 from bridge.types import Face
-from tests.suite_clips import PEOPLE, photo
+from tests.suite_clips import PEOPLE
+from tests.track_scenes import person_scene
 
 HEIGHT = 130.0  # face px tall, about the fast clips' (80-180)
-
-
-def _scene(person, border=200):
-    """The person's photo scaled so the face is HEIGHT px tall, padded; (image, box, kps5)."""
-    image = photo(person.photo)
-    box, kps = np.float32(person.box), np.float32(person.kps5)
-    scale = HEIGHT / (box[3] - box[1])
-    image = cv2.copyMakeBorder(cv2.resize(image, None, fx=scale, fy=scale), border, border, border, border,
-                               cv2.BORDER_REPLICATE)
-    return image, box * scale + border, kps * scale + border
 
 
 def _face(box, kps) -> Face:
@@ -45,7 +36,7 @@ def test_a_face_smeared_sideways_is_no_crop_to_learn_from_though_it_measures_sha
     horizontal edges); each person still is a crop worth learning from."""
     passed_sharpness = 0
     for person in PEOPLE:
-        image, box, kps = _scene(person)
+        image, box, kps = person_scene(person, HEIGHT)
         assert crop_quality(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), _face(box, kps)) is None
         for share in (0.15, 0.25):
             gray = cv2.cvtColor(_smeared(image, share), cv2.COLOR_BGR2GRAY)
@@ -57,7 +48,7 @@ def test_a_face_smeared_sideways_is_no_crop_to_learn_from_though_it_measures_sha
 def test_a_short_smear_is_judged_by_the_sharpness_test_alone():
     """A smear of 0.03 face sizes (a face moving slowly): the gate says what the sharpness test says."""
     for person in PEOPLE:
-        image, box, kps = _scene(person)
+        image, box, kps = person_scene(person, HEIGHT)
         gray = cv2.cvtColor(_smeared(image, 0.03), cv2.COLOR_BGR2GRAY)
         assert crop_quality(gray, _face(box, kps)) == crop_quality(gray, _face(box, kps), max_smear=0.0)
 
@@ -65,7 +56,7 @@ def test_a_short_smear_is_judged_by_the_sharpness_test_alone():
 @pytest.fixture(scope="module")
 def smeared_scene():
     """Person 6 smeared sideways by a quarter of its face: the sharpness test passes it."""
-    image, box, kps = _scene(PEOPLE[6])
+    image, box, kps = person_scene(PEOPLE[6], HEIGHT)
     image = _smeared(image, 0.25)
     gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     assert crop_quality(gray, _face(box, kps), max_smear=0.0) is None

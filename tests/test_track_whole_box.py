@@ -2,29 +2,17 @@
 on screen is the whole face's: grown, on the side of the face in front, to a whole face's shape,
 no further than that face's box. A face seen whole, or one with no face against it, keeps its box."""
 
-import cv2
 import numpy as np
 
 from bridge.track.tracker import Tracker
 from bridge.types import Face
+from tests.track_scenes import boxed_face, textured
 
-
-def picture() -> np.ndarray:
-    rng = np.random.default_rng(0)
-    small = rng.integers(0, 255, (80, 107, 3), dtype=np.uint8)
-    return cv2.GaussianBlur(cv2.resize(small, (320, 240), interpolation=cv2.INTER_NEAREST), (0, 0), 1.0)
-
-
-IMAGE = picture()
+IMAGE = textured()
 
 
 def face(box: tuple[float, float, float, float], landmarks: float) -> Face:
-    x0, y0, x1, y1 = box
-    w, h = x1 - x0, y1 - y0
-    kps = np.array([[x0 + 0.3 * w, y0 + 0.4 * h], [x0 + 0.7 * w, y0 + 0.4 * h], [x0 + 0.5 * w, y0 + 0.6 * h],
-                    [x0 + 0.35 * w, y0 + 0.8 * h], [x0 + 0.65 * w, y0 + 0.8 * h]], np.float32)
-    outline = np.stack([np.linspace(x0, x1, 68), np.linspace(y0, y1, 68)], axis=1).astype(np.float32)
-    return Face(box=np.array(box, np.float32), score=0.9, kps5=kps, landmarks68=outline, landmark_score=landmarks)
+    return boxed_face(box, landmarks, outline=True)
 
 
 BEHIND = (100.0, 40.0, 170.0, 95.0)  # the top of a face: 70 px wide, only 55 px of it shows
