@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from bridge.track.smooth import OneEuroFilter
 
@@ -32,17 +33,19 @@ def test_reset_forgets_the_old_position():
     assert np.allclose(out, 200.0)
 
 
-def test_filters_smoothed_together_give_the_numbers_each_gives_alone():
-    """A face's box corners, keypoints and landmarks filtered in one pass (smooth_together) come
-    out exactly as three filters apart, through restarts, a part missing for a while, a repeated
-    timestamp and a change of shape."""
+@pytest.mark.parametrize("jump", [0.1, 0.0])
+def test_filters_smoothed_together_give_the_numbers_each_gives_alone(jump):
+    """A face's box corners, keypoints and landmarks filtered in one pass (smooth_together, its
+    compiled step) come out exactly as three filters apart (numpy's array expressions), through
+    restarts, a part missing for a while, a repeated timestamp and a change of shape; with and
+    without the jump rule."""
     import numpy as np
 
     from bridge.track.smooth import OneEuroFilter, smooth_together
 
     rng = np.random.default_rng(4)
-    apart = [OneEuroFilter(0.5, 2.0) for _ in range(3)]
-    joined = [OneEuroFilter(0.5, 2.0) for _ in range(3)]
+    apart = [OneEuroFilter(0.5, 2.0, jump=jump) for _ in range(3)]
+    joined = [OneEuroFilter(0.5, 2.0, jump=jump) for _ in range(3)]
     walk = [rng.normal(0, 2, (120, n, 2)).cumsum(axis=0).astype(np.float32) + 300 for n in (2, 5, 68)]
     t, passes = 0.0, 0
     for i in range(120):

@@ -61,6 +61,7 @@ from bridge.faces.boxes import iou_matrix
 from bridge.track.reid import ReidRule
 from bridge.track.slots import FaceSlots
 from bridge.track.smooth import OneEuroFilter, smooth_together
+from bridge.track.smooth import warm_up as warm_smoothing
 from bridge.types import Face, Track
 
 EmbedFn = Callable[[np.ndarray, list[Face]], list[np.ndarray]]
@@ -197,6 +198,7 @@ class Tracker:
         self.evidence = evidence or Evidence()
         self.min_cutoff, self.beta = min_cutoff, beta
         self.flow = flow or KeypointFlow()
+        warm_smoothing()  # its compiled step, before the first frame rather than on it
         self.slots = FaceSlots()
         self.stats = TrackerStats()
         self._entries: dict[int, _Entry] = {}
