@@ -1,10 +1,13 @@
 """A fast track that motion held on one box over two faces can slide onto the other face (a blurred
 pair on the suite's fast clips: the box over both, then the other face's own box, all by motion).
-The first clear crop after such a box re-checks whose face it holds: unlike the track and like one
-lost person only, it is that person's face (scripted recogniser, as tests/test_track_switch_rules.py)."""
+The clear crops after such a box re-check whose face it holds, up to the first good one: unlike the
+track and like one lost person only, it is that person's face, and the track that slid is not hidden
+on it (scripted recogniser, as tests/test_track_switch_rules.py)."""
 
+import cv2
 import numpy as np
 
+from bridge.track.gallery import crop_quality
 from bridge.track.tracker import Tracker
 from bridge.types import Face
 from tests.test_track_switch_rules import A, C, IMAGE, NOISE, face, ids_by_x, scripted, two_then_gone
@@ -81,3 +84,30 @@ def test_a_still_face_taken_back_on_a_weak_embedding_is_undone_on_a_weak_good_cr
     seen, tracks, tracker = _weak_return(1.0)
     assert len(tracks) == 1 and tracks[0].id not in seen.values()
     assert sorted(tracker.lost_ids) == sorted(seen.values())
+
+
+C_FAINT = (0.28 * C + np.sqrt(1 - 0.28 ** 2) * NOISE).astype(np.float32)  # C's face smeared: 0.28 like C (too weak)
+
+
+def _smeared_at(x0: int, x1: int) -> np.ndarray:
+    """IMAGE with the columns x0..x1 smeared sideways (a face there is blurred, not sharp)."""
+    out = IMAGE.copy()
+    out[:, x0:x1] = cv2.blur(IMAGE, (31, 1))[:, x0:x1]
+    return out
+
+
+def test_a_track_that_slid_is_re_checked_until_its_first_good_crop() -> None:
+    """The first crop after the box over two faces is still smeared (0.28 like C: too weak to
+    move the id); the re-check waits for the first crop the gate passes, which is C's (0.36):
+    fast-3, a face coming out from behind a fast one kept the other person's id for 60 frames."""
+    tracker = Tracker(scripted({100: A, 220: C, 125: A, 155: NOISE, 195: C_FAINT, 200: C_WEAK}), recheck_s=2.0)
+    smeared = _smeared_at(180, 280)
+    assert crop_quality(cv2.cvtColor(smeared, cv2.COLOR_BGR2GRAY), face(195.0)) == "blurred"
+    seen = two_then_gone(tracker)
+    tracker.update(IMAGE, [face(100.0)], 0.4)
+    tracker.update(IMAGE, [face(125.0)], 0.45)
+    tracker.update(IMAGE, [merged(155.0)], 0.5)
+    assert [t.id for t in tracker.update(smeared, [face(195.0)], 0.55)] == [seen[100]], "too weak to tell yet"
+    assert [t.id for t in tracker.update(IMAGE, [face(200.0)], 0.6)] == [seen[220]], "the good crop: C's face"
+    assert tracker.lost_ids == [seen[100]]
+    assert tracker.hidden(0.6) == [], "A's own face went on: not hidden on C's"

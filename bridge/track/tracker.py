@@ -109,7 +109,7 @@ class _Entry:
     doubted: tuple[np.ndarray, float] | None = None  # (box, when) flow last put it at, its look disagreeing
     sure_centres: list[tuple[float, np.ndarray]] = field(default_factory=list)  # (time, box centre) of recent sure detections
     pressed: bool = False  # every crop its gallery learnt showed its face pressed against another's (see _pressed)
-    slid: bool = False  # fast, matched by motion to a box over two faces since its last good crop: re-checked on the next
+    slid: bool = False  # fast, matched by motion to a box over two faces since its last good crop: re-checked until its next good crop
     learnt_fast: bool = False  # its gallery holds a crop learnt while the face moved fast (smeared, even where the gate passes it)
     blur_lost: bool = False  # taken back tentatively after its motion blur lost it, known by smeared crops (learnt_fast)
     in_front: bool = False  # missed by the detector's last run inside a detected face's box, but in front of it (_in_front)
@@ -805,7 +805,7 @@ class Tracker:
         apart: its box touches no other face's (a tentative revival is judged only then)."""
         clear = good if clear is None else clear
         crossed, slid = e.crossed, e.slid and clear
-        e.slid = e.slid and not clear
+        e.slid = e.slid and not good  # a smeared crop too weak to tell: the next one is checked too
         e.last_embedded, e.crossed = now, False
         e.embedded += 1
         lost = [o for o in self._entries.values() if not o.visible and not o.gallery.empty]
@@ -843,7 +843,9 @@ class Tracker:
         if best is None and slid:
             best = reid.slid_onto(own, sims, self.rule)
         if best is not None:
-            self._hand_over(e, lost[best], now)
+            # a fast track that slid onto this face along a box over both was last surely seen on
+            # that box: where its own face went since is not known, so it is not hidden there
+            self._hand_over(e, lost[best], now, hidden=not slid)
             e = lost[best]
             e.tentative = False
         # never learn someone else: only a clear likeness is learnt (two faces overlapping as one
@@ -869,9 +871,10 @@ class Tracker:
             else:
                 e.doubt = v
 
-    def _hand_over(self, e: _Entry, back: _Entry, now: float) -> None:
+    def _hand_over(self, e: _Entry, back: _Entry, now: float, hidden: bool = True) -> None:
         """`e`'s face is really the lost person `back`: `back` takes its place on screen. A track
-        only moments old (a newcomer whose embedding came late) is dropped, not kept as lost."""
+        only moments old (a newcomer whose embedding came late) is dropped, not kept as lost.
+        hidden: `e` may be hidden behind that face at its own last sure box (see below)."""
         self._take_face(back, e, now)
         # a newcomer's id that turned out to be `back` all along names nobody: dropped, so that its
         # few (often poor) crops do not wait as a lost "person" that other faces can match
@@ -883,7 +886,7 @@ class Tracker:
                 e.detected_box, e.detected_at, e.detected_velocity = e.sure_before
             # its own face, where it was last surely seen, lies behind the face it slid onto (one
             # box over both held it): hidden there, so what shows of it beside that face is covered
-            if e.detected_box is not None and covered(np.asarray(e.detected_box, np.float32),
+            if hidden and e.detected_box is not None and covered(np.asarray(e.detected_box, np.float32),
                                                       np.asarray(back.raw.box, np.float32)[None]) >= self.occlusion:
                 e.lost_why = "occluded"
 
