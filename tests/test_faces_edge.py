@@ -77,3 +77,14 @@ def test_only_a_low_box_at_the_edge_with_sure_landmarks_is_kept_and_one_with_uns
 def test_without_a_low_box_nothing_changes():
     faces = [_face(0.9, [0, 300, 80, 420], 0.0)]
     assert sure_at_edge(faces, (720, 1280, 3), 0.7) == (faces, [])
+
+
+def test_a_low_box_on_a_face_followed_or_just_lost_is_left_out_and_not_doubted():
+    shape = (720, 1280, 3)
+    leaving = _face(0.5, [0, 300, 80, 420], 1.0)
+    doubted_leaving = _face(0.5, [1200, 0, 1280, 100], 0.3)
+    arriving = _face(0.5, [1200, 500, 1280, 620], 1.0)
+    followed = np.array([[-40, 290, 90, 430], [1180, -20, 1290, 110]], np.float32)
+    kept, doubted = sure_at_edge([leaving, doubted_leaving, arriving], shape, 0.7, followed=followed)
+    assert kept == [arriving]
+    assert doubted == []

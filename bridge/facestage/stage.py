@@ -209,9 +209,11 @@ class FaceStage:
             faces = [f for f in self.landmarker.landmark(reads, faces) if _finite(f)]
             threshold = getattr(self.detector, "score_threshold", None)
             if threshold is not None:  # the low boxes at the frame's edge: only faces the landmarker is sure of
-                faces, doubted = sure_at_edge(faces, image.shape, threshold)
+                now = frame.received_at or time.monotonic()
+                near = np.array([t.face.box for t in shown] + [b for b, _ in self.tracker.expected(now)], np.float32)
+                faces, doubted = sure_at_edge(faces, image.shape, threshold, followed=near)
                 # one no track follows may be a face walking in, scoring higher on the next frame: look again then
-                self._doubted = _any_new(doubted, shown)
+                self._doubted = bool(doubted)
             # each trigger backs off while its runs find no new face (judged on the faces kept)
             for asked, backoff in ((edge, self._edge_backoff), (again, self._doubted_backoff)):
                 if asked:
