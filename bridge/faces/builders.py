@@ -20,7 +20,8 @@ def _tiles(profile: Profile) -> tuple[int, int]:
 def ulfd(path: Path | None, profile: Profile, sessions: SessionFactory) -> Any:
     from bridge.faces.detect import UlfdDetector
 
-    return UlfdDetector(path, score_threshold=profile.analysis.score_threshold, tiles=_tiles(profile), sessions=sessions)
+    return UlfdDetector(path, score_threshold=profile.analysis.score_threshold, tiles=_tiles(profile), sessions=sessions,
+                        edge_threshold=profile.analysis.edge_threshold)
 
 
 def blazeface(path: Path | None, profile: Profile, sessions: SessionFactory) -> Any:

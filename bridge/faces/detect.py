@@ -55,12 +55,24 @@ def to_faces(boxes: np.ndarray, scores: np.ndarray, kps: np.ndarray | None) -> l
 
 
 def _select(boxes: np.ndarray, scores: np.ndarray, kps: np.ndarray | None, score_threshold: float,
-            iou_threshold: float) -> list[Face]:
+            iou_threshold: float, edge_threshold: float | None = None, shape: tuple[int, ...] | None = None) -> list[Face]:
     keep = scores >= score_threshold
+    if edge_threshold is not None and shape is not None and edge_threshold < score_threshold:
+        # a face cut by the frame's edge scores low until it is whole: kept at the lower score,
+        # the stage then keeps it only where its landmarks are sure (bridge.faces.edge)
+        keep |= (scores >= edge_threshold) & at_frame_edge(boxes, shape)
     boxes, scores = boxes[keep], scores[keep]
     kps = kps[keep] if kps is not None else None
-    order = nms(boxes, scores, score_threshold, iou_threshold)
+    order = nms(boxes, scores, 0.0, iou_threshold)
     return to_faces(boxes[order], scores[order], None if kps is None else kps[order])
+
+
+def at_frame_edge(boxes: np.ndarray, shape: tuple[int, ...], margin: float = 0.01) -> np.ndarray:
+    """Per box (N, 4): whether it reaches within `margin` of the shorter side of the frame's border."""
+    h, w = shape[:2]
+    m = margin * min(h, w)
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    return (boxes[:, 0] <= m) | (boxes[:, 1] <= m) | (boxes[:, 2] >= w - m) | (boxes[:, 3] >= h - m)
 
 
 def _blob(image: np.ndarray, channel_order: str, mean: float, std: float, nhwc: bool = False) -> np.ndarray:
@@ -86,11 +98,13 @@ class UlfdDetector:
     """
 
     def __init__(self, model_path: str | Path, *, score_threshold: float = 0.7, iou_threshold: float = 0.4,
-                 tiles: tuple[int, int] = (1, 1), sessions: SessionFactory | None = None) -> None:
+                 tiles: tuple[int, int] = (1, 1), sessions: SessionFactory | None = None,
+                 edge_threshold: float | None = None) -> None:
         self.session, self.entry = open_model(model_path, sessions)
         self.input_name = self.session.get_inputs()[0].name
         _, _, self.height, self.width = self.session.get_inputs()[0].shape
         self.score_threshold = score_threshold
+        self.edge_threshold = edge_threshold  # least score of a box at the frame's edge (None = score_threshold)
         self.iou_threshold = iou_threshold
         self.tiles = tiles
 
@@ -100,12 +114,15 @@ class UlfdDetector:
         scores, boxes = self.session.run(None, {self.input_name: _blob(resized, "rgb", 127.0, 128.0)})
         return decode_ulfd(scores, boxes, w, h)
 
-    def detect(self, image: np.ndarray | Frame) -> list[Face]:
+    def detect(self, image: np.ndarray | Frame, *, edges: bool = False) -> list[Face]:
+        """Faces scoring score_threshold; with `edges` (a whole frame, not a crop), also boxes at
+        its edge scoring edge_threshold (bridge.faces.edge keeps those the landmarker is sure of)."""
         image = as_image(image)
         parts = [self._run(tile) + (offset,) for tile, offset in tile_image(image, self.tiles)]
         boxes = np.concatenate([b + np.tile(o, 2) for b, _, o in parts])
         scores = np.concatenate([s for _, s, _ in parts])
-        faces = _select(boxes, scores, None, self.score_threshold, self.iou_threshold)
+        faces = _select(boxes, scores, None, self.score_threshold, self.iou_threshold,
+                        self.edge_threshold if edges else None, image.shape)
         for face in faces:
             face.box = clip_box(face.box, image.shape)
         return faces

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from bridge.faces.detect import nms, tile_image
+from bridge.faces.edge import detect_frame
 from bridge.types import Face
 
 MIN_INPUT_FACE = 16  # px of the detector's input: smaller faces are mostly missed (measured on ULFD)
@@ -229,7 +230,7 @@ class FineScan:
 
     def detect(self, image: np.ndarray, plan: ScanPlan) -> list[Face]:
         """The whole frame and the planned tiles, merged into one face per face (frame pixels)."""
-        faces = list(self.detector.detect(image))  # type: ignore[attr-defined]
+        faces = list(detect_frame(self.detector, image))
         regions = self.tiles(image.shape) if plan.tiles else []
         for k in plan.tiles:
             faces += detect_region(self.detector, image, regions[k])

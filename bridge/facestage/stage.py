@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from bridge.faces.edge import detect_frame, sure_at_edge
 from bridge.faces.lookout import Expected, Lookout
 from bridge.faces.scan import FineScan, Motion, ScanPlan, input_size, smallest_seen
 from bridge.facestage.chase import SmearChase
@@ -145,6 +146,8 @@ class FaceStage:
         self.detections_on_change = 0
         self.fine_tiles = 0
         self._edge_backoff = Backoff(first=2, longest=8)  # someone walking in waits at most 8 frames
+        self._doubted = False  # the last detection left out a low box at the edge no track follows
+        self._doubted_backoff = Backoff(first=2, longest=8)
         self._tile_backoff: dict[int, Backoff] = {}
         self._last_scan = -self.SCAN_PERIOD
         self.mapping, self.swapping, self.targets = mapping, swapping, targets
@@ -181,7 +184,7 @@ class FaceStage:
         shown = self.followed  # the latest finished frame's (one frame behind when overlapped)
         moving = self.motion.update(image, np.array([t.face.box for t in shown], np.float32)) if self.motion else None
         due = self.detect_every.due(self._index)
-        edge = False
+        edge = again = False
         if not due and self.detect_on_change:
             if self.tracker.wants_detection:  # a track lost its face: look now
                 due = True
@@ -189,21 +192,32 @@ class FaceStage:
                 # something moves in at the frame's edges where no face is followed (people walk
                 # in from there): look now, not at the detector's next turn
                 due = edge = True
+            elif self._doubted and self._doubted_backoff.ready(self._index):
+                due = again = True
             self.detections_on_change += due
         if due:
             if self.scan is not None:
                 faces = self._detect_fine(image, shown, moving)
             else:
-                faces = self.detector.detect(image)
+                faces = detect_frame(self.detector, image)
             if self.lookout is not None:  # a face the tracker expects that this pass missed: look closer
                 now = frame.received_at or time.monotonic()
                 faces = self.lookout.look(image, faces, [Expected(b, s) for b, s in self.tracker.expected(now)])
-            if edge:
-                self._edge_backoff.ran(self._index, _any_new(faces, shown))
             times.detect = (time.perf_counter() - started) * 1e3
             started = time.perf_counter()
             reads = grey if grey is not None and getattr(self.landmarker, "reads_grey", False) else image
             faces = [f for f in self.landmarker.landmark(reads, faces) if _finite(f)]
+            threshold = getattr(self.detector, "score_threshold", None)
+            if threshold is not None:  # the low boxes at the frame's edge: only faces the landmarker is sure of
+                now = frame.received_at or time.monotonic()
+                near = np.array([t.face.box for t in shown] + [b for b, _ in self.tracker.expected(now)], np.float32)
+                faces, doubted = sure_at_edge(faces, image.shape, threshold, followed=near)
+                # one no track follows may be a face walking in, scoring higher on the next frame: look again then
+                self._doubted = bool(doubted)
+            # each trigger backs off while its runs find no new face (judged on the faces kept)
+            for asked, backoff in ((edge, self._edge_backoff), (again, self._doubted_backoff)):
+                if asked:
+                    backoff.ran(self._index, _any_new(faces, shown))
             times.landmarks = (time.perf_counter() - started) * 1e3
             rate = frame.frame_rate
             self.detect_every.measured(times.detect + times.landmarks, rate[1] / rate[0] if rate[0] else 1 / 30)
