@@ -40,7 +40,9 @@ over faces tracks hold (one box over two overlapping faces), and a track motion 
 takes back a surer box its person fits even weakly, as a track motion gave the box round a face
 behind its own takes back the sure box inside it that is surely its person. A box the landmarker
 doubts, far bigger than the face was when last surely seen, is the face smeared by its motion: the
-track takes its centre at the face's sure size (`_unsmeared`).
+track takes its centre at the face's sure size (`_unsmeared`). A coasting track whose flow step
+is the motion of a face its box touches, not its own course, its patch hardly agreeing, has its
+points on that face: followed on, not drawn (`_dragged`).
 """
 
 from __future__ import annotations
@@ -112,6 +114,7 @@ class _Entry:
     slid: bool = False  # fast, matched by motion to a box over two faces since its last good crop: re-checked until its next good crop
     learnt_fast: bool = False  # its gallery holds a crop learnt while the face moved fast (smeared, even where the gate passes it)
     blur_lost: bool = False  # taken back tentatively after its motion blur lost it, known by smeared crops (learnt_fast)
+    dragged: bool = False  # coasting, its flow points on the face its box touches, its own face gone (_dragged): not drawn
     in_front: bool = False  # missed by the detector's last run inside a detected face's box, but in front of it (_in_front)
 
     def restart_smoothing(self) -> None:
@@ -247,7 +250,7 @@ class Tracker:
                         if e.visible and pyramid is not None else None)
         # followed, but drawn only once confirmed a face: a brow above an occluding face, a blurred
         # box half on the background, are found once or twice with no face in their landmarks
-        shown = sorted((e for e in followed if e.confirmed), key=lambda e: e.id)
+        shown = sorted((e for e in followed if e.confirmed and not e.dragged), key=lambda e: e.id)
         slots = self.slots.assign([e.id for e in sorted(shown, key=lambda e: e.first_seen)], self._forgotten)
         self._forgotten = set()
         return [self._snapshot(e, slots[e.id], self._whole_box(e, shown)) for e in shown]
@@ -954,7 +957,7 @@ class Tracker:
     def _match(self, e: _Entry, face: Face, pyramid: list[np.ndarray] | None, now: float) -> None:
         face = self._unsmeared(e, face, now)
         self._follow(e, face, now)
-        e.in_front = False
+        e.in_front = e.dragged = False
         e.raw = face
         if face.landmarks68 is None or face.landmark_score >= self.UNSURE_LANDMARKS:  # no landmarker: nothing to doubt
             e.sure_before = (e.detected_box, e.detected_at, e.detected_velocity)
@@ -1019,6 +1022,8 @@ class Tracker:
             if why == "look" and not guessed and e.confirmed and e.misses == 0:
                 e.doubted = (moved.box, now)
             return
+        # followed on (the detector's next box of its face can still be paired with it), not drawn
+        e.dragged = not guessed and self._dragged(e, moved, look, now)
         self._follow(e, moved, now)
         e.guessed = e.guessed + 1 if guessed else 0
         e.raw = moved
@@ -1026,6 +1031,27 @@ class Tracker:
         e.state = "coasting"
         e.age += 1
         e.last_seen = now
+
+    DRAGGED_LOOK = 0.7  # patch agreement under which a coasting face moving as the face it touches is that face
+    DRAG_TOL = 0.06  # face sizes a frame within which its flow's step is the other face's motion
+
+    def _dragged(self, e: _Entry, moved: Face, look: float | None, now: float) -> bool:
+        """`e`'s flow points slid onto a shown face its box touches, its own face gone behind it:
+        its step is that face's motion, not the course it was on (once dragged, until detected
+        again, it stays so while its step is that face's), and its patch hardly agrees with its
+        last look (a coasting face seen whole agrees 0.9-1.0; one dragged along by the face in
+        front, 0.57). Drawn on, its swap lies on the edge of the face in front, where no face is.
+        Two faces keeping still side by side move alike: neither is dragged."""
+        dt = now - e.last_seen
+        if look is None or look >= self.DRAGGED_LOOK or dt <= 0:
+            return False
+        box = np.asarray(moved.box, np.float32)
+        step = ((box[:2] + box[2:]) - (e.raw.box[:2] + e.raw.box[2:])) / 2 / np.float32(dt)
+        tol = self.DRAG_TOL * face_size(box) / dt
+        return any(float(np.linalg.norm(step - o.velocity)) <= tol
+                   and (e.dragged or float(np.linalg.norm(e.velocity - o.velocity)) > tol)
+                   for o in self._entries.values()
+                   if o is not e and o.visible and covered(box, np.asarray(o.raw.box, np.float32)[None]) > 0)
 
     HIDDEN_DRIFT = 0.3  # face sizes a hidden face may have gone (at its last sure velocity) and still be covered there
     SURE_BASELINE_S = 0.4  # the span a hidden face's last velocity is read over (see _sure_velocity)
