@@ -1026,6 +1026,7 @@ class Tracker:
         e.last_seen = now
 
     FLOW_BEHIND = 0.3  # share of a track's box another followed face's covers for its failed flow to be that face over it
+    FLOW_BEHIND_SPEED = 1.0  # face sizes a second (last sure velocity) over which such a face is crossing behind, not stopping
 
     def _flow_lost(self, e: _Entry) -> str:
         """Why `e`, whose flow failed, stops: "occluded" when another followed face's box covers much
@@ -1033,6 +1034,9 @@ class Tracker:
         beside that face is covered like a face the detector lost behind another), else "flow"."""
         if self._fast(e):
             return "flow"  # a fast face's failed flow is its motion blur's (chased as smeared)
+        if e.detected_box is None or (float(np.linalg.norm(e.detected_velocity))
+                                      > self.FLOW_BEHIND_SPEED * face_size(np.asarray(e.detected_box, np.float32))):
+            return "flow"  # crossing behind it: gone on from its last sure box within a frame or two
         others = np.array([o.raw.box for o in self._entries.values() if o.visible and o is not e],
                           np.float32).reshape(-1, 4)
         return "occluded" if covered(np.asarray(e.raw.box, np.float32), others) >= self.FLOW_BEHIND else "flow"
