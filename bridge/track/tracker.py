@@ -8,8 +8,7 @@
   flow holding, is covered where flow put it until the detector has looked (`doubted`), that
   cover moving on with it; one the detector missed inside a detected face's box is hidden
   behind it, unless it is in front (`_in_front`: its landmarks were sure, that box's are not,
-  and its patch has not changed); so is a slow one whose flow failed under another followed
-  face's box (`_flow_lost`: that face slid over it and took its points);
+  and its patch has not changed);
 - reid.py: a face no track claimed gets a lost person's id back (by gallery; tentatively on a
   weak embedding that points at one person only, confirmed or undone on the next good crop; by
   place moments after a miss; or, tentatively, a half-seen face coming out from behind another
@@ -1010,7 +1009,7 @@ class Tracker:
             # flow failed; a fast face (motion blur) is still drawn where its velocity says, for a
             # frame or two, while its face patch agrees: the real face is not shown on a blur
             if e.guessed >= self.MAX_GUESSED or not self._fast(e):
-                self._stop(e, self._flow_lost(e), now)
+                self._stop(e, "flow", now)
                 return
             moved, inliers = self._shifted(e, now), None
         if now - e.last_detected > self.max_coast_s:
@@ -1018,8 +1017,6 @@ class Tracker:
             return
         look = agreement(e.reference, face_patch(pyramid, moved.box)) if pyramid is not None else None
         why = self.evidence.why_not(inliers, look, moved.box, shape)
-        if why == "flow":
-            why = self._flow_lost(e)
         if why is not None:
             self._stop(e, why, now)
             if why == "look" and not guessed and e.confirmed and e.misses == 0:
@@ -1055,22 +1052,6 @@ class Tracker:
                    and (e.dragged or float(np.linalg.norm(e.velocity - o.velocity)) > tol)
                    for o in self._entries.values()
                    if o is not e and o.visible and covered(box, np.asarray(o.raw.box, np.float32)[None]) > 0)
-
-    FLOW_BEHIND = 0.3  # share of a track's box another followed face's covers for its failed flow to be that face over it
-    FLOW_BEHIND_SPEED = 1.0  # face sizes a second (last sure velocity) over which such a face is crossing behind, not stopping
-
-    def _flow_lost(self, e: _Entry) -> str:
-        """Why `e`, whose flow failed, stops: "occluded" when another followed face's box covers much
-        of it (that face slid over it and took its points: it is behind there, and what shows of it
-        beside that face is covered like a face the detector lost behind another), else "flow"."""
-        if self._fast(e):
-            return "flow"  # a fast face's failed flow is its motion blur's (chased as smeared)
-        if e.detected_box is None or (float(np.linalg.norm(e.detected_velocity))
-                                      > self.FLOW_BEHIND_SPEED * face_size(np.asarray(e.detected_box, np.float32))):
-            return "flow"  # crossing behind it: gone on from its last sure box within a frame or two
-        others = np.array([o.raw.box for o in self._entries.values() if o.visible and o is not e],
-                          np.float32).reshape(-1, 4)
-        return "occluded" if covered(np.asarray(e.raw.box, np.float32), others) >= self.FLOW_BEHIND else "flow"
 
     HIDDEN_DRIFT = 0.3  # face sizes a hidden face may have gone (at its last sure velocity) and still be covered there
     SURE_BASELINE_S = 0.4  # the span a hidden face's last velocity is read over (see _sure_velocity)
