@@ -146,8 +146,8 @@ def test_a_detector_returning_nan_boxes_or_junk_shapes_does_not_crash_the_stage(
     real = stage.detector.detect
     junk = {"n": 0}
 
-    def garbage(image: np.ndarray) -> Any:
-        faces = real(image)
+    def garbage(image: np.ndarray, **kwargs: Any) -> Any:  # kwargs: the whole frame's edges=True
+        faces = real(image, **kwargs)
         junk["n"] += 1
         for face in faces:
             if junk["n"] % 2:
