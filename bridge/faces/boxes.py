@@ -1,4 +1,5 @@
-"""Face boxes compared: IoU between every box of two sets (association, scoring, the look-again crops)."""
+"""Face boxes compared: IoU between every box of two sets (association, scoring, the look-again crops),
+and whose centre lies in which box."""
 
 from __future__ import annotations
 
@@ -20,3 +21,12 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     union = area_a[:, None] + area_b[None, :] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def centres_inside(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per box of `a` (N, 4): whether its centre lies in any box of `b` (M, 4), edges included."""
+    a = np.asarray(a, np.float32).reshape(-1, 4)
+    b = np.asarray(b, np.float32).reshape(-1, 4)
+    cx, cy = (a[:, 0] + a[:, 2]) / 2, (a[:, 1] + a[:, 3]) / 2
+    return ((cx[:, None] >= b[None, :, 0]) & (cx[:, None] <= b[None, :, 2])
+            & (cy[:, None] >= b[None, :, 1]) & (cy[:, None] <= b[None, :, 3])).any(axis=1)

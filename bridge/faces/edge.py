@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bridge.faces.boxes import centres_inside
 from bridge.faces.detect import at_frame_edge
 from bridge.types import Face
 
@@ -33,12 +34,8 @@ def sure_at_edge(faces: list[Face], shape: tuple[int, ...], threshold: float, su
         return faces, []
     boxes = np.array([f.box for f in faces], np.float32)
     edge = at_frame_edge(boxes, shape)
-    if followed is not None and len(followed):
-        b = np.asarray(followed, np.float32).reshape(-1, 4)
-        cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
-        inside = ((cx[:, None] >= b[None, :, 0]) & (cx[:, None] <= b[None, :, 2])
-                  & (cy[:, None] >= b[None, :, 1]) & (cy[:, None] <= b[None, :, 3])).any(axis=1)
-        edge = edge & ~inside
+    if followed is not None:
+        edge = edge & ~centres_inside(boxes, followed)
     kept = [f for f, lo, e in zip(faces, low, edge) if not lo or (e and f.landmark_score >= sure)]
     doubted = [f for f, lo, e in zip(faces, low, edge) if lo and e and f.landmark_score < sure]
     return kept, doubted

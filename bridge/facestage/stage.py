@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
+from bridge.faces.boxes import centres_inside
 from bridge.faces.edge import detect_frame, sure_at_edge
 from bridge.faces.lookout import Expected, Lookout
 from bridge.faces.scan import FineScan, Motion, ScanPlan, input_size, smallest_seen
@@ -200,17 +201,16 @@ class FaceStage:
                 faces = self._detect_fine(image, shown, moving)
             else:
                 faces = detect_frame(self.detector, image)
+            expected = self.tracker.expected(frame.received_at or time.monotonic())
             if self.lookout is not None:  # a face the tracker expects that this pass missed: look closer
-                now = frame.received_at or time.monotonic()
-                faces = self.lookout.look(image, faces, [Expected(b, s) for b, s in self.tracker.expected(now)])
+                faces = self.lookout.look(image, faces, [Expected(b, s) for b, s in expected])
             times.detect = (time.perf_counter() - started) * 1e3
             started = time.perf_counter()
             reads = grey if grey is not None and getattr(self.landmarker, "reads_grey", False) else image
             faces = [f for f in self.landmarker.landmark(reads, faces) if _finite(f)]
             threshold = getattr(self.detector, "score_threshold", None)
             if threshold is not None:  # the low boxes at the frame's edge: only faces the landmarker is sure of
-                now = frame.received_at or time.monotonic()
-                near = np.array([t.face.box for t in shown] + [b for b, _ in self.tracker.expected(now)], np.float32)
+                near = np.array([t.face.box for t in shown] + [b for b, _ in expected], np.float32)
                 faces, doubted = sure_at_edge(faces, image.shape, threshold, followed=near)
                 # one no track follows may be a face walking in, scoring higher on the next frame: look again then
                 self._doubted = bool(doubted)
@@ -367,9 +367,7 @@ class FaceStage:
 
 def _any_new(faces: list[Face], shown: list[Track]) -> bool:
     """Whether a detected face is one no shown track covers (its centre in none of their boxes)."""
-    boxes = [t.face.box for t in shown]
-    return any(not any(b[0] <= (f.box[0] + f.box[2]) / 2 <= b[2] and b[1] <= (f.box[1] + f.box[3]) / 2 <= b[3]
-                       for b in boxes) for f in faces)
+    return bool(faces) and not centres_inside(np.array([f.box for f in faces]), np.array([t.face.box for t in shown])).all()
 
 
 def _finite(face: Face) -> bool:

@@ -88,9 +88,7 @@ class CropLook:
         """Whether it is "blurred" by its smear's length alone (it measured sharp): see MAX_SMEAR. Read from the
         picture on first asking only: the tracker asks where the answer can change what it does."""
         if self._smeared is None:
-            if not self._read:
-                self._own, self._read = self._own_fault(), True
-            self._smeared = self._own is None and self._smeared_long()
+            self._smeared = self._own_read() is None and self._smeared_long()
         return self._smeared
 
     def fault(self, others: np.ndarray | None = None, max_covered: float = 0.2) -> str | None:
@@ -109,6 +107,10 @@ class CropLook:
             iy = np.maximum(np.minimum(y1, others[:, 3]) - np.maximum(y0, others[:, 1]), 0)
             if float((ix * iy).max()) > max_covered * max(1.0, (x1 - x0) * (y1 - y0)):
                 return "covered"
+        return self._own_read()
+
+    def _own_read(self) -> str | None:
+        """_own_fault, read on first asking only."""
         if not self._read:
             self._own, self._read = self._own_fault(), True
         return self._own

@@ -569,9 +569,8 @@ class Tracker:
         embeds like neither. rough: the smear's length not asked (CropLook.rough)."""
         boxes = self._face_boxes(faces, placed)
         rows = np.arange(len(boxes))
-        if rough:
-            return {j: looks[j].rough(boxes[rows != j], max_covered) for j in idx}
-        return {j: looks[j].fault(boxes[rows != j], max_covered) for j in idx}
+        ask = CropLook.rough if rough else CropLook.fault
+        return {j: ask(looks[j], boxes[rows != j], max_covered) for j in idx}
 
     def _pair(self, image: np.ndarray, visible: list[_Entry], predictions: list[Face], faces: list[Face],
               embeddings: dict[int, np.ndarray], blurred: set[int] = frozenset(),  # type: ignore[assignment]
