@@ -8,7 +8,8 @@
 - evidence.py: a track no detection confirms is drawn only while its face is still there
   (flow inliers and patch agreement; out of frame ends it);
 - occlusion.py: faces behind, half behind or smeared (covers where a face is hidden or
-  doubted, a face in front, the whole box of a half-seen face, smeared boxes, dragged points);
+  doubted, a face in front, the whole box of a half-seen face or of one cut by the frame's
+  edge, smeared boxes, dragged points);
 - identity.py: who each face is (revivals, learning within the embedding budget, re-checks,
   hand-overs), on the rules of reid.py;
 - gallery.py: several quality-gated embeddings per person, matched by the best;
@@ -184,7 +185,7 @@ class Tracker(Pairing, Occlusion, Identity):
         shown = sorted((e for e in followed if e.confirmed and not e.dragged), key=lambda e: e.id)
         slots = self.slots.assign([e.id for e in sorted(shown, key=lambda e: e.first_seen)], self._forgotten)
         self._forgotten = set()
-        return [self._snapshot(e, slots[e.id], self._whole_box(e, shown)) for e in shown]
+        return [self._snapshot(e, slots[e.id], self._whole(e, shown)) for e in shown]
 
     def reset(self) -> None:
         """Forget every track (a scene cut)."""
@@ -499,6 +500,12 @@ class Tracker(Pairing, Occlusion, Identity):
         lm = None if face.landmarks68 is None else next(done)
         return Face(box=box, score=face.score, kps5=kps, landmarks68=lm,
                     landmark_score=face.landmark_score, embedding=face.embedding)
+
+    def _whole(self, e: Entry, shown: list[Entry]) -> np.ndarray | None:
+        """The box of `e`'s whole face where the shown one holds the part that shows (half behind
+        another face, or cut by the frame's edge); None: its box is whole."""
+        whole = self._whole_box(e, shown)
+        return whole if whole is not None else self._past_edge(e)
 
     def _snapshot(self, e: Entry, slot: int, whole: np.ndarray | None = None) -> Track:
         """whole: the box of the whole face when the shown one holds only the part that shows."""
