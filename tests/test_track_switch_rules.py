@@ -327,3 +327,30 @@ def test_two_fresh_sure_boxes_on_a_face_coming_back_start_one_track():
     tracks = tracker.update(IMAGE, [face(100.0), boxed((95.0, 76.0, 180.0, 156.0), 106.0), face(220.0)], 1.3)
     assert sorted(t.id for t in tracks) == sorted(seen.values())
     assert tracker.stats.new_tracks == 2
+
+
+def test_a_face_coming_out_is_placed_where_its_track_was_lost_not_where_its_velocity_led():
+    """A box the face in front was eating into slides as it shrinks: a still face's track is lost
+    "moving", and moved on by that velocity its box lies on the other lost face's place. The face
+    coming out there, half behind a stranger, is the one lost there (occlude_face-0: the drift made
+    a tie and both faces got new ids, four ID switches)."""
+    look = {40: A, 200: B, 160: B, 120: B, 60: NOISE, 110: C}
+    tracker = Tracker(scripted(look), recheck_s=2.0)
+    for t, x in ((0.0, 200.0), (0.05, 160.0), (0.1, 120.0)):  # B seems to slide left at 800 px/s
+        seen = ids_by_x(tracker.update(IMAGE, [face(40.0), face(x)], t), xs=(40, 120, 160, 200))
+    assert tracker.update(GONE, None, 0.15) == []
+    tracks = ids_by_x(tracker.update(IMAGE, [face(60.0), face(110.0)], 1.0), xs=(60, 110))
+    assert tracks[60] == seen[40]
+
+
+def test_a_fragment_coming_out_does_not_take_the_track_lost_close_by():
+    """A brow above the face in front is boxed small both ways (the part that shows of a face half
+    behind another spans it one way): it is no face coming out, and taken back on it the track
+    coasts there as a ghost while the face itself, found a frame later, gets a new id."""
+    look = {100: A, 220: C, 200: NOISE}
+    tracker = Tracker(scripted(look), recheck_s=2.0)
+    seen = two_then_gone(tracker)
+    brow = Face(box=np.float32([200, 60, 230, 90]), score=0.7,
+                kps5=np.array([[205, 70], [225, 70], [215, 78], [207, 85], [223, 85]], np.float32), landmark_score=0.0)
+    tracks = tracker.update(IMAGE, [brow, face(220.0)], 1.3)
+    assert seen[100] not in [t.id for t in tracks] and seen[100] in tracker.lost_ids
