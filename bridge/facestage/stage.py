@@ -207,6 +207,9 @@ class FaceStage:
             times.detect = (time.perf_counter() - started) * 1e3
             started = time.perf_counter()
             reads = grey if grey is not None and getattr(self.landmarker, "reads_grey", False) else image
+            # junk from a detector (NaN, inverted, off the frame, absurdly large) never reaches the
+            # landmarker: OpenCV 5's warpAffine crashes the process on such a crop's matrix
+            faces = [f for f in faces if _finite(f) and _on_frame(f.box, image.shape)]
             faces = [f for f in self.landmarker.landmark(reads, faces) if _finite(f)]
             threshold = getattr(self.detector, "score_threshold", None)
             if threshold is not None:  # the low boxes at the frame's edge: only faces the landmarker is sure of
@@ -368,6 +371,13 @@ class FaceStage:
 def _any_new(faces: list[Face], shown: list[Track]) -> bool:
     """Whether a detected face is one no shown track covers (its centre in none of their boxes)."""
     return bool(faces) and not centres_inside(np.array([f.box for f in faces]), np.array([t.face.box for t in shown])).all()
+
+
+def _on_frame(box: np.ndarray, shape: tuple[int, ...]) -> bool:
+    """The box overlaps the frame and is no bigger than a few frames (a face can run past the edge)."""
+    h, w = shape[:2]
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return x1 > 0 and y1 > 0 and x0 < w and y0 < h and max(x1 - x0, y1 - y0) <= 4 * max(h, w)
 
 
 def _finite(face: Face) -> bool:
