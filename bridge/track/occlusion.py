@@ -203,6 +203,15 @@ class Occlusion:
     WHOLE_ASPECT = 1.25  # height over width of the detector's box on a whole face (1.24-1.4 on the suite's faces)
     CUT = 0.85  # share of that shape under which a box is cut
 
+    def _cut_way(self, w: float, h: float) -> str | None:
+        """Which way a w×h box falls short of a whole face's shape: "height" (cut above or below,
+        its width whole), "width" (cut at a side, its height whole), or None (whole)."""
+        if h < self.CUT * self.WHOLE_ASPECT * w:
+            return "height"
+        if w < self.CUT * h / self.WHOLE_ASPECT:
+            return "width"
+        return None
+
     def _whole_box(self, e: Entry, shown: list[Entry]) -> np.ndarray | None:
         """The box of the whole face, for a face half behind another that the detector boxed by
         the part that shows (its landmarks unsure, its box cut short against the face in front, a
@@ -214,6 +223,7 @@ class Occlusion:
         w, h = float(box[2] - box[0]), float(box[3] - box[1])
         if w <= 0 or h <= 0:
             return None
+        cut = self._cut_way(w, h)
         margin = self.PRESSED * face_size(box)
         for o in shown:
             if o is e or o.raw.landmark_score < self.UNSURE_LANDMARKS:
@@ -223,12 +233,12 @@ class Occlusion:
                     and f[3] >= box[1] - margin):
                 continue  # not against this face
             out = box.copy()
-            if h < self.CUT * self.WHOLE_ASPECT * w:  # cut above or below
+            if cut == "height":
                 if f[1] > box[1] + 0.5 * h:  # the face in front below: its chin is behind it
                     out[3] = min(box[1] + self.WHOLE_ASPECT * w, max(box[3], f[3]))
                 elif f[3] < box[3] - 0.5 * h:
                     out[1] = max(box[3] - self.WHOLE_ASPECT * w, min(box[1], f[1]))
-            elif w < self.CUT * h / self.WHOLE_ASPECT:  # cut at a side
+            elif cut == "width":
                 if f[0] > box[0] + 0.5 * w:
                     out[2] = min(box[0] + h / self.WHOLE_ASPECT, max(box[2], f[2]))
                 elif f[2] < box[2] - 0.5 * w:
@@ -255,12 +265,13 @@ class Occlusion:
         height, width = self._shape[:2]
         m = self.BORDER * min(height, width)
         out = box.copy()
-        if h < self.CUT * self.WHOLE_ASPECT * w:  # cut above or below: its width is whole
+        cut = self._cut_way(w, h)
+        if cut == "height":
             if box[1] <= m:
                 out[1] = box[3] - self.WHOLE_ASPECT * w
             elif box[3] >= height - m:
                 out[3] = box[1] + self.WHOLE_ASPECT * w
-        elif w < self.CUT * h / self.WHOLE_ASPECT:  # cut at a side: its height is whole
+        elif cut == "width":
             if box[0] <= m:
                 out[0] = box[2] - h / self.WHOLE_ASPECT
             elif box[2] >= width - m:
