@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -165,3 +166,25 @@ def test_faces_are_face_values() -> None:
     assert bare[0].kps5 is None  # a detector without points (ULFD) leaves them to the landmarker
     boxes[0, 0] = 99
     assert faces[0].box[0] == 0  # a copy: the detector's buffers may be reused
+
+
+@pytest.mark.parametrize("name", ["ulfd", "blazeface_back_256"])
+def test_least_score_takes_the_lower_boxes_a_second_look_checks_itself(name, models_dir, group_photo) -> None:
+    """detect(least_score=...): the threshold of one call (the smear chase's deblurred look, whose
+    finds the landmarker checks), not the detector's own."""
+    cls, file, options = CPU_DETECTORS[name]
+    detector = cls(models_dir / file, **options)
+    smeared = cv2.blur(group_photo, (63, 1))  # smeared sideways as a fast pan smears: some faces score low
+    usual, low = detector.detect(smeared), detector.detect(smeared, least_score=0.2)
+    assert len(low) >= len(usual) and all(f.score >= 0.2 for f in low)
+    assert min(f.score for f in low) < detector.score_threshold, "the call's threshold, not the detector's"
+    assert detector.detect(smeared, least_score=1.01) == [] and len(detector.detect(smeared)) == len(usual)
+
+
+def test_least_score_on_a_letterbox_detector(tmp_path) -> None:
+    path = onnx_graphs.save(onnx_graphs.yoloface_graph(face=(320, 320, 64, 80, 0.45)), tmp_path / "yoloface_8n.onnx")
+    detector = detect.YoloFaceDetector(path)
+    assert detector.detect(np.zeros((640, 640, 3), np.uint8)) == []
+    assert len(detector.detect(np.zeros((640, 640, 3), np.uint8), least_score=0.4)) == 1
+    scrfd = onnx_graphs.save(onnx_graphs.scrfd_graph(size=320, face=(8, (5, 6), 0, (1, 1, 1, 1))), tmp_path / "retinaface_10g.onnx")
+    assert detect.ScrfdDetector(scrfd, size=320).detect(np.zeros((320, 320, 3), np.uint8), least_score=1.01) == []

@@ -140,3 +140,72 @@ def test_the_real_stage_blurs_a_chased_face_under_its_lost_id(tmp_path, models_d
             assert not band[:, :max(0, x0 - 120)].any() and not band[:, x1 + 160:].any(), "pixels far off changed"
     assert len(covered) >= 2, f"covered on {len(covered)} of 4 frames"
     assert min(covered) >= 0.5, f"the face only partly blurred ({min(covered):.2f} of its box)"
+
+
+def test_a_velocity_is_a_straight_line_fitted_to_the_finds() -> None:
+    from bridge.facestage.chase import fitted_velocity
+
+    rng = np.random.default_rng(3)
+    run = [(i / 30, np.float64([100 + 34 * i, 200 - 5 * i]) + rng.normal(0, 4, 2)) for i in (0, 1, 3, 4, 7, 8)]
+    fitted, last_step = fitted_velocity(run) / 30, (run[-1][1] - run[-2][1])
+    assert np.abs(fitted - [34, -5]).max() < 0.5 * np.abs(last_step - [34, -5]).max(), "through the boxes' noise"
+    assert np.array_equal(fitted_velocity(run[:1]), np.zeros(2, np.float32))
+    assert np.array_equal(fitted_velocity([(1.0, np.ones(2)), (1.0, np.zeros(2))]), np.zeros(2, np.float32))
+
+
+def test_a_smear_runs_along_a_velocity_either_way_and_not_across() -> None:
+    from bridge.facestage.chase import runs_along
+
+    v = np.float32([300.0, 20.0])
+    assert runs_along(np.float32([30.0, 1.0]), v) and runs_along(np.float32([-30.0, -3.0]), v)
+    assert not runs_along(np.float32([2.0, 30.0]), v), "across the way it went: it turned"
+    assert not runs_along(np.float32([0.5, 0.0]), v), "too short to have a direction"
+    assert not runs_along(np.float32([30.0, 0.0]), np.zeros(2, np.float32))
+
+
+class _Blind:
+    """The real ULFD, made to find nothing on the frames listed in `blind`: it stands in for the
+    deblurred look missing a smeared face, which the real detector does on about half the looks at
+    a 30 px smear, on frames no clip can be made to pick."""
+
+    def __init__(self, detector: UlfdDetector) -> None:
+        self.detector, self.blind, self.frame = detector, set(), -1
+        self.width, self.height = detector.width, detector.height
+
+    def detect(self, image: np.ndarray, least_score: float | None = None) -> list[Face]:
+        return [] if self.frame in self.blind else self.detector.detect(image, least_score=least_score)
+
+
+def _dash_turning(turn: bool) -> sc.Clip:
+    """A held-out face sets off sideways at 36 px a frame; with `turn`, it goes straight down from
+    frame 14 at the same speed."""
+    h, s, k = 110.0, 36.0, 14
+    keys = [sc.Key(0, 200, 200, h), sc.Key(REST, 200, 200, h), sc.Key(k, 200 + (k - REST) * s, 200, h)]
+    keys.append(sc.Key(k + 8, 200 + (k - REST) * s, 200 + 8 * s, h) if turn else sc.Key(k + 8, 200 + (k + 8 - REST) * s, 200, h))
+    return sc.render(sc.Scene("dash-turn" if turn else "dash-on", "fast", 12, k + 9, [sc.Actor(1, keys)], blur=1.0, pool="holdout"))
+
+
+@pytest.mark.parametrize("turn", [False, True], ids=["straight", "turning"])
+def test_misses_are_covered_while_the_smear_runs_its_way_and_not_once_it_turned(models, turn: bool) -> None:
+    """Looks that find nothing for 7 frames from frame 14 (the face found before them): a face
+    going on the same way is covered on every one (its smear still runs along its fitted
+    velocity), on the face; one that turned there is covered at most on the two frames any
+    steady face is, and never off the face after them."""
+    detector, landmarker = models
+    clip = _dash_turning(turn)
+    blind = _Blind(detector)
+    blind.blind = set(range(14, 21))
+    chase = SmearChase(blind, landmarker)
+    seen = clip.time(REST)
+    covers = {}
+    for i in range(REST + 1, 21):
+        blind.frame = i
+        lost = [(9, clip.truth[REST][0].box, np.zeros(2, np.float32), seen)] if clip.time(i) - seen <= 0.2 else []
+        grey = cv2.cvtColor(clip.frames[i], cv2.COLOR_BGR2GRAY)
+        covers[i] = [_iou(t.face.box, clip.truth[i][0].box) for t in chase.cover(clip.frames[i], grey, lost, [], clip.time(i))]
+    assert all(covers[i] for i in (12, 13)), f"found before the misses: {covers}"
+    missed = [covers[i] for i in range(14, 21)]
+    if not turn:
+        assert all(missed) and min(c[0] for c in missed) >= 0.5, f"a steady face covered on its misses, on it: {missed}"
+    else:
+        assert not any(missed[2:]), f"covered where it no longer goes: {missed}"

@@ -21,7 +21,10 @@ from bridge.types import Face, Frame
 
 
 class Detector(Protocol):
-    def detect(self, image: np.ndarray | Frame) -> list[Face]: ...
+    def detect(self, image: np.ndarray | Frame, *, least_score: float | None = None) -> list[Face]:
+        """Faces scoring score_threshold, or `least_score` where a second look has something
+        else (the landmarker) check what it finds."""
+        ...
 
 
 def as_image(image: np.ndarray | Frame) -> np.ndarray:
@@ -114,14 +117,15 @@ class UlfdDetector:
         scores, boxes = self.session.run(None, {self.input_name: _blob(resized, "rgb", 127.0, 128.0)})
         return decode_ulfd(scores, boxes, w, h)
 
-    def detect(self, image: np.ndarray | Frame, *, edges: bool = False) -> list[Face]:
-        """Faces scoring score_threshold; with `edges` (a whole frame, not a crop), also boxes at
-        its edge scoring edge_threshold (bridge.faces.edge keeps those the landmarker is sure of)."""
+    def detect(self, image: np.ndarray | Frame, *, edges: bool = False, least_score: float | None = None) -> list[Face]:
+        """Faces scoring score_threshold (or `least_score`); with `edges` (a whole frame, not a
+        crop), also boxes at its edge scoring edge_threshold (bridge.faces.edge keeps those the
+        landmarker is sure of)."""
         image = as_image(image)
         parts = [self._run(tile) + (offset,) for tile, offset in tile_image(image, self.tiles)]
         boxes = np.concatenate([b + np.tile(o, 2) for b, _, o in parts])
         scores = np.concatenate([s for _, s, _ in parts])
-        faces = _select(boxes, scores, None, self.score_threshold, self.iou_threshold,
+        faces = _select(boxes, scores, None, self.score_threshold if least_score is None else least_score, self.iou_threshold,
                         self.edge_threshold if edges else None, image.shape)
         for face in faces:
             face.box = clip_box(face.box, image.shape)
@@ -222,23 +226,24 @@ class BlazeFaceDetector:
         self.iou_threshold = iou_threshold
         self.tiles = tiles
 
-    def _run(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _run(self, image: np.ndarray, least: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         canvas, ratio = letterbox(image, self.size, self.size)
         blob = _blob(canvas, "rgb", 127.5, 127.5, nhwc=True)
         s16, s32, r16, r32 = self.session.run(self.output_names, {self.input_name: blob})
         scores = np.concatenate([s16[0, :, 0], s32[0, :, 0]])
         regressors = np.concatenate([r16[0], r32[0]])
-        keep = scores > _logit(self.score_threshold)
+        keep = scores > _logit(least)
         boxes, six, probabilities = decode_blazeface(scores[keep], regressors[keep], self.anchors[keep], self.size)
         return boxes / ratio, six / ratio, probabilities
 
-    def detect(self, image: np.ndarray | Frame) -> list[Face]:
+    def detect(self, image: np.ndarray | Frame, *, least_score: float | None = None) -> list[Face]:
         image = as_image(image)
-        parts = [self._run(tile) + (offset,) for tile, offset in tile_image(image, self.tiles)]
+        least = self.score_threshold if least_score is None else least_score
+        parts = [self._run(tile, least) + (offset,) for tile, offset in tile_image(image, self.tiles)]
         boxes = np.concatenate([b + np.tile(o, 2) for b, _, _, o in parts])
         six = np.concatenate([k + o for _, k, _, o in parts])
         scores = np.concatenate([s for _, _, s, _ in parts])
-        faces = _select(boxes, scores, kps5_from_blazeface(six).reshape(-1, 10), self.score_threshold, self.iou_threshold)
+        faces = _select(boxes, scores, kps5_from_blazeface(six).reshape(-1, 10), least, self.iou_threshold)
         for face in faces:
             face.box = clip_box(face.box, image.shape)
         return faces
@@ -295,15 +300,16 @@ class _LetterboxDetector:
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold
 
-    def decode(self, outputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def decode(self, outputs: list[np.ndarray], least: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise NotImplementedError
 
-    def detect(self, image: np.ndarray | Frame) -> list[Face]:
+    def detect(self, image: np.ndarray | Frame, *, least_score: float | None = None) -> list[Face]:
         image = as_image(image)
+        least = self.score_threshold if least_score is None else least_score
         canvas, ratio = letterbox(image, self.size, self.size)
         outputs = self.session.run(None, {self.input_name: _blob(canvas, self.channel_order, self.mean, self.std)})
-        boxes, scores, kps = self.decode(outputs)
-        faces = _select(boxes / ratio, scores, kps.reshape(-1, 10) / ratio, self.score_threshold, self.iou_threshold)
+        boxes, scores, kps = self.decode(outputs, least)
+        faces = _select(boxes / ratio, scores, kps.reshape(-1, 10) / ratio, least, self.iou_threshold)
         for face in faces:
             face.box = clip_box(face.box, image.shape)
         return faces
@@ -314,8 +320,8 @@ class ScrfdDetector(_LetterboxDetector):
 
     mean, std = 127.5, 128.0
 
-    def decode(self, outputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return decode_scrfd(outputs, self.size, score_threshold=self.score_threshold)
+    def decode(self, outputs: list[np.ndarray], least: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return decode_scrfd(outputs, self.size, score_threshold=least)
 
 
 def _fixed_or(dim: object, default: int) -> int:
@@ -338,5 +344,5 @@ class YoloFaceDetector(_LetterboxDetector):
 
     mean, std = 0.0, 255.0
 
-    def decode(self, outputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return decode_yoloface(outputs[0])
+    def decode(self, outputs: list[np.ndarray], least: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return decode_yoloface(outputs[0])  # every box: _select keeps those scoring `least`
