@@ -33,7 +33,7 @@ over its body: 4 ghost frames on fast-2, 1.8 %); moving the lost track to each f
 detection there takes its id back by place (fast-2 IDF1 0.724 -> 0.653, leaks 54 -> 68); two
 looks a frame (identical numbers).
 
-Covered on past two misses while the smear runs its way, at a fitted velocity, with finds down to
+Covering past two misses while the smear runs its way, at a fitted velocity, with finds down to
 detector score 0.4: fast-2 leaks 51 -> 41 face-frames, IDF1 0.878 -> 0.901, ghosts 1 -> 1; the
 other fast clips, --quick and held-out --quick unchanged in every field. Each part alone does
 worse: the lower score alone 51 -> 49 leaks; misses covered up to 8 at the one-step velocity,
@@ -143,16 +143,15 @@ class SmearChase:
                     out.append(Track(id=c.id, face=Face(box=ahead, score=0.0), state="fallback", misses=c.misses))
                 continue
             dt = now - c.at
-            centre = (found.box[:2] + found.box[2:]) / 2
+            centre = box_centre(found.box)
             predicted = self._ahead(c, now, self.give_up_s)
-            size = max(float(c.box[2] - c.box[0]), float(c.box[3] - c.box[1]), 1.0)
             # where its velocity said (at any gap): the run goes on; else (a turn, a start) it
             # starts again from the last find, or the track's last box before the first
-            confirmed = c.steady and float(np.linalg.norm(centre - (predicted[:2] + predicted[2:]) / 2)) <= self.confirm * size
+            confirmed = c.steady and float(np.linalg.norm(centre - box_centre(predicted))) <= self.confirm * longest_side(c.box)
             if confirmed or (c.steady and c.misses == 0):
                 c.run = [*c.run[-(self.RUN - 1):], (now, centre)]
             else:
-                c.run = [(c.at, (c.box[:2] + c.box[2:]) / 2), (now, centre)]
+                c.run = [(c.at, box_centre(c.box)), (now, centre)]
             c.velocity = fitted_velocity(c.run)
             # a velocity from finds a frame or two apart, or confirmed; one over a longer gap spans a turn or a start
             c.steady = c.at > c.started and (0 < dt <= self.STEADY_S or confirmed)
@@ -185,7 +184,7 @@ class SmearChase:
         if previous is None or grey is None:
             return box
         h, w = grey.shape[:2]
-        size = max(float(box[2] - box[0]), float(box[3] - box[1]), 8.0)
+        size = longest_side(box, 8.0)
         grow = (self.reach + 1.0) * size
         x0, y0 = int(max(0.0, box[0] - grow)), int(max(0.0, box[1] - grow))
         x1, y1 = int(min(float(w), box[2] + grow)), int(min(float(h), box[3] + grow))
@@ -212,11 +211,11 @@ class SmearChase:
         and the smear read there (frame px, zero when under MIN_SMEAR); None when no smear is
         read, nothing is found but the `shown` faces (they have their swaps), or the landmarker
         doubts it."""
-        none = None, np.zeros(2, np.float32)
+        unread = None, np.zeros(2, np.float32)
         iw, ih = input_size(self.detector)
         region = context_crop(box, image.shape, self.context, iw / ih)  # at the detector's aspect
         if region is None:
-            return none
+            return unread
         x0, y0, x1, y1 = region
         scale = min(iw / max(1, x1 - x0), ih / max(1, y1 - y0), 1.0)
         crop = image[y0:y1, x0:x1]
@@ -229,24 +228,23 @@ class SmearChase:
         grey = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
         dx, dy = estimate_smear(grey, inside)
         if math.hypot(dx, dy) < MIN_SMEAR:
-            return none  # not smeared: the detector's own passes see it (or it is not there)
+            return unread  # not smeared: the detector's own passes see it (or it is not there)
         read = (np.float32([dx, dy]) / back).astype(np.float32)
-        none = None, read  # a miss still tells the smear read there
+        missed = None, read  # a miss still tells the smear read there
         sharp = deblur(crop, dx, dy)
         faces = self.detector.detect(sharp, least_score=self.least_score)  # type: ignore[attr-defined]
         if not faces:
-            return none
+            return missed
         # ringing around edges makes false finds: only what the landmarker, on the sharpened
         # crop, takes for a face
         faces = [f for f in self.landmarker.landmark(sharp, faces)  # type: ignore[attr-defined]
                  if (f.landmark_score or 0.0) >= self.sure]
-        size = max(float(box[2] - box[0]), float(box[3] - box[1]), 1.0)
-        centre = (box[:2] + box[2:]) / 2
+        size, centre = longest_side(box), box_centre(box)
         best, nearest = None, float("inf")
         for f in faces:
             fb = (f.box / np.tile(back, 2) + np.tile(offset, 2)).astype(np.float32)
-            d = float(np.linalg.norm((fb[:2] + fb[2:]) / 2 - centre)) / size
-            fs = max(float(fb[2] - fb[0]), float(fb[3] - fb[1]))
+            d = float(np.linalg.norm(box_centre(fb) - centre)) / size
+            fs = longest_side(fb, 0.0)
             if len(shown) and iou_matrix(fb[None], shown).max() >= 0.3:
                 continue
             if d <= self.reach and 0.6 <= fs / size <= 1.6 and d < nearest:
@@ -278,3 +276,11 @@ def fitted_velocity(run: list[tuple[float, np.ndarray]]) -> np.ndarray:
     if spread <= 1e-12:
         return np.zeros(2, np.float32)
     return ((t[:, None] * (p - p.mean(axis=0))).sum(axis=0) / spread).astype(np.float32)
+
+
+def box_centre(box: np.ndarray) -> np.ndarray:
+    return (np.asarray(box[:2]) + np.asarray(box[2:])) / 2
+
+
+def longest_side(box: np.ndarray, least: float = 1.0) -> float:
+    return max(float(box[2] - box[0]), float(box[3] - box[1]), least)
