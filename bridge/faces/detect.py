@@ -27,6 +27,11 @@ class Detector(Protocol):
         ...
 
 
+def _least(score_threshold: float, least_score: float | None) -> float:
+    """The score a detect call keeps faces from: its `least_score` when given, else the detector's."""
+    return score_threshold if least_score is None else least_score
+
+
 def as_image(image: np.ndarray | Frame) -> np.ndarray:
     return image.image if isinstance(image, Frame) else image
 
@@ -125,7 +130,7 @@ class UlfdDetector:
         parts = [self._run(tile) + (offset,) for tile, offset in tile_image(image, self.tiles)]
         boxes = np.concatenate([b + np.tile(o, 2) for b, _, o in parts])
         scores = np.concatenate([s for _, s, _ in parts])
-        faces = _select(boxes, scores, None, self.score_threshold if least_score is None else least_score, self.iou_threshold,
+        faces = _select(boxes, scores, None, _least(self.score_threshold, least_score), self.iou_threshold,
                         self.edge_threshold if edges else None, image.shape)
         for face in faces:
             face.box = clip_box(face.box, image.shape)
@@ -238,7 +243,7 @@ class BlazeFaceDetector:
 
     def detect(self, image: np.ndarray | Frame, *, least_score: float | None = None) -> list[Face]:
         image = as_image(image)
-        least = self.score_threshold if least_score is None else least_score
+        least = _least(self.score_threshold, least_score)
         parts = [self._run(tile, least) + (offset,) for tile, offset in tile_image(image, self.tiles)]
         boxes = np.concatenate([b + np.tile(o, 2) for b, _, _, o in parts])
         six = np.concatenate([k + o for _, k, _, o in parts])
@@ -305,7 +310,7 @@ class _LetterboxDetector:
 
     def detect(self, image: np.ndarray | Frame, *, least_score: float | None = None) -> list[Face]:
         image = as_image(image)
-        least = self.score_threshold if least_score is None else least_score
+        least = _least(self.score_threshold, least_score)
         canvas, ratio = letterbox(image, self.size, self.size)
         outputs = self.session.run(None, {self.input_name: _blob(canvas, self.channel_order, self.mean, self.std)})
         boxes, scores, kps = self.decode(outputs, least)
