@@ -52,3 +52,30 @@ def test_a_track_never_surely_detected_is_not_covered_so():
         tracker.update(IMAGE, [_unsure(100.0), face(130.0)], k / 10)
     tracker.update(IMAGE, [face(130.0)], 0.8)
     assert tracker.hidden(0.8) == []
+
+
+def _born_then_behind(xs: list[float]) -> Tracker:
+    """A surely detected once at birth (x xs[0]), then followed only unsurely along `xs` at 30 fps,
+    then missed behind C (x 185)."""
+    tracker = Tracker(None)
+    tracker.update(IMAGE, [face(xs[0]), face(185.0)], 0.0)
+    for k, x in enumerate(xs[1:], 1):
+        tracker.update(IMAGE, [_unsure(x), face(185.0)], k / 30)
+    tracker.update(IMAGE, [face(185.0)], len(xs) / 30)
+    return tracker
+
+
+def test_a_face_surely_seen_only_at_birth_that_ran_behind_another_is_not_covered_where_it_was_born():
+    """Its one sure detection reads no velocity (zero), yet it was followed at 450 px/s: it has
+    gone on from its birth box, which was covered as if it were still there (occlude_object-0:
+    2 ghost frames, 0 with the rule)."""
+    tracker = _born_then_behind([80.0, 95.0, 110.0, 125.0, 140.0, 155.0, 170.0])
+    t = 7 / 30
+    assert tracker._entries[1].lost_why == "occluded", "the scene this test is about"
+    assert tracker.hidden(t) == []
+
+
+def test_a_still_face_surely_seen_only_at_birth_is_covered_behind_another():
+    tracker = _born_then_behind([170.0] * 7)
+    (hidden,) = tracker.hidden(7 / 30)
+    assert iou_matrix(hidden.face.box[None], face(170.0).box[None])[0, 0] > 0.9

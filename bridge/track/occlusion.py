@@ -66,7 +66,12 @@ class Occlusion:
             shift = np.tile(e.velocity * np.float32(now - e.last_seen), 2)
             return (np.asarray(e.raw.box, np.float32) + shift).astype(np.float32)
         box = np.asarray(e.detected_box, np.float32)
-        if float(np.linalg.norm(e.detected_velocity)) * (now - e.detected_at) > self.HIDDEN_DRIFT * face_size(box):
+        speed = float(np.linalg.norm(e.detected_velocity))
+        if not self._velocity_read(e):
+            # surely seen too briefly to read its velocity (just born): it may be moving as it
+            # was followed, so it may have gone on at that speed too
+            speed = max(speed, float(np.linalg.norm(e.velocity)))
+        if speed * (now - e.detected_at) > self.HIDDEN_DRIFT * face_size(box):
             return None  # it was moving when last surely seen: it has gone on from there
         return box
 
@@ -196,9 +201,13 @@ class Occlusion:
         centre = ((box[:2] + box[2:]) / 2).astype(np.float32)
         e.sure_centres = [(t, c) for t, c in e.sure_centres if now - t <= self.SURE_BASELINE_S] + [(now, centre)]
         then, was = e.sure_centres[0]
-        if now - then < 0.5 * self.SURE_BASELINE_S:
+        if not self._velocity_read(e):
             return e.velocity
         return ((centre - was) / np.float32(now - then)).astype(np.float32)
+
+    def _velocity_read(self, e: Entry) -> bool:
+        """Whether `e`'s sure detections span enough of SURE_BASELINE_S to read its velocity over."""
+        return bool(e.sure_centres) and e.sure_centres[-1][0] - e.sure_centres[0][0] >= 0.5 * self.SURE_BASELINE_S
 
     WHOLE_ASPECT = 1.25  # height over width of the detector's box on a whole face (1.24-1.4 on the suite's faces)
     CUT = 0.85  # share of that shape under which a box is cut
