@@ -9,7 +9,8 @@ lying over faces tracks hold (one box over two overlapping faces), and a track m
 box takes back a surer box its person fits even weakly, as a track motion gave the box round a face
 behind its own takes back the sure box inside it that is surely its person. A new track is
 confirmed a face by a motion-blurred detection clear of other faces (`_confirm_smeared`: blur
-explains the landmarker's doubt).
+explains the landmarker's doubt), or by its detections alone, one more for a box small against a
+face it touches (`_confirm_by_hits`: a brow above the face in front).
 """
 
 from __future__ import annotations
@@ -89,6 +90,20 @@ class Pairing:
                 # along a fast face's trail, twice its size, is found once; its smear is not read)
                 if looks[j].rough(others, self.CLEAR_OF) == "blurred":
                     e.confirmed = True
+
+    def _confirm_by_hits(self, faces: list[Face], on_track: list[tuple[Entry, int]]) -> None:
+        """A track no landmark score confirmed is drawn once detected CONFIRM_HITS times, one more
+        while its box is smaller both ways than a detection it touches: the brow of a face half
+        behind another is boxed small against the faces' boxes, and found once or twice."""
+        boxes = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
+        for e, j in on_track:
+            if e.confirmed:
+                continue
+            box, others = boxes[j], np.delete(boxes, j, axis=0)
+            touching = others[iou_matrix(box[None], others)[0] > 0]
+            small = ((box[2] - box[0] < self.FRAGMENT * (touching[:, 2] - touching[:, 0]))
+                     & (box[3] - box[1] < self.FRAGMENT * (touching[:, 3] - touching[:, 1])))
+            e.confirmed = e.hits >= self.CONFIRM_HITS + int(small.any())
 
     def _reclaim(self, image: np.ndarray, looks: list[CropLook], visible: list[Entry], pairs: list[tuple[int, int]],
                  fresh: list[int], faces: list[Face], embeddings: dict[int, np.ndarray]
@@ -226,4 +241,5 @@ class Pairing:
     SAME_SPOT = 0.2  # mean distance of two sure boxes' landmarks, in face sizes, under which they are one face
     # (two boxes on one half-hidden face: 0.15; a face half behind another, against the front one: 0.31)
     SAME_FACE = 0.7  # least similarity of a second box to the track whose detection it overlaps to be taken for that face
+    FRAGMENT = 0.7  # share of a touching detection's width and height under which a box may be a fragment of a face
     CLEAR_OF = 0.05  # share of a blurred detection another face may cover and it still confirms its track

@@ -274,6 +274,7 @@ class Tracker(Pairing, Occlusion, Identity):
                  else self._new(faces[j], pyramid, now))
             on_track.append((e, j))
         self._confirm_smeared(looks, faces, on_track)
+        self._confirm_by_hits(faces, on_track)
         self._learn(image, looks, faces, on_track, embeddings, now)
 
         taken = {e.id for e in revived.values()}
@@ -346,8 +347,7 @@ class Tracker(Pairing, Occlusion, Identity):
         e.state, e.misses, e.guessed = "detected", 0, 0
         e.hits += 1
         # no landmarks: no landmarker ran, nothing to judge by
-        e.confirmed = (e.confirmed or face.landmarks68 is None or face.landmark_score >= self.UNSURE_LANDMARKS
-                       or e.hits >= self.CONFIRM_HITS)
+        e.confirmed = e.confirmed or face.landmarks68 is None or face.landmark_score >= self.UNSURE_LANDMARKS
         e.age += 1
         e.last_seen = e.last_detected = now
 
@@ -385,7 +385,7 @@ class Tracker(Pairing, Occlusion, Identity):
         e.last_seen = now
     UNSURE_LANDMARKS = 0.5  # landmark score under which a detection's embedding is no evidence
     CONFIRM_HITS = 2  # detections after which a track no landmark score confirmed is drawn anyway (a real
-    # face blurred on every frame; fragments of a face are found once or twice)
+    # face blurred on every frame; fragments of a face are found once or twice: see _confirm_by_hits)
     AHEAD_S = 0.1  # longest a velocity is extrapolated (beyond it a fast face has likely turned)
     MAX_GUESSED = 2  # frames a track may be shown on its velocity alone (constant velocity is 1-6 % off by
     # IoU 0.3 one or two frames ahead on the suite's fast zig-zags, 7-12 % three frames ahead)
