@@ -38,7 +38,9 @@ class Occlusion:
         face crossing behind another moves on; a still one's box jitters). A face half behind
         another a while is detected only by the part that shows, the landmarker unsure of it, so its
         last sure detection is old: followed until a frame ago, it is covered where it was followed,
-        moved on at its velocity, for UNSURE_HIDDEN_S (it cannot have gone far). A track that hands the
+        moved on at its velocity, for UNSURE_HIDDEN_S (it cannot have gone far); so is one followed on
+        flow alone since its last sure detection that flow took out of reach of it (it set off, or
+        turned, as it went behind), moved on at flow's speed. A track that hands the
         face it held to the person whose face that is (`_hand_over`) is hidden too when that face
         covers its own last sure box (one box over both held it). One ends for good once a face
         that arrived since (new, or back) is followed at its place: that is the face, under
@@ -63,17 +65,32 @@ class Occlusion:
             if (e.detected_box is None or now - e.last_seen > self.UNSURE_HIDDEN_S
                     or e.last_seen - e.last_detected > self.SURE_S):
                 return None
-            shift = np.tile(e.velocity * np.float32(now - e.last_seen), 2)
-            return (np.asarray(e.raw.box, np.float32) + shift).astype(np.float32)
+            return self._moved_on(e, e.velocity, now)
         box = np.asarray(e.detected_box, np.float32)
         speed = float(np.linalg.norm(e.detected_velocity))
         if not self._velocity_read(e):
             # surely seen too briefly to read its velocity (just born): it may be moving as it
             # was followed, so it may have gone on at that speed too
             speed = max(speed, float(np.linalg.norm(e.velocity)))
-        if speed * (now - e.detected_at) > self.HIDDEN_DRIFT * face_size(box):
+        reach = self.HIDDEN_DRIFT * face_size(box)
+        if e.last_seen > e.detected_at and e.last_detected <= e.detected_at:
+            # followed on flow alone since, faster than its sure velocity, fast enough to leave
+            # reach of its last sure box within a moment (it set off or turned as it went behind):
+            # covered where flow took it, moved on so, for that moment only
+            raw = np.asarray(e.raw.box, np.float32)
+            went = ((raw[:2] + raw[2:]) - (box[:2] + box[2:])) / np.float32(2 * (e.last_seen - e.detected_at))
+            flow_speed = float(np.linalg.norm(went))
+            if flow_speed > speed and flow_speed * (e.last_seen - e.detected_at + self.UNSURE_HIDDEN_S) > reach:
+                return None if now - e.last_seen > self.UNSURE_HIDDEN_S else self._moved_on(e, went, now)
+        if speed * (now - e.detected_at) > reach:
             return None  # it was moving when last surely seen: it has gone on from there
         return box
+
+    @staticmethod
+    def _moved_on(e: Entry, velocity: np.ndarray, now: float) -> np.ndarray:
+        """`e`'s last followed box moved on at `velocity` since."""
+        shift = np.tile(velocity * np.float32(now - e.last_seen), 2)
+        return (np.asarray(e.raw.box, np.float32) + shift).astype(np.float32)
 
     def _found_behind(self, now: float) -> None:
         """A hidden face ends for good once a face that arrived since (new, or back) is followed
