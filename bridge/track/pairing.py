@@ -10,7 +10,8 @@ box takes back a surer box its person fits even weakly, as a track motion gave t
 behind its own takes back the sure box inside it that is surely its person. A new track is
 confirmed a face by a motion-blurred detection clear of other faces (`_confirm_smeared`: blur
 explains the landmarker's doubt), or by its detections alone, one more for a box small against a
-face it touches (`_confirm_by_hits`: a brow above the face in front).
+face it touches (`_confirm_by_hits`: a brow above the face in front); a new box lying almost
+wholly over two others is drawn only once found again (`_doubt_over_two`).
 """
 
 from __future__ import annotations
@@ -99,11 +100,22 @@ class Pairing:
         for e, j in on_track:
             if e.confirmed:
                 continue
-            box, others = boxes[j], np.delete(boxes, j, axis=0)
-            touching = others[iou_matrix(box[None], others)[0] > 0]
+            box, touching = boxes[j], _touching(boxes, j)
             small = ((box[2] - box[0] < self.FRAGMENT * (touching[:, 2] - touching[:, 0]))
                      & (box[3] - box[1] < self.FRAGMENT * (touching[:, 3] - touching[:, 1])))
             e.confirmed = e.hits >= self.CONFIRM_HITS + int(small.any())
+
+    def _doubt_over_two(self, faces: list[Face], on_track: list[tuple[Entry, int]]) -> None:
+        """A new track whose box lies almost wholly over two other detections it touches is drawn
+        only once found again: a box between two crossing faces, even one the landmarker takes
+        for a face, would put a swap between them."""
+        boxes = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
+        for e, j in on_track:
+            if e.hits != 1 or not e.confirmed:
+                continue
+            touching = _touching(boxes, j)
+            if len(touching) >= 2 and covered_together(boxes[j], touching) >= self.OVER_TWO:
+                e.confirmed = False
 
     def _reclaim(self, image: np.ndarray, looks: list[CropLook], visible: list[Entry], pairs: list[tuple[int, int]],
                  fresh: list[int], faces: list[Face], embeddings: dict[int, np.ndarray]
@@ -241,5 +253,12 @@ class Pairing:
     SAME_SPOT = 0.2  # mean distance of two sure boxes' landmarks, in face sizes, under which they are one face
     # (two boxes on one half-hidden face: 0.15; a face half behind another, against the front one: 0.31)
     SAME_FACE = 0.7  # least similarity of a second box to the track whose detection it overlaps to be taken for that face
+    OVER_TWO = 0.85  # share of a new box two other detections cover for it to wait for a second detection
     FRAGMENT = 0.7  # share of a touching detection's width and height under which a box may be a fragment of a face
     CLEAR_OF = 0.05  # share of a blurred detection another face may cover and it still confirms its track
+
+
+def _touching(boxes: np.ndarray, j: int) -> np.ndarray:
+    """The boxes of `boxes` (N, 4) other than the j-th that overlap it."""
+    others = np.delete(boxes, j, axis=0)
+    return others[iou_matrix(boxes[j][None], others)[0] > 0]

@@ -275,6 +275,7 @@ class Tracker(Pairing, Occlusion, Identity):
             on_track.append((e, j))
         self._confirm_smeared(looks, faces, on_track)
         self._confirm_by_hits(faces, on_track)
+        self._doubt_over_two(faces, on_track)
         self._learn(image, looks, faces, on_track, embeddings, now)
 
         taken = {e.id for e in revived.values()}
