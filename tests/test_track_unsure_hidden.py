@@ -72,7 +72,9 @@ def test_a_face_surely_seen_only_at_birth_that_ran_behind_another_is_not_covered
     tracker = _born_then_behind([80.0, 95.0, 110.0, 125.0, 140.0, 155.0, 170.0])
     t = 7 / 30
     assert tracker._entries[1].lost_why == "occluded", "the scene this test is about"
-    assert tracker.hidden(t) == []
+    for hidden in tracker.hidden(t):  # where it was followed, moved on (test_track_turned_hidden.py)
+        assert iou_matrix(hidden.face.box[None], face(80.0).box[None])[0, 0] == 0.0, "not at its birth box"
+    assert tracker.hidden(t + 0.1 + Tracker.UNSURE_HIDDEN_S) == [], "a moment only"
 
 
 def test_a_still_face_surely_seen_only_at_birth_is_covered_behind_another():

@@ -57,6 +57,7 @@ class Entry:
     blur_lost: bool = False  # taken back tentatively after its motion blur lost it, known by smeared crops (learnt_fast)
     dragged: bool = False  # coasting, its flow points on the face its box touches, its own face gone (_dragged): not drawn
     in_front: bool = False  # missed by the detector's last run inside a detected face's box, but in front of it (_in_front)
+    handed_back: bool = False  # its last followed box was another person's face, handed back (_hand_over)
 
     def restart_smoothing(self) -> None:
         for f in (self.kps_filter, self.box_filter, self.lm_filter):

@@ -270,6 +270,7 @@ class Identity:
             self._drop(e)
         else:
             self._lose(e, now)
+            e.handed_back = True
             if e.detected_at == now and e.sure_before is not None:  # that sure box was `back`'s face
                 e.detected_box, e.detected_at, e.detected_velocity = e.sure_before
             # its own face, where it was last surely seen, lies behind the face it slid onto (one

@@ -38,13 +38,13 @@ class Occlusion:
         face crossing behind another moves on; a still one's box jitters). A face half behind
         another a while is detected only by the part that shows, the landmarker unsure of it, so its
         last sure detection is old: followed until a frame ago, it is covered where it was followed,
-        moved on at its velocity, for UNSURE_HIDDEN_S (it cannot have gone far); so is one followed on
-        flow alone since its last sure detection that flow took out of reach of it (it set off, or
-        turned, as it went behind), moved on at flow's speed. A track that hands the
-        face it held to the person whose face that is (`_hand_over`) is hidden too when that face
-        covers its own last sure box (one box over both held it). One ends for good once a face
-        that arrived since (new, or back) is followed at its place: that is the face, under
-        whichever id; of two at one place the later one counts."""
+        moved on at its velocity, for UNSURE_HIDDEN_S (it cannot have gone far); so is one followed
+        since its last sure detection (on flow, or on unsure boxes) fast enough to leave its reach
+        (it set off, or turned, as it went behind), moved on at the speed it was followed at. A
+        track that hands the face it held to the person whose face that is (`_hand_over`) is hidden
+        too when that face covers its own last sure box (one box over both held it). One ends for
+        good once a face that arrived since (new, or back) is followed at its place: that is the
+        face, under whichever id; of two at one place the later one counts."""
         out: list[tuple[Entry, np.ndarray]] = []
         for e in sorted(self._entries.values(), key=lambda e: -e.last_seen):
             box = self._hidden_box(e, now, within_s)
@@ -73,14 +73,14 @@ class Occlusion:
             # was followed, so it may have gone on at that speed too
             speed = max(speed, float(np.linalg.norm(e.velocity)))
         reach = self.HIDDEN_DRIFT * face_size(box)
-        if e.last_seen > e.detected_at and e.last_detected <= e.detected_at:
-            # followed on flow alone since, faster than its sure velocity, fast enough to leave
-            # reach of its last sure box within a moment (it set off or turned as it went behind):
-            # covered where flow took it, moved on so, for that moment only
+        if e.last_seen > e.detected_at and not e.handed_back:
+            # followed since (on flow, or on unsure boxes; not on a face it handed back), faster than its sure velocity, fast
+            # enough to leave reach of its last sure box within a moment (it set off or turned as it
+            # went behind): covered where it was followed, moved on so, for that moment only
             raw = np.asarray(e.raw.box, np.float32)
             went = ((raw[:2] + raw[2:]) - (box[:2] + box[2:])) / np.float32(2 * (e.last_seen - e.detected_at))
-            flow_speed = float(np.linalg.norm(went))
-            if flow_speed > speed and flow_speed * (e.last_seen - e.detected_at + self.UNSURE_HIDDEN_S) > reach:
+            followed_speed = float(np.linalg.norm(went))
+            if followed_speed > speed and followed_speed * (e.last_seen - e.detected_at + self.UNSURE_HIDDEN_S) > reach:
                 return None if now - e.last_seen > self.UNSURE_HIDDEN_S else self._moved_on(e, went, now)
         if speed * (now - e.detected_at) > reach:
             return None  # it was moving when last surely seen: it has gone on from there

@@ -338,7 +338,7 @@ class Tracker(Pairing, Occlusion, Identity):
     def _match(self, e: Entry, face: Face, pyramid: list[np.ndarray] | None, now: float) -> None:
         face = self._unsmeared(e, face, now)
         self._follow(e, face, now)
-        e.in_front = e.dragged = False
+        e.in_front = e.dragged = e.handed_back = False
         e.raw = face
         if face.landmarks68 is None or face.landmark_score >= self.UNSURE_LANDMARKS:  # no landmarker: nothing to doubt
             e.sure_before = (e.detected_box, e.detected_at, e.detected_velocity)
