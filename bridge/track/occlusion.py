@@ -74,9 +74,10 @@ class Occlusion:
             speed = max(speed, float(np.linalg.norm(e.velocity)))
         reach = self.HIDDEN_DRIFT * face_size(box)
         if e.last_seen > e.detected_at and not e.handed_back:
-            # followed since (on flow, or on unsure boxes; not on a face it handed back), faster than its sure velocity, fast
-            # enough to leave reach of its last sure box within a moment (it set off or turned as it
-            # went behind): covered where it was followed, moved on so, for that moment only
+            # followed since (on flow, or on unsure boxes; not on a face it handed back), faster
+            # than its sure velocity, fast enough to leave reach of its last sure box within a
+            # moment (it set off or turned as it went behind): covered where it was followed,
+            # moved on so, for that moment only
             raw = np.asarray(e.raw.box, np.float32)
             went = ((raw[:2] + raw[2:]) - (box[:2] + box[2:])) / np.float32(2 * (e.last_seen - e.detected_at))
             followed_speed = float(np.linalg.norm(went))
