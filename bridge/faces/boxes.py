@@ -1,9 +1,14 @@
 """Face boxes compared: IoU between every box of two sets (association, scoring, the look-again crops),
-and whose centre lies in which box."""
+and box centres: whose lies in which box."""
 
 from __future__ import annotations
 
 import numpy as np
+
+
+def box_centre(box: np.ndarray) -> np.ndarray:
+    """The centre (x, y) of an (x0, y0, x1, y1) box."""
+    return (np.asarray(box[:2]) + np.asarray(box[2:])) / 2
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:

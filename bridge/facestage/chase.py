@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from bridge.faces.boxes import iou_matrix
+from bridge.faces.boxes import box_centre, iou_matrix
 from bridge.faces.deblur import MIN_SMEAR, deblur, estimate_smear
 from bridge.faces.lookout import context_crop
 from bridge.faces.scan import input_size
@@ -276,10 +276,6 @@ def fitted_velocity(run: list[tuple[float, np.ndarray]]) -> np.ndarray:
     if spread <= 1e-12:
         return np.zeros(2, np.float32)
     return ((t[:, None] * (p - p.mean(axis=0))).sum(axis=0) / spread).astype(np.float32)
-
-
-def box_centre(box: np.ndarray) -> np.ndarray:
-    return (np.asarray(box[:2]) + np.asarray(box[2:])) / 2
 
 
 def longest_side(box: np.ndarray, least: float = 1.0) -> float:

@@ -20,7 +20,7 @@ from bridge.track.association import covered, face_size
 from bridge.track.entry import Entry
 from bridge.track.evidence import agreement, face_patch, inside_fraction
 from bridge.track.flow import warp_face
-from bridge.faces.boxes import iou_matrix
+from bridge.faces.boxes import box_centre, iou_matrix
 from bridge.types import Face, Track
 
 
@@ -78,8 +78,8 @@ class Occlusion:
             # than its sure velocity, fast enough to leave reach of its last sure box within a
             # moment (it set off or turned as it went behind): covered where it was followed,
             # moved on so, for that moment only
-            raw = np.asarray(e.raw.box, np.float32)
-            went = ((raw[:2] + raw[2:]) - (box[:2] + box[2:])) / np.float32(2 * (e.last_seen - e.detected_at))
+            went = box_centre(np.asarray(e.raw.box, np.float32)) - box_centre(box)
+            went = went / np.float32(e.last_seen - e.detected_at)
             followed_speed = float(np.linalg.norm(went))
             if followed_speed > speed and followed_speed * (e.last_seen - e.detected_at + self.UNSURE_HIDDEN_S) > reach:
                 return None if now - e.last_seen > self.UNSURE_HIDDEN_S else self._moved_on(e, went, now)
@@ -216,7 +216,7 @@ class Occlusion:
         """`e`'s velocity read over its sure detections of the last SURE_BASELINE_S (one frame's
         step of a detector's box is mostly its jitter, tens of px/s on a still face, more on a box
         another face is eating into); its frame-to-frame velocity while it has none that old."""
-        centre = ((box[:2] + box[2:]) / 2).astype(np.float32)
+        centre = box_centre(box).astype(np.float32)
         e.sure_centres = [(t, c) for t, c in e.sure_centres if now - t <= self.SURE_BASELINE_S] + [(now, centre)]
         then, was = e.sure_centres[0]
         if not self._velocity_read(e):

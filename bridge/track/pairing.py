@@ -8,10 +8,10 @@ one spot, the one less like anyone lost); so does a box the landmarker hardly ta
 lying over faces tracks hold (one box over two overlapping faces), and a track motion gave such a
 box takes back a surer box its person fits even weakly, as a track motion gave the box round a face
 behind its own takes back the sure box inside it that is surely its person. A new track is
-confirmed a face by a motion-blurred detection clear of other faces (`_confirm_smeared`: blur
-explains the landmarker's doubt), or by its detections alone, one more for a box small against a
-face it touches (`_confirm_by_hits`: a brow above the face in front); a new box lying almost
-wholly over two others is drawn only once found again (`_doubt_over_two`).
+confirmed a face (`_confirm`) by a motion-blurred detection clear of other faces (blur explains
+the landmarker's doubt), or by its detections alone, one more for a box small against a face it
+touches (a brow above the face in front); a new box lying almost wholly over two others is drawn
+only once found again.
 """
 
 from __future__ import annotations
@@ -79,43 +79,35 @@ class Pairing:
         return [i for i, e in enumerate(visible)
                 if per_track[i] == 1 and per_detection[int(np.argmax(ok[i]))] == 1 and e.misses <= 1 and self._fast(e)]
 
-    def _confirm_smeared(self, looks: list[CropLook], faces: list[Face], on_track: list[tuple[Entry, int]]) -> None:
-        """A detection whose landmarks are unsure but whose crop is motion-blurred, clear of every
-        other face, confirms its track: blur explains the landmarker's doubt (a fast newcomer is
-        swapped at once), while a fragment of a face (a brow above an occluder) touches that face."""
+    def _confirm(self, looks: list[CropLook], faces: list[Face], on_track: list[tuple[Entry, int]]) -> None:
+        """Whether each track of this frame's detections is confirmed a face (drawn), beyond a
+        sure landmark score (Tracker._match):
+        - a detection whose landmarks are unsure but whose crop is motion-blurred, clear of every
+          other face, confirms its track: blur explains the landmarker's doubt (a fast newcomer is
+          swapped at once), while a fragment of a face (a brow above an occluder) touches that face;
+        - a track no landmark score confirmed is drawn once detected CONFIRM_HITS times, one more
+          while its box is smaller both ways than a detection it touches: the brow of a face half
+          behind another is boxed small against the faces' boxes, and found once or twice;
+        - a new track whose box lies almost wholly over two other detections it touches is drawn
+          only once found again: a box between two crossing faces, even one the landmarker takes
+          for a face, would put a swap between them."""
         boxes = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
         for e, j in on_track:
+            if e.confirmed and e.hits != 1:
+                continue  # an established face: nothing to judge
+            box, others = boxes[j], np.delete(boxes, j, axis=0)
+            # smeared by its length alone, it measured sharp: no doubt for blur to explain (a box
+            # along a fast face's trail, twice its size, is found once; its smear is not read)
+            if not e.confirmed and looks[j].rough(others, self.CLEAR_OF) == "blurred":
+                e.confirmed = True
             if not e.confirmed:
-                others = np.delete(boxes, j, axis=0)
-                # smeared by its length alone, it measured sharp: no doubt for blur to explain (a box
-                # along a fast face's trail, twice its size, is found once; its smear is not read)
-                if looks[j].rough(others, self.CLEAR_OF) == "blurred":
-                    e.confirmed = True
-
-    def _confirm_by_hits(self, faces: list[Face], on_track: list[tuple[Entry, int]]) -> None:
-        """A track no landmark score confirmed is drawn once detected CONFIRM_HITS times, one more
-        while its box is smaller both ways than a detection it touches: the brow of a face half
-        behind another is boxed small against the faces' boxes, and found once or twice."""
-        boxes = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
-        for e, j in on_track:
-            if e.confirmed:
-                continue
-            box, touching = boxes[j], _touching(boxes, j)
-            small = ((box[2] - box[0] < self.FRAGMENT * (touching[:, 2] - touching[:, 0]))
-                     & (box[3] - box[1] < self.FRAGMENT * (touching[:, 3] - touching[:, 1])))
-            e.confirmed = e.hits >= self.CONFIRM_HITS + int(small.any())
-
-    def _doubt_over_two(self, faces: list[Face], on_track: list[tuple[Entry, int]]) -> None:
-        """A new track whose box lies almost wholly over two other detections it touches is drawn
-        only once found again: a box between two crossing faces, even one the landmarker takes
-        for a face, would put a swap between them."""
-        boxes = np.array([f.box for f in faces], np.float32).reshape(-1, 4)
-        for e, j in on_track:
-            if e.hits != 1 or not e.confirmed:
-                continue
-            touching = _touching(boxes, j)
-            if len(touching) >= 2 and covered_together(boxes[j], touching) >= self.OVER_TWO:
-                e.confirmed = False
+                touching = _touching(box, others)
+                small = ((box[2] - box[0] < self.FRAGMENT * (touching[:, 2] - touching[:, 0]))
+                         & (box[3] - box[1] < self.FRAGMENT * (touching[:, 3] - touching[:, 1])))
+                e.confirmed = e.hits >= self.CONFIRM_HITS + int(small.any())
+            elif e.hits == 1:
+                touching = _touching(box, others)
+                e.confirmed = len(touching) < 2 or covered_together(box, touching) < self.OVER_TWO
 
     def _reclaim(self, image: np.ndarray, looks: list[CropLook], visible: list[Entry], pairs: list[tuple[int, int]],
                  fresh: list[int], faces: list[Face], embeddings: dict[int, np.ndarray]
@@ -258,7 +250,6 @@ class Pairing:
     CLEAR_OF = 0.05  # share of a blurred detection another face may cover and it still confirms its track
 
 
-def _touching(boxes: np.ndarray, j: int) -> np.ndarray:
-    """The boxes of `boxes` (N, 4) other than the j-th that overlap it."""
-    others = np.delete(boxes, j, axis=0)
-    return others[iou_matrix(boxes[j][None], others)[0] > 0]
+def _touching(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """The boxes of `others` (N, 4) that overlap `box`."""
+    return others[iou_matrix(box[None], others)[0] > 0]

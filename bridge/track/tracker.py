@@ -273,9 +273,7 @@ class Tracker(Pairing, Occlusion, Identity):
             e = (self._revive(revived[j], faces[j], pyramid, now, tentative=j in weak) if j in revived
                  else self._new(faces[j], pyramid, now))
             on_track.append((e, j))
-        self._confirm_smeared(looks, faces, on_track)
-        self._confirm_by_hits(faces, on_track)
-        self._doubt_over_two(faces, on_track)
+        self._confirm(looks, faces, on_track)
         self._learn(image, looks, faces, on_track, embeddings, now)
 
         taken = {e.id for e in revived.values()}
@@ -386,7 +384,7 @@ class Tracker(Pairing, Occlusion, Identity):
         e.last_seen = now
     UNSURE_LANDMARKS = 0.5  # landmark score under which a detection's embedding is no evidence
     CONFIRM_HITS = 2  # detections after which a track no landmark score confirmed is drawn anyway (a real
-    # face blurred on every frame; fragments of a face are found once or twice: see _confirm_by_hits)
+    # face blurred on every frame; fragments of a face are found once or twice: see _confirm)
     AHEAD_S = 0.1  # longest a velocity is extrapolated (beyond it a fast face has likely turned)
     MAX_GUESSED = 2  # frames a track may be shown on its velocity alone (constant velocity is 1-6 % off by
     # IoU 0.3 one or two frames ahead on the suite's fast zig-zags, 7-12 % three frames ahead)
