@@ -3,7 +3,7 @@
 import numpy as np
 
 from bridge.track.gallery import Gallery
-from bridge.track.reid import ReidRule, better_elsewhere, by_appearance, by_place
+from bridge.track.reid import ReidRule, better_elsewhere, by_appearance, by_place, same_people
 
 
 def gallery(*vectors):
@@ -60,3 +60,23 @@ def test_a_weak_embedding_that_points_at_one_lost_person_only_takes_them_back():
     assert by_margin([gallery(a), gallery(b)], [both], rule) == {}
     faint = (0.2 * a + np.sqrt(1 - 0.04) * noise).astype(np.float32)  # like nobody
     assert by_margin([gallery(a), gallery(b)], [faint], rule) == {}
+
+
+def test_two_lost_ids_of_one_person_do_not_tie_with_each_other():
+    a, b, c = np.eye(4, dtype=np.float32)[:3]
+    near_a = (a + 0.3 * c) / np.linalg.norm(a + 0.3 * c)  # the same person, another pose
+    galleries = [gallery(a), gallery(near_a), gallery(b)]
+    rule = ReidRule(threshold=0.5, margin=0.05, same_person=0.6)
+    same = same_people(galleries, rule)
+    assert same.tolist() == [[False, True, False], [True, False, False], [False, False, False]]
+    assert by_appearance(galleries, [a], rule) == {}  # without knowing it: a tie, a new id
+    assert by_appearance(galleries, [a], rule, same) == {0: 0}
+    twin = (a + b) / np.linalg.norm(a + b)  # like two different people: still neither
+    assert by_appearance(galleries, [twin], rule, same) == {}
+
+
+def test_a_gallery_of_poor_crops_is_nobody_s_twin():
+    a = np.eye(4, dtype=np.float32)[0]
+    poor = Gallery()
+    poor.add(a, good=False)
+    assert same_people([gallery(a), poor], ReidRule()).tolist() == [[False, False], [False, False]]

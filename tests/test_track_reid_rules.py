@@ -187,3 +187,34 @@ def test_a_crop_only_half_like_the_person_is_not_learnt():
     assert tracker.update(GONE, None, 1.3) == []
     (other,) = tracker.update(IMAGE, [face(200.0)], 3.0)
     assert other.id != a.id
+
+
+def test_a_person_waiting_under_two_lost_ids_comes_back_as_one_and_keeps_it():
+    # two tracks learnt the same person (a second id started while the first was on someone
+    # else's face); both lost: the person's return is no tie between their own two ids
+    embed = scripted(lambda x: A)
+    tracker = Tracker(embed, recheck_s=2.0)
+    tracker.update(IMAGE, [face(60.0), face(200.0)], 0.0)
+    tracker.update(IMAGE, [face(60.0), face(200.0)], 0.2)
+    tracker.update(GONE, None, 0.3)
+    twice = set(tracker.lost_ids)
+    assert len(twice) == 2
+    (back,) = tracker.update(IMAGE, [face(200.0)], 2.0)
+    assert back.id in twice and tracker.lost_ids == []  # the other id named nobody: dropped
+    assert tracker.stats.merged == 1
+    tracker.update(IMAGE, [face(200.0)], 2.2)
+    tracker.update(GONE, None, 2.3)
+    (again,) = tracker.update(IMAGE, [face(120.0)], 4.0)
+    assert again.id == back.id
+
+
+def test_two_lost_people_are_not_merged_by_a_face_like_one_of_them():
+    embed = scripted(lambda x: A if x < 150 else B)
+    tracker = Tracker(embed, recheck_s=2.0)
+    tracker.update(IMAGE, [face(60.0), face(200.0)], 0.0)
+    tracker.update(IMAGE, [face(60.0), face(200.0)], 0.2)
+    tracker.update(GONE, None, 0.3)
+    lost = sorted(tracker.lost_ids)
+    (back,) = tracker.update(IMAGE, [face(60.0)], 2.0)
+    assert back.id in lost and sorted(tracker.lost_ids) == [i for i in lost if i != back.id]
+    assert tracker.stats.merged == 0

@@ -200,6 +200,13 @@ class Gallery:
             return np.full(len(vectors), -1.0, np.float32)
         return (np.asarray(vectors, np.float32) @ self._entries.T).max(axis=1)
 
+    def resemblance(self, other: Gallery) -> float:
+        """Best cosine similarity between an entry of this gallery and one of `other`'s; -1 when
+        either is empty."""
+        if self.empty or other.empty:
+            return -1.0
+        return float((self._entries @ other._entries.T).max())
+
     @property
     def mean(self) -> np.ndarray | None:
         """One representative embedding (the normalised mean), for recognising known people."""

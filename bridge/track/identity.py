@@ -37,16 +37,21 @@ class Identity:
         out: dict[int, Entry] = {}
         with_gallery = [e for e in candidates if not e.gallery.empty]
         dets = [j for j in fresh if j in embeddings]
+        same = reid.same_people([e.gallery for e in with_gallery], self.rule)
         for c, r in reid.by_appearance([e.gallery for e in with_gallery], [embeddings[j] for j in dets],
-                                       self.rule).items():
+                                       self.rule, same).items():
             out[dets[c]] = with_gallery[r]
+        merged = self._one_id_per_person(out, with_gallery, same, embeddings)
+        with_gallery = [e for e in with_gallery if e.id not in merged]
+        candidates = [e for e in candidates if e.id not in merged]
         # a weak embedding (half a face at the edge) that still points at one lost person only:
         # taken back tentatively rather than started as someone new (a new id, relabelled a
         # few frames later, is two id switches and the wrong target meanwhile)
         lost = [e for e in with_gallery if not e.visible and e not in out.values()]
         rest = [j for j in dets if j not in out]
         weak: set[int] = set()
-        for c, r in reid.by_margin([e.gallery for e in lost], [embeddings[j] for j in rest], self.rule).items():
+        for c, r in reid.by_margin([e.gallery for e in lost], [embeddings[j] for j in rest], self.rule,
+                                   reid.same_people([e.gallery for e in lost], self.rule)).items():
             out[rest[c]] = lost[r]
             weak.add(rest[c])
         # moments after a miss, where it was: the same face, unless appearance says otherwise
@@ -105,6 +110,32 @@ class Identity:
                     out[rest[c]] = lost[r]
                     weak.add(rest[c])
         return out, weak
+
+    def _one_id_per_person(self, out: dict[int, Entry], tracks: list[Entry], same: np.ndarray,
+                           embeddings: dict[int, np.ndarray]) -> set[int]:
+        """A face recognised as a person who waits under two or more lost ids (a second id was
+        started while the first was wrongly on someone else's face) takes the one seen last (the
+        target the show saw on that face last); the others name nobody and are dropped, so that
+        the next return is not a tie between them. Only lost ids the face itself resembles
+        (`threshold`) and whose galleries are one person's (`same`) are merged. Returns their ids."""
+        merged: set[int] = set()
+        taken = {t.id for t in out.values()}
+        for j, e in list(out.items()):
+            r = tracks.index(e)
+            group = [t for k, t in enumerate(tracks) if same[r, k] and not t.visible and t.id not in taken
+                     and t.gallery.similarity(embeddings[j]) >= self.rule.threshold]
+            if not group:
+                continue
+            if not e.visible:
+                group.append(e)
+                out[j] = e = max(group, key=lambda t: t.last_seen)
+                group.remove(e)
+                taken.add(e.id)
+            for t in group:
+                self._drop(t)
+                merged.add(t.id)
+                self.stats.merged += 1
+        return merged
 
     EMERGE_SPAN = 0.6  # least share of a lost face's longer side a box coming out from behind must span to be
     # that face (the part that shows of a half-hidden face: 0.91-0.92 on occlude_face-0; a brow above the

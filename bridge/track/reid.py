@@ -51,6 +51,8 @@ class ReidRule:
         on one face).
     enter_s: a face cut by the frame's edge takes back, tentatively, the person who left the frame
         at most this long ago (of several, the one its embedding favours by `emerge_margin`).
+    same_person: least similarity between an entry of each of two galleries (good crops only) for
+        two lost tracks to be one person's (`same_people`): no tie between them when they return.
     """
 
     threshold: float = 0.5
@@ -65,10 +67,38 @@ class ReidRule:
     emerge_ratio: float = 1.5
     enter_s: float = 2.0
     emerge_apart: float = 0.2
+    same_person: float = 0.6
 
 
-def by_appearance(galleries: list[Gallery], embeddings: list[np.ndarray], rule: ReidRule) -> dict[int, int]:
-    """{face index: lost-track index} for the faces recognised as a lost person."""
+def same_people(galleries: list[Gallery], rule: ReidRule) -> np.ndarray:
+    """(n × n) True where two galleries are one person's: each learnt from good crops, and an
+    entry of one resembles an entry of the other by at least `same_person`. A person given a
+    second id (while their first was wrongly on someone else) waits under both; the two must not
+    tie with each other when that person comes back."""
+    n = len(galleries)
+    same = np.zeros((n, n), bool)
+    for a in range(n):
+        for b in range(a + 1, n):
+            ga, gb = galleries[a], galleries[b]
+            if not (ga.provisional or gb.provisional) and ga.resemblance(gb) >= rule.same_person:
+                same[a, b] = same[b, a] = True
+    return same
+
+
+def _rivals(sims: np.ndarray, r: int, same: np.ndarray | None) -> np.ndarray:
+    """Similarities of the face to the lost tracks other than `r` that are not `r`'s person."""
+    keep = np.ones(len(sims), bool)
+    keep[r] = False
+    if same is not None:
+        keep &= ~same[r]
+    return sims[keep]
+
+
+def by_appearance(galleries: list[Gallery], embeddings: list[np.ndarray], rule: ReidRule,
+                  same: np.ndarray | None = None) -> dict[int, int]:
+    """{face index: lost-track index} for the faces recognised as a lost person.
+
+    same: (lost × lost) True for two tracks of one person (`same_people`): no tie between them."""
     if not galleries or not embeddings:
         return {}
     vectors = np.stack(embeddings)
@@ -79,24 +109,25 @@ def by_appearance(galleries: list[Gallery], embeddings: list[np.ndarray], rule: 
         s = sims[r, c]
         if s < rule.threshold:
             continue
-        others = np.delete(sims[:, c], r)
+        others = _rivals(sims[:, c], r, same)
         if len(others) and s - others.max() < rule.margin:
             continue
         out[int(c)] = int(r)
     return out
 
 
-def by_margin(galleries: list[Gallery], embeddings: list[np.ndarray], rule: ReidRule) -> dict[int, int]:
+def by_margin(galleries: list[Gallery], embeddings: list[np.ndarray], rule: ReidRule,
+              same: np.ndarray | None = None) -> dict[int, int]:
     """{face index: lost-track index} for faces whose best lost person clears `weak_threshold`
     and beats the runner-up lost person by `weak_margin` (a weak embedding that still points at
-    one person only). Tentative: the caller verifies it on a good crop."""
+    one person only). Tentative: the caller verifies it on a good crop. same: as `by_appearance`."""
     if not galleries or not embeddings:
         return {}
     sims = np.stack([g.similarities(np.stack(embeddings)) for g in galleries])  # lost × faces
     rows, cols = linear_sum_assignment(-sims)
     out: dict[int, int] = {}
     for r, c in zip(rows, cols):
-        others = np.delete(sims[:, c], r)
+        others = _rivals(sims[:, c], r, same)
         runner_up = float(others.max()) if len(others) else -1.0
         if sims[r, c] >= rule.weak_threshold and sims[r, c] - runner_up >= rule.weak_margin:
             out[int(c)] = int(r)

@@ -69,6 +69,7 @@ class TrackerStats:
     takeovers: int = 0  # detections that took over a track the motion gates let go
     duplicates: int = 0  # second tracks on one face, ended
     reclaimed: int = 0  # tracks that took their own face back from a fresh detection (appearance over motion)
+    merged: int = 0  # lost ids of a person who waited under two or more, dropped when they came back
     hidden: Counter = field(default_factory=Counter)  # coasting tracks stopped, by reason
 
 
