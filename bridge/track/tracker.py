@@ -364,7 +364,8 @@ class Tracker(Pairing, Occlusion, Identity):
                 return
             moved, inliers = self._shifted(e, now), None
         # a fast face goes undetected while it moves (its smear): it coasts on evidence longer
-        if now - e.last_detected > self.max_coast_s * (self.FAST_COAST if self._fast(e) else 1.0):
+        if now - e.last_detected > (self.max_coast_s * (self.FAST_COAST if self._fast(e) else 1.0)
+                                    * (self.ONCE_COAST if self._once_at_edge(e, shape) else 1.0)):
             self._stop(e, "timeout", now)
             return
         look = agreement(e.reference, face_patch(pyramid, moved.box)) if pyramid is not None else None
@@ -386,6 +387,7 @@ class Tracker(Pairing, Occlusion, Identity):
     UNSURE_LANDMARKS = 0.5  # landmark score under which a detection's embedding is no evidence
     CONFIRM_HITS = 2  # detections after which a track no landmark score confirmed is drawn anyway (a real
     # face blurred on every frame; fragments of a face are found once or twice: see _confirm)
+    ONCE_COAST = 0.3  # max_coast_s is this share of itself for a track detected once only
     AHEAD_S = 0.1  # longest a velocity is extrapolated (beyond it a fast face has likely turned)
     MAX_GUESSED = 2  # frames a track may be shown on its velocity alone (constant velocity is 1-6 % off by
     # IoU 0.3 one or two frames ahead on the suite's fast zig-zags, 7-12 % three frames ahead)
@@ -394,6 +396,10 @@ class Tracker(Pairing, Occlusion, Identity):
     # smeared by its motion for as long as it moves (30 frames on fast-2, where its track held IoU 0.73 on
     # flow, with evidence every frame, until the timeout showed the real face for 6 frames); flow and look
     # still judge it every frame. Fast clips: fast-2 leaks 57 -> 51, IDF1 0.864 -> 0.878, no new ghosts
+
+    def _once_at_edge(self, e: Entry, shape: tuple[int, ...]) -> bool:
+        """Detected once only, on a box cut by the frame's edge."""
+        return e.hits <= 1 and self._at_edge(e.detected_box if e.detected_box is not None else e.raw.box, shape)
 
     def _fast(self, e: Entry) -> bool:
         """Moving fast enough for motion blur to explain a flow failure (a still face whose flow
