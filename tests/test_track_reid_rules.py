@@ -218,3 +218,25 @@ def test_two_lost_people_are_not_merged_by_a_face_like_one_of_them():
     (back,) = tracker.update(IMAGE, [face(60.0)], 2.0)
     assert back.id in lost and sorted(tracker.lost_ids) == [i for i in lost if i != back.id]
     assert tracker.stats.merged == 0
+
+
+def test_a_crop_the_landmarker_doubts_is_replaced_by_the_first_sure_one():
+    """crossing-4@holdout: a face's first box had landmark score 0.0, its crop aligned on doubtful
+    points embedded like nobody (0.1 to every later crop of the face) and was kept as the person's
+    look; no later crop was like it, so none was learnt, and the face lost its id to a new track as
+    another face passed behind it. A crop the landmarker doubts is a poor one: the first sure crop
+    replaces it."""
+    seen = []
+
+    def by_x(x):
+        seen.append(x)
+        return B if len(seen) == 1 else A  # the doubted first crop embeds like nobody
+
+    tracker = Tracker(scripted(by_x), recheck_s=2.0)
+    doubted = face(200.0)
+    doubted.landmarks68, doubted.landmark_score = np.zeros((68, 2), np.float32), 0.1
+    tracker.update(IMAGE, [doubted], 0.0)
+    (first,) = tracker.update(IMAGE, [face(200.0)], 0.2)  # sure: confirmed, and its crop learnt
+    tracker.update(GONE, None, 0.3)
+    (back,) = tracker.update(IMAGE, [face(120.0)], 2.0)
+    assert back.id == first.id

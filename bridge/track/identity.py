@@ -172,6 +172,9 @@ class Identity:
             # face): read only for a face moving that fast
             if why[j] is None and self._smearing(e) and looks[j].smeared:
                 why[j] = "blurred"
+            # a sharp crop the landmarker doubts is aligned on doubtful points: it embeds like nobody
+            elif why[j] is None and faces[j].landmarks68 is not None and self._unsure(faces[j]):
+                why[j] = "unsure"
         good = {j: w is None for j, w in why.items()}
         # a crop another face covers is not learnt, but it still tells a lost person back (the
         # re-check's threshold and margin guard it)
