@@ -387,7 +387,8 @@ class Tracker(Pairing, Occlusion, Identity):
     UNSURE_LANDMARKS = 0.5  # landmark score under which a detection's embedding is no evidence
     CONFIRM_HITS = 2  # detections after which a track no landmark score confirmed is drawn anyway (a real
     # face blurred on every frame; fragments of a face are found once or twice: see _confirm)
-    ONCE_COAST = 0.3  # max_coast_s is this share of itself for a track detected once only
+    ONCE_COAST = 0.3  # max_coast_s is this share of itself for a track detected once only, on a box the frame's
+    # edge cuts (half a face walking in, or no face at all: flow holds on to either)
     AHEAD_S = 0.1  # longest a velocity is extrapolated (beyond it a fast face has likely turned)
     MAX_GUESSED = 2  # frames a track may be shown on its velocity alone (constant velocity is 1-6 % off by
     # IoU 0.3 one or two frames ahead on the suite's fast zig-zags, 7-12 % three frames ahead)
