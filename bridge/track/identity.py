@@ -37,7 +37,11 @@ class Identity:
         out: dict[int, Entry] = {}
         with_gallery = [e for e in candidates if not e.gallery.empty]
         dets = [j for j in fresh if j in embeddings]
-        same = reid.same_people([e.gallery for e in with_gallery], self.rule)
+        # which lost tracks are one person's: once, for both appearance passes below (none to ask
+        # without a detection to re-identify)
+        same = (reid.same_people([e.gallery for e in with_gallery], self.rule) if dets
+                else np.zeros((len(with_gallery), len(with_gallery)), bool))
+        at = {e.id: k for k, e in enumerate(with_gallery)}
         for c, r in reid.by_appearance([e.gallery for e in with_gallery], [embeddings[j] for j in dets],
                                        self.rule, same).items():
             out[dets[c]] = with_gallery[r]
@@ -50,8 +54,9 @@ class Identity:
         lost = [e for e in with_gallery if not e.visible and e not in out.values()]
         rest = [j for j in dets if j not in out]
         weak: set[int] = set()
+        rows = [at[e.id] for e in lost]
         for c, r in reid.by_margin([e.gallery for e in lost], [embeddings[j] for j in rest], self.rule,
-                                   reid.same_people([e.gallery for e in lost], self.rule)).items():
+                                   same[np.ix_(rows, rows)]).items():
             out[rest[c]] = lost[r]
             weak.add(rest[c])
         # moments after a miss, where it was: the same face, unless appearance says otherwise
